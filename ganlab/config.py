@@ -1,0 +1,127 @@
+"""Typed configuration, saved as ``config.json`` next to every run and checkpoint.
+
+A run is described by one :class:`RunConfig` made of three parts:
+
+    cfg = RunConfig(data=DataConfig(name="ring"),
+                    model=ModelConfig(name="mlp"),
+                    train=TrainConfig(loss="ns", steps=2000))
+    cfg.validate()                      # GanlabError on bad values
+    RunConfig.from_dict(json.loads(text))   # unknown keys are an error
+
+Everything a run needs to be rebuilt from disk lives here; nothing else is
+read from globals.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, Optional
+
+from .errors import GanlabError
+
+
+@dataclass
+class DataConfig:
+    name: str = "ring"                 # see `python -m ganlab list`
+    root: Optional[str] = None         # where downloads go and files are looked for
+    resolution: Optional[int] = None   # image side in px; None = the set's own size
+    channels: Optional[int] = None     # force 1 or 3 channels; None = the set's own
+    n: Optional[int] = None            # size of generated sets (toys, shapes)
+    download: bool = True              # allowed to fetch missing data when online
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"                  # see `python -m ganlab list`
+    z_dim: Optional[int] = None        # noise dimension; None = the family's default
+    width: Optional[int] = None        # hidden units (MLP) or base channels (DCGAN); None = default
+    depth: int = 3                     # hidden layers (MLP)
+    spectral_norm: bool = False        # spectral norm on every D layer
+
+
+@dataclass
+class TrainConfig:
+    loss: str = "ns"
+    steps: int = 2000                  # generator steps
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_critic: int = 1                  # D steps per G step
+    label_smoothing: float = 0.0       # one-sided: real target becomes 1 - this
+    instance_noise: float = 0.0        # std of noise added to D inputs, annealed to 0
+    clip: float = 0.01                 # weight clip for the "wgan" loss
+    gp_weight: float = 10.0            # gradient penalty weight for "wgan-gp"
+    ema: float = 0.0                   # EMA decay of G used for samples; 0 = off
+    seed: int = 0
+    device: str = "auto"               # auto | cpu | cuda | mps
+    log_every: int = 10                # steps averaged into one metrics.jsonl row
+    sample_every: int = 100            # steps between saved sample grids
+    checkpoint_every: int = 0          # steps between checkpoints; 0 = only at the end
+    n_samples: int = 64                # fixed-noise samples per grid
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "RunConfig":
+        parts = {}
+        for f in dataclasses.fields(cls):
+            sub_cls = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}[f.name]
+            parts[f.name] = _build(sub_cls, d.get(f.name, {}), f.name)
+        unknown = set(d) - set(parts)
+        if unknown:
+            raise GanlabError(f"config.json has unknown sections {sorted(unknown)}; is it a ganlab run?")
+        return cls(**parts)
+
+    def validate(self) -> "RunConfig":
+        t, m = self.train, self.model
+        positive = {"lr_g": t.lr_g, "lr_d": t.lr_d}
+        for name, v in positive.items():
+            if not v > 0:
+                raise GanlabError(f"The learning rate {name} must be greater than 0 (got {v}).")
+        if t.steps < 0:
+            raise GanlabError(f"The number of steps cannot be negative (got {t.steps}).")
+        if t.batch_size < 1:
+            raise GanlabError(f"The batch size must be at least 1 (got {t.batch_size}).")
+        if t.n_critic < 1:
+            raise GanlabError(f"n_critic (D steps per G step) must be at least 1 (got {t.n_critic}).")
+        if not (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1):
+            raise GanlabError(f"Adam betas must lie in [0, 1) (got {t.beta1}, {t.beta2}).")
+        if not 0 <= t.label_smoothing < 0.5:
+            raise GanlabError(f"Label smoothing must lie in [0, 0.5) (got {t.label_smoothing}).")
+        if t.instance_noise < 0:
+            raise GanlabError(f"Instance noise cannot be negative (got {t.instance_noise}).")
+        if not 0 <= t.ema < 1:
+            raise GanlabError(f"The EMA decay must lie in [0, 1) (got {t.ema}).")
+        if t.clip <= 0 or t.gp_weight < 0:
+            raise GanlabError("The weight clip must be > 0 and the gradient-penalty weight >= 0.")
+        if t.log_every < 1 or t.sample_every < 1 or t.checkpoint_every < 0 or t.n_samples < 1:
+            raise GanlabError("log_every, sample_every and n_samples must be >= 1, checkpoint_every >= 0.")
+        if (m.z_dim or 1) < 1 or (m.width or 1) < 1 or m.depth < 1:
+            raise GanlabError(f"z_dim, width and depth must be at least 1 (got {m.z_dim}, {m.width}, {m.depth}).")
+        if t.device not in ("auto", "cpu", "cuda", "mps") and not t.device.startswith("cuda:"):
+            raise GanlabError(f"Unknown device {t.device!r}; use auto, cpu, cuda or mps.")
+        return self
+
+
+def _build(cls, values: Any, section: str):
+    if not isinstance(values, dict):
+        raise GanlabError(f"config section {section!r} must be a JSON object.")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise GanlabError(f"Unknown {section} option(s) {sorted(unknown)}; known: {sorted(names)}.")
+    return cls(**values)

@@ -1,0 +1,51 @@
+"""One interface for every data source.
+
+Every loader returns a :class:`DataSource`: all items in memory as one tensor
+in [-1, 1] (points ``[N, 2]`` or images ``[N, C, H, W]``), with labels, class
+names and captions where the set has them. Loaders register under a name:
+
+    @DATASETS.register("ring", "8 Gaussians on a circle")
+    def ring(cfg: DataConfig, arg: str | None) -> DataSource: ...
+
+``arg`` is the part after the colon in names like ``folder:PATH``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+from ..registry import Registry
+
+DATASETS: Registry = Registry("dataset")
+
+
+@dataclass
+class DataSource:
+    name: str
+    x: torch.Tensor                                   # [N, 2] points or [N, C, H, W] images, in [-1, 1]
+    labels: Optional[torch.Tensor] = None             # [N] int64 class index
+    class_names: Optional[List[str]] = None
+    captions: Optional[List[str]] = None              # one per item, where the set has them
+    attributes: Dict[str, torch.Tensor] = field(default_factory=dict)       # extra [N] int64 labels
+    attribute_names: Dict[str, List[str]] = field(default_factory=dict)     # value names per attribute
+    modes: Optional[torch.Tensor] = None              # [K, 2] mixture centres (2-D toys)
+    mode_std: Optional[float] = None                  # std of each mixture component
+    skipped: int = 0                                  # unreadable files skipped while loading
+    note: str = ""                                    # where the data came from, in words
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def is_image(self) -> bool:
+        return self.x.dim() == 4
+
+    @property
+    def sample_shape(self) -> Tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names) if self.class_names else 0
