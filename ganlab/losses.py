@@ -1,0 +1,100 @@
+"""GAN losses as pure functions of D's logits, and a table of them by name.
+
+Each entry pairs a discriminator loss ``d(real, fake, smooth)`` with a
+generator loss ``g(fake)``; ``real`` and ``fake`` are ``[B]`` logits.
+``smooth`` is one-sided label smoothing: the real target becomes 1 - smooth
+(Salimans et al. 2016); losses without a target ignore it.
+
+Adding a loss means adding two functions and one ``LOSSES`` entry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from .errors import GanlabError
+
+
+def d_bce(real: torch.Tensor, fake: torch.Tensor, smooth: float = 0.0) -> torch.Tensor:
+    # maximize log(D(x)) + log(1 - D(G(z)))  ==  minimize BCE(real, 1) + BCE(fake, 0)
+    target = torch.full_like(real, 1.0 - smooth)
+    return F.binary_cross_entropy_with_logits(real, target) + F.softplus(fake).mean()
+
+
+def g_minimax(fake: torch.Tensor) -> torch.Tensor:
+    # minimize log(1 - D(G(z))) = -softplus(logit): saturates when D rejects G's samples
+    return -F.softplus(fake).mean()
+
+
+def g_nonsaturating(fake: torch.Tensor) -> torch.Tensor:
+    # maximize log(D(G(z)))  ==  minimize softplus(-logit)
+    return F.softplus(-fake).mean()
+
+
+def d_least_squares(real: torch.Tensor, fake: torch.Tensor, smooth: float = 0.0) -> torch.Tensor:
+    # LSGAN (Mao et al. 2017): 1/2 (D(x) - 1)^2 + 1/2 D(G(z))^2
+    return 0.5 * ((real - (1.0 - smooth)) ** 2).mean() + 0.5 * (fake ** 2).mean()
+
+
+def g_least_squares(fake: torch.Tensor) -> torch.Tensor:
+    return 0.5 * ((fake - 1.0) ** 2).mean()
+
+
+def d_wasserstein(real: torch.Tensor, fake: torch.Tensor, smooth: float = 0.0) -> torch.Tensor:
+    # maximize E[D(x)] - E[D(G(z))] (Arjovsky et al. 2017)
+    return fake.mean() - real.mean()
+
+
+def g_wasserstein(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
+def d_hinge(real: torch.Tensor, fake: torch.Tensor, smooth: float = 0.0) -> torch.Tensor:
+    # E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))] (Lim & Ye 2017; Miyato et al. 2018)
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+                     fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad D(x_hat)|| - 1)^2] on random interpolates.
+
+    ``alpha`` is ``[B]`` in [0, 1], passed in so the caller owns the randomness.
+    """
+    a = alpha.view(-1, *([1] * (real.dim() - 1)))
+    x_hat = (a * real + (1 - a) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    d: Callable[..., torch.Tensor]
+    g: Callable[[torch.Tensor], torch.Tensor]
+    help: str
+    probability: bool = False         # D's output is a logit of P(real): report sigmoid
+    clip_weights: bool = False        # WGAN: clip D's weights after each step
+    gradient_penalty: bool = False    # WGAN-GP
+
+
+LOSSES: Dict[str, LossSpec] = {
+    "minimax": LossSpec(d_bce, g_minimax, "original minimax BCE (G saturates)", probability=True),
+    "ns": LossSpec(d_bce, g_nonsaturating, "non-saturating BCE", probability=True),
+    "lsgan": LossSpec(d_least_squares, g_least_squares, "least squares"),
+    "wgan": LossSpec(d_wasserstein, g_wasserstein, "Wasserstein with weight clipping", clip_weights=True),
+    "wgan-gp": LossSpec(d_wasserstein, g_wasserstein, "Wasserstein with gradient penalty",
+                        gradient_penalty=True),
+    "hinge": LossSpec(d_hinge, g_wasserstein, "hinge"),
+}
+
+
+def get_loss(name: str) -> LossSpec:
+    if name not in LOSSES:
+        raise GanlabError(f"Unknown loss {name!r}; choose one of: {', '.join(LOSSES)}.")
+    return LOSSES[name]
+
+
+def describe_losses() -> List[Tuple[str, str]]:
+    return [(name, spec.help) for name, spec in LOSSES.items()]

@@ -1,0 +1,189 @@
+"""One GAN training step at a time: no threads, no UI, no files.
+
+    trainer = Trainer(cfg)              # builds data, nets, optimisers
+    metrics = trainer.step()            # n_critic D steps, then one G step
+    images = trainer.sample()           # fixed-noise samples from G (or its EMA)
+
+Every random draw after construction (batches, noise, interpolates) comes
+from ``trainer.gen``, a CPU generator seeded from the config, so a run is
+deterministic on CPU and a checkpoint that stores ``gen``'s state resumes it
+exactly. The engine owns the loop; tests and the CLI drive it directly.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Dict, Optional
+
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .data import DataSource, load_dataset
+from .errors import GanlabError
+from .losses import get_loss, gradient_penalty
+from .nets import MODELS
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """CUDA when present, then Apple's MPS, else the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GanlabError("CUDA was asked for but no CUDA GPU is visible; use --device auto or cpu.")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise GanlabError("MPS was asked for but is not available here; use --device auto or cpu.")
+    return torch.device(name)
+
+
+def _grad_norm(module: nn.Module) -> float:
+    grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]
+    return torch.cat(grads).norm().item() if grads else 0.0
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, data: Optional[DataSource] = None):
+        self.cfg = cfg.validate()
+        t = cfg.train
+        self.data = data if data is not None else load_dataset(cfg.data, seed=t.seed)
+        if t.batch_size > len(self.data):
+            raise GanlabError(f"The batch size {t.batch_size} is larger than the dataset "
+                              f"({len(self.data)} items); use at most {len(self.data)}.")
+        self.loss = get_loss(t.loss)
+        self.device = pick_device(t.device)
+        with torch.random.fork_rng(devices=[]):        # seeded init without touching the caller's RNG
+            torch.manual_seed(t.seed)
+            self.G, self.D = MODELS.get(cfg.model.name)(cfg.model, self.data.sample_shape)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if t.ema > 0 else None
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
+        self.x = self.data.x.to(self.device)          # [N, *sample_shape], the whole set in memory
+        self.gen = torch.Generator().manual_seed(t.seed + 1)
+        self.fixed_z = torch.randn(t.n_samples, self.G.z_dim,
+                                   generator=torch.Generator().manual_seed(t.seed + 2))
+        self.step_count = 0                            # generator steps taken
+        self.n_critic = t.n_critic
+
+    # ---- live knobs -------------------------------------------------------
+    def set_lr(self, lr_g: Optional[float] = None, lr_d: Optional[float] = None) -> None:
+        for lr, opt, name in ((lr_g, self.opt_g, "lr_g"), (lr_d, self.opt_d, "lr_d")):
+            if lr is None:
+                continue
+            if not lr > 0:
+                raise GanlabError(f"The learning rate {name} must be greater than 0 (got {lr}).")
+            for group in opt.param_groups:
+                group["lr"] = float(lr)
+
+    def set_n_critic(self, n: int) -> None:
+        if int(n) < 1:
+            raise GanlabError(f"n_critic (D steps per G step) must be at least 1 (got {n}).")
+        self.n_critic = int(n)
+
+    @property
+    def lr_g(self) -> float:
+        return self.opt_g.param_groups[0]["lr"]
+
+    @property
+    def lr_d(self) -> float:
+        return self.opt_d.param_groups[0]["lr"]
+
+    # ---- random draws, all from self.gen ------------------------------------
+    def _z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.G.z_dim, generator=self.gen).to(self.device)
+
+    def _real_batch(self) -> torch.Tensor:
+        idx = torch.randint(len(self.x), (self.cfg.train.batch_size,), generator=self.gen)
+        return self.x[idx.to(self.device)]
+
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        # instance noise (Sønderby et al. 2016), annealed linearly to zero over the run
+        t = self.cfg.train
+        sigma = t.instance_noise * max(0.0, 1.0 - self.step_count / max(t.steps, 1))
+        if sigma == 0:
+            return x
+        return x + sigma * torch.randn(x.shape, generator=self.gen).to(self.device)
+
+    # ---- the steps ----------------------------------------------------------
+    def step_d(self) -> Dict[str, float]:
+        """One discriminator update on a real batch and a fresh fake batch."""
+        t, spec = self.cfg.train, self.loss
+        real = self._real_batch()
+        with torch.no_grad():
+            fake = self.G(self._z(len(real)))
+        real, fake = self._noisy(real), self._noisy(fake)
+        d_real, d_fake = self.D(real), self.D(fake)
+        loss = spec.d(d_real, d_fake, t.label_smoothing)
+        out = {}
+        if spec.gradient_penalty:
+            alpha = torch.rand(len(real), generator=self.gen).to(self.device)
+            gp = gradient_penalty(self.D, real, fake, alpha)
+            loss = loss + t.gp_weight * gp
+            out["gp"] = gp.item()
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = _grad_norm(self.D)
+        self.opt_d.step()
+        if spec.clip_weights:
+            with torch.no_grad():
+                for p in self.D.parameters():
+                    p.clamp_(-t.clip, t.clip)
+        show = torch.sigmoid if spec.probability else (lambda v: v)
+        out.update(loss_d=loss.item(), d_real=show(d_real).mean().item(),
+                   d_fake=show(d_fake).mean().item(), grad_norm_d=grad_norm)
+        return out
+
+    def step_g(self) -> Dict[str, float]:
+        """One generator update against the current discriminator."""
+        self.D.requires_grad_(False)                   # no D grads needed; saves the backward through D's weights
+        try:
+            fake = self.G(self._z(self.cfg.train.batch_size))
+            loss = self.loss.g(self.D(self._noisy(fake)))
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+        finally:
+            self.D.requires_grad_(True)
+        grad_norm = _grad_norm(self.G)
+        self.opt_g.step()
+        self._update_ema()
+        return {"loss_g": loss.item(), "grad_norm_g": grad_norm}
+
+    def step(self) -> Dict[str, float]:
+        """n_critic D steps then one G step; returns the step's metrics."""
+        t0 = time.perf_counter()
+        for _ in range(self.n_critic):
+            m = self.step_d()
+        m.update(self.step_g())
+        self.step_count += 1
+        m.update(step=self.step_count, lr_g=self.lr_g, lr_d=self.lr_d, n_critic=self.n_critic,
+                 images=self.cfg.train.batch_size * (self.n_critic + 1),
+                 seconds=time.perf_counter() - t0)
+        return m
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.G_ema is None:
+            return
+        decay = self.cfg.train.ema
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.lerp_(p, 1.0 - decay)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):   # BatchNorm statistics
+            b_ema.copy_(b)
+
+    # ---- sampling -------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, z: Optional[torch.Tensor] = None, use_ema: bool = True) -> torch.Tensor:
+        """G (or its EMA) in eval mode on ``z`` (default: the run's fixed noise); CPU tensor."""
+        G = self.G_ema if (use_ema and self.G_ema is not None) else self.G
+        was_training = G.training
+        G.eval()
+        try:
+            out = G((self.fixed_z if z is None else z).to(self.device))
+        finally:
+            G.train(was_training)
+        return out.cpu()
