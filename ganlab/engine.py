@@ -1,0 +1,315 @@
+"""The training engine: the only place that owns a thread.
+
+One Engine drives one run. Several engines live in one process at once (one
+per browser session), and nothing here is module-global.
+
+    engine = Engine.new(cfg, "runs/ring")          # or Engine.open("runs/ring") to continue
+    engine.start()                                  # background thread trains
+    engine.pause(); engine.step_once(); engine.resume()
+    engine.set_lr(lr_g=1e-4); engine.set_n_critic(5)   # applied before the next step
+    rows, cursor = engine.metrics_since(0)          # the metrics stream, in order
+    step, samples = engine.latest_samples()         # fixed-noise samples, CPU tensor
+    engine.save_checkpoint(); engine.stop()
+
+Every control is a message on a queue that the worker thread handles between
+two training steps, so the trainer is only ever touched by that one thread
+(or by the caller before the thread starts and after it ends).
+"""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import torch
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import RunConfig
+from .data import DataSource
+from .errors import GanlabError
+from .runs import RunDir
+from .trainer import Trainer
+from .viz import samples_image
+
+SAMPLE_SECONDS = 2.0        # refresh the live sample grid at least this often
+FLUSH_SECONDS = 1.0         # write buffered metrics rows to disk this often
+
+
+class Engine:
+    def __init__(self, trainer: Trainer, run: RunDir):
+        self.trainer, self.run = trainer, run
+        self._commands: "queue.Queue[Tuple[Callable[[], Any], Future]]" = queue.Queue()
+        self._lock = threading.Lock()                 # guards the fields read by other threads
+        self._new_rows = threading.Condition(self._lock)
+        self._rows: List[Dict] = run.read_metrics()
+        self._pending: List[Dict] = []                # rows not yet written to metrics.jsonl
+        self._window: List[Dict] = []                 # per-step metrics since the last row
+        self._samples: Tuple[int, Optional[torch.Tensor]] = (trainer.step_count, None)
+        self._state, self._error = "idle", ""
+        self._running = False
+        self._thread: Optional[threading.Thread] = None
+        self._rate = 0.0                              # steps per second, smoothed
+        self._last_ckpt: Optional[Path] = run.latest_checkpoint()
+        self._refresh_samples(save=not run.sample_steps())
+
+    # ---- construction ----------------------------------------------------------
+    @classmethod
+    def new(cls, cfg: RunConfig, run_dir, data: Optional[DataSource] = None) -> "Engine":
+        trainer = Trainer(cfg, data)                   # raises GanlabError before any folder is made
+        run = RunDir.create(Path(run_dir), trainer.cfg)
+        return cls(trainer, run)
+
+    @classmethod
+    def open(cls, run_dir, steps: Optional[int] = None, data: Optional[DataSource] = None) -> "Engine":
+        """Continue a run folder from its latest checkpoint (or from scratch if it has none)."""
+        run = RunDir.open(Path(run_dir))
+        if steps is not None:
+            run.cfg.train.steps = steps
+        trainer = Trainer(run.cfg, data)
+        ckpt = run.latest_checkpoint()
+        if ckpt is not None:
+            load_checkpoint(trainer, ckpt)
+        run.truncate_metrics(trainer.step_count)
+        run.write_config()
+        return cls(trainer, run)
+
+    # ---- controls (any thread) -----------------------------------------------------
+    def start(self) -> None:
+        """Start training in the background (or resume if paused)."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                alive = True
+            else:
+                alive = False
+                if self._state in ("stopped", "error"):
+                    raise GanlabError("This run has ended; start a new run or resume its folder.")
+                self._running, self._state = True, "running"
+                self._thread = threading.Thread(target=self._loop, name=f"ganlab-{self.run.path.name}",
+                                                daemon=True)
+                self._thread.start()
+        if alive:
+            self.resume()
+
+    def pause(self) -> None:
+        self._call(lambda: self._set_running(False))
+
+    def resume(self) -> None:
+        self._call(lambda: self._set_running(True))
+
+    def step_once(self) -> Dict:
+        """Exactly one training step (D steps then a G step), for teaching; returns its metrics."""
+        return self._call(self._step_and_log)
+
+    def set_lr(self, lr_g: Optional[float] = None, lr_d: Optional[float] = None) -> None:
+        self._call(lambda: self.trainer.set_lr(lr_g, lr_d))
+
+    def set_n_critic(self, n: int) -> None:
+        self._call(lambda: self.trainer.set_n_critic(n))
+
+    def save_checkpoint(self) -> Path:
+        return self._call(self._checkpoint)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop training, write a final checkpoint and sample grid, end the thread."""
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._state in ("stopped", "error"):
+                    return
+            self._finish()
+            return
+        self._commands.put((lambda: "stop", Future()))
+        self._thread.join(timeout)
+
+    def make_gif(self) -> Path:
+        return self.run.make_gif()
+
+    # ---- observation (any thread) ------------------------------------------------
+    def metrics_since(self, cursor: int = 0) -> Tuple[List[Dict], int]:
+        """Rows logged after position ``cursor`` and the new cursor."""
+        with self._lock:
+            return self._rows[cursor:], len(self._rows)
+
+    def wait_for_metrics(self, cursor: int, timeout: float) -> bool:
+        """Block until a row beyond ``cursor`` exists (True) or ``timeout`` passes."""
+        with self._new_rows:
+            return self._new_rows.wait_for(lambda: len(self._rows) > cursor, timeout)
+
+    def latest_samples(self) -> Tuple[int, Optional[torch.Tensor]]:
+        with self._lock:
+            return self._samples
+
+    def status(self) -> Dict[str, Any]:
+        with self._lock:
+            t = self.trainer
+            left = max(0, t.cfg.train.steps - t.step_count)
+            return {
+                "state": self._state, "error": self._error, "step": t.step_count,
+                "steps": t.cfg.train.steps, "device": str(t.device),
+                "steps_per_s": self._rate,
+                "images_per_s": self._rate * t.cfg.train.batch_size * (t.n_critic + 1),
+                "eta_s": left / self._rate if self._rate > 0 and self._state == "running" else None,
+                "lr_g": t.lr_g, "lr_d": t.lr_d, "n_critic": t.n_critic,
+                "run_dir": str(self.run.path),
+                "checkpoint": str(self._last_ckpt) if self._last_ckpt else None,
+            }
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            return self._state
+
+    # ---- the worker thread -----------------------------------------------------------
+    def _loop(self) -> None:
+        last_flush = last_sample = time.monotonic()
+        try:
+            while True:
+                busy = self._running and self.trainer.step_count < self.trainer.cfg.train.steps
+                try:
+                    fn, fut = self._commands.get(block=not busy, timeout=None if not busy else 0)
+                except queue.Empty:
+                    fn = None
+                if fn is not None:
+                    if self._run_command(fn, fut) == "stop":
+                        break
+                    continue
+                t0 = time.monotonic()
+                self._train_one()
+                now = time.monotonic()
+                self._rate = 0.9 * self._rate + 0.1 / max(now - t0, 1e-6) if self._rate else 1 / max(now - t0, 1e-6)
+                if now - last_sample >= SAMPLE_SECONDS:
+                    self._refresh_samples(save=False)
+                    last_sample = now
+                if now - last_flush >= FLUSH_SECONDS:
+                    self._flush()
+                    last_flush = now
+                if self.trainer.step_count >= self.trainer.cfg.train.steps:
+                    self._reached_end()
+        except Exception as e:                          # a bug or a numerical blow-up: keep the server up
+            msg = str(e) if isinstance(e, GanlabError) else f"Training failed: {type(e).__name__}: {e}"
+            with self._lock:
+                self._state, self._error, self._running = "error", msg, False
+            self._flush()
+            self._drain(GanlabError(msg))
+            return
+        self._finish()
+        self._drain(GanlabError("This run has stopped."))
+
+    def _drain(self, err: Exception) -> None:
+        """Answer commands that arrived after the loop ended, so no caller waits forever."""
+        while True:
+            try:
+                _, fut = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            fut.set_exception(err)
+
+    def _run_command(self, fn: Callable[[], Any], fut: Future) -> Any:
+        try:
+            result = fn()
+        except Exception as e:                          # report to the caller, keep training
+            fut.set_exception(e)
+            return None
+        fut.set_result(result)
+        return result
+
+    def _call(self, fn: Callable[[], Any], timeout: float = 120.0) -> Any:
+        """Run ``fn`` on the worker thread between steps (or here, if there is no thread)."""
+        if self._thread is not None and self._thread.is_alive():
+            fut: Future = Future()
+            self._commands.put((fn, fut))
+            return fut.result(timeout)
+        with self._lock:
+            if self._state in ("stopped", "error"):
+                raise GanlabError("This run has ended; start a new run or resume its folder.")
+        return fn()
+
+    def _set_running(self, running: bool) -> None:
+        with self._lock:
+            self._running = running
+            if self._state in ("running", "paused"):
+                self._state = "running" if running else "paused"
+        if not running:
+            self._refresh_samples(save=False)
+            self._flush()
+
+    def _train_one(self) -> Dict:
+        m = self.trainer.step()
+        for key in ("loss_d", "loss_g"):
+            if not math.isfinite(m[key]):
+                raise GanlabError(f"{key} became {m[key]} at step {m['step']}; lower the learning "
+                                  "rates and resume the run from its last checkpoint.")
+        self._window.append(m)
+        t = self.trainer.cfg.train
+        if m["step"] % t.log_every == 0:
+            self._log_window()
+        if m["step"] % t.sample_every == 0:
+            self._refresh_samples(save=True)
+        if t.checkpoint_every and m["step"] % t.checkpoint_every == 0:
+            self._checkpoint()
+        return m
+
+    def _step_and_log(self) -> Dict:
+        m = self._train_one()
+        if self._window:
+            self._log_window()
+        self._refresh_samples(save=False)
+        self._flush()
+        return m
+
+    def _log_window(self) -> None:
+        """Average the steps since the last row into one row of the metrics stream."""
+        w, self._window = self._window, []
+        row = {k: sum(r[k] for r in w) / len(w) for k in w[-1] if k not in ("step", "images", "seconds")}
+        row.update(step=w[-1]["step"], images=sum(r["images"] for r in w),
+                   seconds=sum(r["seconds"] for r in w), time=time.time())
+        with self._new_rows:
+            self._rows.append(row)
+            self._pending.append(row)
+            self._new_rows.notify_all()
+
+    def _flush(self) -> None:
+        with self._lock:
+            rows, self._pending = self._pending, []
+        if rows:
+            self.run.append_metrics(rows)
+
+    def _refresh_samples(self, save: bool) -> None:
+        x = self.trainer.sample()
+        step = self.trainer.step_count
+        with self._lock:
+            self._samples = (step, x)
+        if save:
+            real = self.trainer.data.x[:500] if x.dim() == 2 else None
+            self.run.save_samples(step, samples_image(x, real))
+
+    def _checkpoint(self) -> Path:
+        path = save_checkpoint(self.trainer, self.run.checkpoint_path(self.trainer.step_count))
+        with self._lock:
+            self._last_ckpt = path
+        return path
+
+    def _reached_end(self) -> None:
+        if self._window:
+            self._log_window()
+        self._refresh_samples(save=True)
+        self._checkpoint()
+        self._flush()
+        with self._lock:
+            self._running, self._state = False, "finished"
+
+    def _finish(self) -> None:
+        """Final log, grid and checkpoint; the run can be resumed from its folder."""
+        if self._window:
+            self._log_window()
+        self._flush()
+        step = self.trainer.step_count
+        if step not in self.run.sample_steps():
+            self._refresh_samples(save=True)
+        if self._last_ckpt is None or self._last_ckpt.name != f"step_{step:06d}":
+            self._checkpoint()
+        with self._lock:
+            self._running, self._state = False, "stopped"

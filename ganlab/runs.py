@@ -1,0 +1,126 @@
+"""Run folders: what every run, from the UI or the CLI, leaves on disk.
+
+    RUN_DIR/
+      config.json              the RunConfig
+      metrics.jsonl            one JSON object per logged step
+      samples/step_000100.png  fixed-noise sample grids
+      checkpoints/step_000100/ see ganlab.checkpoint
+
+    run = RunDir.create(path, cfg)   # new run (refuses a folder holding another run)
+    run = RunDir.open(path)          # existing run, to continue or inspect
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import imageio.v3 as iio
+import numpy as np
+from PIL import Image
+
+from .checkpoint import latest_checkpoint, read_config
+from .config import RunConfig
+from .errors import GanlabError
+
+
+class RunDir:
+    def __init__(self, path: Path, cfg: RunConfig):
+        self.path, self.cfg = Path(path), cfg
+        self.samples = self.path / "samples"
+        self.checkpoints = self.path / "checkpoints"
+
+    @classmethod
+    def create(cls, path: Path, cfg: RunConfig) -> "RunDir":
+        path = Path(path)
+        if (path / "config.json").exists():
+            raise GanlabError(f"{path} already holds a run; pick a new --out folder or --resume it.")
+        if path.exists() and not path.is_dir():
+            raise GanlabError(f"{path} exists and is not a folder.")
+        run = cls(path, cfg)
+        run.samples.mkdir(parents=True, exist_ok=True)
+        run.checkpoints.mkdir(exist_ok=True)
+        run.write_config()
+        return run
+
+    @classmethod
+    def open(cls, path: Path) -> "RunDir":
+        path = Path(path)
+        if not path.is_dir():
+            raise GanlabError(f"There is no run folder at {path}.")
+        run = cls(path, read_config(path))
+        run.samples.mkdir(exist_ok=True)
+        run.checkpoints.mkdir(exist_ok=True)
+        return run
+
+    def write_config(self) -> None:
+        tmp = self.path / ".config.json.tmp"
+        tmp.write_text(self.cfg.to_json())
+        os.replace(tmp, self.path / "config.json")
+
+    # ---- metrics --------------------------------------------------------------
+    def append_metrics(self, rows: List[Dict]) -> None:
+        with open(self.path / "metrics.jsonl", "a") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+
+    def read_metrics(self) -> List[Dict]:
+        path = self.path / "metrics.jsonl"
+        if not path.exists():
+            return []
+        rows = []
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:               # a line cut short by a crash
+                continue
+        return rows
+
+    def truncate_metrics(self, step: int) -> None:
+        """Drop rows after ``step``: on resume, the run continues from its checkpoint."""
+        rows = [r for r in self.read_metrics() if r.get("step", 0) <= step]
+        tmp = self.path / ".metrics.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        os.replace(tmp, self.path / "metrics.jsonl")
+
+    # ---- samples and checkpoints -----------------------------------------------
+    def sample_path(self, step: int) -> Path:
+        return self.samples / f"step_{step:06d}.png"
+
+    def save_samples(self, step: int, image: Image.Image) -> Path:
+        path = self.sample_path(step)
+        tmp = path.with_suffix(".tmp.png")
+        image.save(tmp)
+        os.replace(tmp, path)
+        return path
+
+    def sample_steps(self) -> List[int]:
+        steps = []
+        for p in self.samples.glob("step_*.png"):
+            m = re.fullmatch(r"step_(\d+)\.png", p.name)
+            if m:
+                steps.append(int(m.group(1)))
+        return sorted(steps)
+
+    def checkpoint_path(self, step: int) -> Path:
+        return self.checkpoints / f"step_{step:06d}"
+
+    def latest_checkpoint(self) -> Optional[Path]:
+        return latest_checkpoint(self.checkpoints)
+
+    def make_gif(self, out: Optional[Path] = None, max_frames: int = 120, fps: int = 6) -> Path:
+        """A GIF of the sample grids over the course of training."""
+        steps = self.sample_steps()
+        if not steps:
+            raise GanlabError("This run has no sample grids yet; train a little first.")
+        if len(steps) > max_frames:                    # keep first and last, thin the middle evenly
+            keep = np.linspace(0, len(steps) - 1, max_frames).round().astype(int)
+            steps = [steps[i] for i in sorted(set(keep))]
+        frames = [np.asarray(Image.open(self.sample_path(s)).convert("RGB")) for s in steps]
+        h, w = frames[-1].shape[:2]
+        frames = [f if f.shape[:2] == (h, w) else np.asarray(Image.fromarray(f).resize((w, h))) for f in frames]
+        out = Path(out or self.path / "training.gif")
+        iio.imwrite(out, np.stack(frames), duration=int(1000 / fps), loop=0)
+        return out

@@ -1,0 +1,133 @@
+"""Engine lifecycle: start, pause, step, resume, stop, with metrics in order."""
+import json
+import time
+
+import pytest
+
+from ganlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from ganlab.engine import Engine
+from ganlab.errors import GanlabError
+
+
+def _cfg(steps=100_000, seed=0, **train):
+    return RunConfig(DataConfig(name="ring", n=1000), ModelConfig(name="mlp", width=32),
+                     TrainConfig(loss="ns", steps=steps, batch_size=32, log_every=5, sample_every=50,
+                                 seed=seed, device="cpu", **train))
+
+
+def _wait(pred, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_lifecycle(tmp_path):
+    e = Engine.new(_cfg(), tmp_path / "run")
+    assert e.state == "idle"
+    e.start()
+    assert _wait(lambda: e.status()["step"] >= 50)
+    e.pause()
+    assert e.state == "paused"
+    paused_at = e.status()["step"]
+    time.sleep(0.5)
+    assert e.status()["step"] == paused_at                 # paused means no training
+    m = e.step_once()
+    assert m["step"] == paused_at + 1 and e.status()["step"] == paused_at + 1
+    e.set_lr(lr_g=5e-4, lr_d=1e-4)
+    e.set_n_critic(3)
+    st = e.status()
+    assert (st["lr_g"], st["lr_d"], st["n_critic"]) == (5e-4, 1e-4, 3)
+    e.resume()
+    assert _wait(lambda: e.status()["step"] >= paused_at + 30)
+    e.stop()
+    st = e.status()
+    assert st["state"] == "stopped"
+
+    rows, cursor = e.metrics_since(0)
+    steps = [r["step"] for r in rows]
+    assert steps == sorted(set(steps)) and paused_at + 1 in steps      # ordered, the manual step logged
+    assert rows[-1]["step"] == st["step"]
+    assert rows[-1]["n_critic"] == 3 and rows[-1]["lr_g"] == 5e-4         # live changes took effect
+    assert e.metrics_since(cursor) == ([], cursor)
+    on_disk = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert on_disk == rows
+    run = tmp_path / "run"
+    assert (run / "config.json").is_file()
+    assert (run / "samples" / "step_000000.png").is_file()
+    assert (run / "samples" / f"step_{st['step']:06d}.png").is_file()
+    assert (run / "checkpoints" / f"step_{st['step']:06d}" / "state.safetensors").is_file()
+    assert e.make_gif().stat().st_size > 0
+    with pytest.raises(GanlabError, match="ended"):
+        e.step_once()
+
+
+def test_finishes_at_steps_and_resumes(tmp_path):
+    e = Engine.new(_cfg(steps=40), tmp_path / "run")
+    e.start()
+    assert _wait(lambda: e.state == "finished")
+    assert e.status()["step"] == 40
+    e.stop()
+    resumed = Engine.open(tmp_path / "run", steps=60)
+    assert resumed.status()["step"] == 40
+    resumed.start()
+    assert _wait(lambda: resumed.state == "finished")
+    resumed.stop()
+    steps = [r["step"] for r in resumed.metrics_since(0)[0]]
+    assert steps == list(range(5, 65, 5))
+
+
+def test_engine_resume_matches_uninterrupted_engine(tmp_path):
+    straight = Engine.new(_cfg(steps=40), tmp_path / "a")
+    straight.start()
+    assert _wait(lambda: straight.state == "finished")
+    straight.stop()
+    half = Engine.new(_cfg(steps=20), tmp_path / "b")
+    half.start()
+    assert _wait(lambda: half.state == "finished")
+    half.stop()
+    rest = Engine.open(tmp_path / "b", steps=40)
+    rest.start()
+    assert _wait(lambda: rest.state == "finished")
+    rest.stop()
+    a, b = straight.metrics_since(0)[0], rest.metrics_since(0)[0]
+    keys = ("step", "loss_d", "loss_g", "d_real", "d_fake")
+    assert [[r[k] for k in keys] for r in a] == [[r[k] for k in keys] for r in b]
+    assert (straight.latest_samples()[1] == rest.latest_samples()[1]).all()
+
+
+def test_two_engines_run_side_by_side(tmp_path):
+    a = Engine.new(_cfg(seed=1), tmp_path / "a")
+    b = Engine.new(_cfg(seed=2), tmp_path / "b")
+    a.start()
+    b.start()
+    assert _wait(lambda: a.status()["step"] > 20 and b.status()["step"] > 20)
+    a.pause()
+    at = a.status()["step"]
+    b_before = b.status()["step"]
+    assert _wait(lambda: b.status()["step"] > b_before + 20)        # b keeps going while a is paused
+    assert a.status()["step"] == at
+    a.stop()
+    b.stop()
+    assert a.run.path != b.run.path
+
+
+def test_bad_live_values_are_reported_and_training_goes_on(tmp_path):
+    e = Engine.new(_cfg(), tmp_path / "run")
+    e.start()
+    with pytest.raises(GanlabError, match="greater than 0"):
+        e.set_lr(lr_g=0)
+    with pytest.raises(GanlabError, match="at least 1"):
+        e.set_n_critic(0)
+    before = e.status()["step"]
+    assert _wait(lambda: e.status()["step"] > before + 10)
+    assert e.state == "running"
+    e.stop()
+
+
+def test_new_run_refuses_existing_run_folder(tmp_path):
+    Engine.new(_cfg(), tmp_path / "run")
+    with pytest.raises(GanlabError, match="already holds a run"):
+        Engine.new(_cfg(), tmp_path / "run")
