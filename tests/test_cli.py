@@ -1,0 +1,71 @@
+"""The CLI contract: train, resume, sample, list, and one clear sentence for bad input."""
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from ganlab.cli import main
+
+RING = ["train", "--data", "ring", "--model", "mlp", "--loss", "ns", "--n", "500", "--device", "cpu"]
+
+
+def test_train_resume_sample_list(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(RING + ["--steps", "30", "--batch-size", "32", "--sample-every", "10", "--out", str(run)]) == 0
+    for name in ("config.json", "metrics.jsonl", "samples/step_000030.png", "checkpoints/step_000030/state.safetensors"):
+        assert (run / name).exists(), name
+    assert main(["train", "--resume", str(run), "--steps", "50"]) == 0
+    assert (run / "checkpoints/step_000050/state.safetensors").exists()
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 5                                  # log_every 10: steps 10..50, no duplicates
+
+    out = tmp_path / "grid.png"
+    assert main(["sample", "--run", str(run), "--n", "16", "--seed", "1", "--out", str(out)]) == 0
+    assert Image.open(out).size[0] > 0
+    capsys.readouterr()
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    for name in ("ring", "grid", "spiral", "moons", "line", "disjoint", "mnist", "fashion-mnist", "shapes",
+                 "folder:PATH", "torchvision:NAME", "mlp", "dcgan", "minimax", "ns", "lsgan", "wgan", "wgan-gp", "hinge"):
+        assert name in listing, name
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--lr-g", "0"], "learning rate lr_g must be greater than 0"),
+    (["--lr-d", "-1e-3"], "learning rate lr_d must be greater than 0"),
+    (["--batch-size", "0"], "batch size must be at least 1"),
+    (["--batch-size", "501"], "larger than the dataset"),
+    (["--steps", "-5"], "cannot be negative"),
+    (["--data", "cifar"], "Unknown dataset 'cifar'"),
+    (["--model", "biggan"], "Unknown model 'biggan'"),
+    (["--loss", "magic"], "Unknown loss 'magic'"),
+    (["--device", "tpu"], "Unknown device"),
+])
+def test_bad_input_is_one_sentence(tmp_path, capsys, args, message):
+    base = RING + ["--steps", "5", "--out", str(tmp_path / "run")]
+    flags = dict(zip(base[1::2], base[2::2]))
+    flags.update(dict(zip(args[::2], args[1::2])))
+    argv = ["train"] + [f"{k}={v}" for k, v in flags.items()]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()                  # nothing half-made on disk
+
+
+def test_resume_of_missing_run_and_wrong_checkpoint(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path / "nope")]) == 2
+    assert "no run folder" in capsys.readouterr().err
+    run = tmp_path / "run"
+    assert main(RING + ["--steps", "3", "--batch-size", "8", "--out", str(run)]) == 0
+    cfg = (run / "config.json").read_text().replace('"width": 128', '"width": 64')
+    (run / "config.json").write_text(cfg)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "6"]) == 2
+    assert "does not fit" in capsys.readouterr().err
+
+
+def test_module_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "ganlab", "list"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "fashion-mnist" in out.stdout
