@@ -1,0 +1,40 @@
+# Two commands for a fresh machine:  `make run` (the app) and `make test`.
+# Both set up what they need first: a virtualenv with requirements.txt and,
+# where apt-get can be used, Debian's chromium (browser test) and
+# dataset-fashion-mnist (offline Fashion-MNIST).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: run test setup sysdeps bench clean
+
+run: setup
+	$(PY) app.py
+
+test: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider
+
+setup: $(STAMP) sysdeps
+
+$(STAMP): requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+sysdeps:
+	@if [ -x /usr/bin/chromium ] && [ -d /usr/share/datasets/fashion-mnist ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium dataset-fashion-mnist; \
+	else \
+	  echo "note: without Debian's chromium the browser test is skipped, and Fashion-MNIST is downloaded"; \
+	  echo "      on first use; to install both: sudo apt-get install chromium dataset-fashion-mnist"; \
+	fi
+
+bench: setup
+	$(PY) bench/train_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,67 @@
+"""Training throughput on this machine: images/s for a model on a dataset.
+
+    python bench/train_speed.py                       # DCGAN-28 on Fashion-MNIST, 60 s
+    python bench/train_speed.py --data ring --model mlp --seconds 20
+    python bench/train_speed.py --out runs/bench-fmnist --seconds 600   # keep the run to look at
+
+Prints warm-up-excluded steps/s and images/s (real + fake images through D
+and G per second: batch * (n_critic + 1) per step), the device and threads.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from ganlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from ganlab.engine import Engine
+from ganlab.trainer import Trainer
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", default="fashion-mnist")
+    p.add_argument("--model", default="dcgan")
+    p.add_argument("--loss", default="ns")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", help="train through the engine into this run folder (samples every 100 steps)")
+    a = p.parse_args()
+    cfg = RunConfig(DataConfig(name=a.data), ModelConfig(name=a.model),
+                    TrainConfig(loss=a.loss, batch_size=a.batch_size, steps=10**9, device=a.device,
+                                sample_every=100, log_every=10))
+    if a.out:
+        return run_engine(cfg, a)
+    t = Trainer(cfg)
+    for _ in range(5):                                  # warm-up: allocator, kernels
+        t.step()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < a.seconds:
+        t.step()
+        n += 1
+    dt = time.perf_counter() - t0
+    per_step = cfg.train.batch_size * (cfg.train.n_critic + 1)
+    print(f"{a.model} on {a.data} ({len(t.data)} items, {tuple(t.data.sample_shape)}), loss {a.loss}, "
+          f"batch {a.batch_size}, device {t.device}, torch threads {torch.get_num_threads()}")
+    print(f"{n} steps in {dt:.1f} s: {n / dt:.2f} steps/s, {n * per_step / dt:.0f} images/s")
+
+
+def run_engine(cfg: RunConfig, a) -> None:
+    e = Engine.new(cfg, a.out)
+    e.start()
+    t0 = time.perf_counter()
+    try:
+        while time.perf_counter() - t0 < a.seconds:
+            time.sleep(10)
+            st = e.status()
+            print(f"{time.perf_counter() - t0:6.0f} s  step {st['step']:6d}  {st['images_per_s']:.0f} img/s",
+                  flush=True)
+    finally:
+        e.stop()
+    print(f"samples in {a.out}/samples, GIF: {e.make_gif()}")
+
+
+if __name__ == "__main__":
+    main()
