@@ -4,8 +4,9 @@
     python bench/train_speed.py --data ring --model mlp --seconds 20
     python bench/train_speed.py --out runs/bench-fmnist --seconds 600   # keep the run to look at
 
-Prints warm-up-excluded steps/s and images/s (real + fake images through D
-and G per second: batch * (n_critic + 1) per step), the device and threads.
+Prints warm-up-excluded steps/s and images/s, counted as real training
+images shown to D per second (batch * n_critic per step, as StyleGAN's kimg
+counts them), with the device and thread count.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def main() -> None:
         t.step()
         n += 1
     dt = time.perf_counter() - t0
-    per_step = cfg.train.batch_size * (cfg.train.n_critic + 1)
+    per_step = cfg.train.batch_size * cfg.train.n_critic
     print(f"{a.model} on {a.data} ({len(t.data)} items, {tuple(t.data.sample_shape)}), loss {a.loss}, "
           f"batch {a.batch_size}, device {t.device}, torch threads {torch.get_num_threads()}")
     print(f"{n} steps in {dt:.1f} s: {n / dt:.2f} steps/s, {n * per_step / dt:.0f} images/s")

@@ -150,7 +150,7 @@ class Engine:
                 "state": self._state, "error": self._error, "step": t.step_count,
                 "steps": t.cfg.train.steps, "device": str(t.device),
                 "steps_per_s": self._rate,
-                "images_per_s": self._rate * t.cfg.train.batch_size * (t.n_critic + 1),
+                "images_per_s": self._rate * t.cfg.train.batch_size * t.n_critic,   # real images seen
                 "eta_s": left / self._rate if self._rate > 0 and self._state == "running" else None,
                 "lr_g": t.lr_g, "lr_d": t.lr_d, "n_critic": t.n_critic,
                 "run_dir": str(self.run.path),

@@ -161,7 +161,7 @@ class Trainer:
         m.update(self.step_g())
         self.step_count += 1
         m.update(step=self.step_count, lr_g=self.lr_g, lr_d=self.lr_d, n_critic=self.n_critic,
-                 images=self.cfg.train.batch_size * (self.n_critic + 1),
+                 images=self.cfg.train.batch_size * self.n_critic,   # real images shown to D
                  seconds=time.perf_counter() - t0)
         return m
 
