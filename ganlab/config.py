@@ -20,6 +20,9 @@ from typing import Any, Dict, Optional
 
 from .errors import GanlabError
 
+Z_DISTS = ("gaussian", "uniform")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+
 
 @dataclass
 class DataConfig:
@@ -38,11 +41,14 @@ class ModelConfig:
     width: Optional[int] = None        # hidden units (MLP) or base channels (DCGAN); None = default
     depth: int = 3                     # hidden layers (MLP)
     spectral_norm: bool = False        # spectral norm on every D layer
+    minibatch_std: bool = False        # D sees the batch's feature spread (Karras et al. 2018)
+    z_dist: str = "gaussian"           # noise distribution: gaussian | uniform (in [-1, 1])
 
 
 @dataclass
 class TrainConfig:
     loss: str = "ns"
+    optimizer: str = "adam"            # adam | sgd | rmsprop
     steps: int = 2000                  # generator steps
     batch_size: int = 64
     lr_g: float = 2e-4
@@ -112,6 +118,10 @@ class RunConfig:
             raise GanlabError("log_every, sample_every and n_samples must be >= 1, checkpoint_every >= 0.")
         if (m.z_dim or 1) < 1 or (m.width or 1) < 1 or m.depth < 1:
             raise GanlabError(f"z_dim, width and depth must be at least 1 (got {m.z_dim}, {m.width}, {m.depth}).")
+        if m.z_dist not in Z_DISTS:
+            raise GanlabError(f"Unknown noise distribution {m.z_dist!r}; use one of: {', '.join(Z_DISTS)}.")
+        if t.optimizer not in OPTIMIZERS:
+            raise GanlabError(f"Unknown optimizer {t.optimizer!r}; use one of: {', '.join(OPTIMIZERS)}.")
         if t.device not in ("auto", "cpu", "cuda", "mps") and not t.device.startswith("cuda:"):
             raise GanlabError(f"Unknown device {t.device!r}; use auto, cpu, cuda or mps.")
         return self

@@ -21,13 +21,14 @@ import math
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 import torch
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, read_config, save_checkpoint
 from .config import RunConfig
 from .data import DataSource
 from .errors import GanlabError
@@ -37,6 +38,7 @@ from .viz import samples_image
 
 SAMPLE_SECONDS = 2.0        # refresh the live sample grid at least this often
 FLUSH_SECONDS = 1.0         # write buffered metrics rows to disk this often
+RATE_SECONDS = 3.0          # the step rate is measured over this window
 
 
 class Engine:
@@ -53,6 +55,8 @@ class Engine:
         self._running = False
         self._thread: Optional[threading.Thread] = None
         self._rate = 0.0                              # steps per second, smoothed
+        self._delay = 0.0                             # seconds between steps (slow motion)
+        self._stamps: Deque[float] = deque()          # recent step end times, for the rate
         self._last_ckpt: Optional[Path] = run.latest_checkpoint()
         self._refresh_samples(save=not run.sample_steps())
 
@@ -67,10 +71,12 @@ class Engine:
     def open(cls, run_dir, steps: Optional[int] = None, data: Optional[DataSource] = None) -> "Engine":
         """Continue a run folder from its latest checkpoint (or from scratch if it has none)."""
         run = RunDir.open(Path(run_dir))
+        ckpt = run.latest_checkpoint()
+        if ckpt is not None:                           # live changes (loss, optimizer) are in the checkpoint
+            run.cfg.train = read_config(ckpt).train
         if steps is not None:
             run.cfg.train.steps = steps
         trainer = Trainer(run.cfg, data)
-        ckpt = run.latest_checkpoint()
         if ckpt is not None:
             load_checkpoint(trainer, ckpt)
         run.truncate_metrics(trainer.step_count)
@@ -103,6 +109,33 @@ class Engine:
     def step_once(self) -> Dict:
         """Exactly one training step (D steps then a G step), for teaching; returns its metrics."""
         return self._call(self._step_and_log)
+
+    def step_d_once(self) -> Dict:
+        """One discriminator update only (G untouched), for teaching."""
+        return self._call(lambda: self._partial_step(self.trainer.step_d))
+
+    def step_g_once(self) -> Dict:
+        """One generator update only (D untouched), for teaching."""
+        return self._call(lambda: self._partial_step(self.trainer.step_g))
+
+    def inspect(self, fn: Callable[[Trainer], Any]) -> Any:
+        """Run ``fn(trainer)`` between two steps and return its result (for live views).
+
+        ``fn`` must only read: it sees the nets mid-run, on the worker thread.
+        """
+        return self._call(lambda: fn(self.trainer))
+
+    def set_delay(self, seconds: float) -> None:
+        """Slow motion: wait this long between steps (0 = full speed)."""
+        if not 0 <= seconds <= 10:
+            raise GanlabError(f"The delay between steps must be 0 to 10 seconds (got {seconds}).")
+        self._call(lambda: setattr(self, "_delay", float(seconds)))
+
+    def set_loss(self, name: str) -> None:
+        self._call(lambda: self.trainer.set_loss(name))
+
+    def set_optimizer(self, name: str) -> None:
+        self._call(lambda: self.trainer.set_optimizer(name))
 
     def set_lr(self, lr_g: Optional[float] = None, lr_d: Optional[float] = None) -> None:
         self._call(lambda: self.trainer.set_lr(lr_g, lr_d))
@@ -169,17 +202,21 @@ class Engine:
             while True:
                 busy = self._running and self.trainer.step_count < self.trainer.cfg.train.steps
                 try:
-                    fn, fut = self._commands.get(block=not busy, timeout=None if not busy else 0)
+                    if not busy:
+                        fn, fut = self._commands.get()
+                    elif self._delay:                 # slow motion, still answering commands at once
+                        fn, fut = self._commands.get(timeout=self._delay)
+                    else:
+                        fn, fut = self._commands.get_nowait()
                 except queue.Empty:
                     fn = None
                 if fn is not None:
                     if self._run_command(fn, fut) == "stop":
                         break
                     continue
-                t0 = time.monotonic()
                 self._train_one()
                 now = time.monotonic()
-                self._rate = 0.9 * self._rate + 0.1 / max(now - t0, 1e-6) if self._rate else 1 / max(now - t0, 1e-6)
+                self._measure_rate(now)
                 if now - last_sample >= SAMPLE_SECONDS:
                     self._refresh_samples(save=False)
                     last_sample = now
@@ -206,6 +243,17 @@ class Engine:
             except queue.Empty:
                 return
             fut.set_exception(err)
+
+    def _measure_rate(self, now: float) -> None:
+        """Steps per second over the last few seconds of wall time, pauses excluded."""
+        stamps = self._stamps
+        if stamps and now - stamps[-1] > RATE_SECONDS:   # resumed after a pause: start afresh
+            stamps.clear()
+        stamps.append(now)
+        while now - stamps[0] > RATE_SECONDS:
+            stamps.popleft()
+        if len(stamps) > 1:
+            self._rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
     def _run_command(self, fn: Callable[[], Any], fut: Future) -> Any:
         try:
@@ -250,6 +298,11 @@ class Engine:
             self._refresh_samples(save=True)
         if t.checkpoint_every and m["step"] % t.checkpoint_every == 0:
             self._checkpoint()
+        return m
+
+    def _partial_step(self, fn: Callable[[], Dict]) -> Dict:
+        m = fn()
+        self._refresh_samples(save=False)
         return m
 
     def _step_and_log(self) -> Dict:

@@ -18,6 +18,7 @@ from .checkpoint import STATE_FILE, latest_checkpoint, read_config
 from .config import RunConfig
 from .errors import GanlabError
 from .nets import MODELS
+from .trainer import draw_noise
 
 
 def find_checkpoint(path: Path) -> Path:
@@ -46,6 +47,7 @@ def load_generator(path: Path, use_ema: bool = True) -> Tuple[nn.Module, RunConf
     except RuntimeError as e:
         raise GanlabError(f"The checkpoint in {ckpt} does not fit its model: "
                           f"{str(e).splitlines()[0][:300]}") from None
+    G.z_dist = cfg.model.z_dist
     return G.eval(), cfg, int(state["step"])
 
 
@@ -53,6 +55,6 @@ def load_generator(path: Path, use_ema: bool = True) -> Tuple[nn.Module, RunConf
 def sample(G: nn.Module, n: int, seed: int = 0) -> torch.Tensor:
     if n < 1:
         raise GanlabError(f"The number of samples must be at least 1 (got {n}).")
-    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    z = draw_noise(n, G.z_dim, getattr(G, "z_dist", "gaussian"), torch.Generator().manual_seed(seed))
     device = next(G.parameters()).device
     return G(z.to(device)).cpu()

@@ -18,7 +18,7 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
-from .config import RunConfig
+from .config import OPTIMIZERS, RunConfig
 from .data import DataSource, load_dataset
 from .errors import GanlabError
 from .losses import get_loss, gradient_penalty
@@ -38,6 +38,21 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise GanlabError("MPS was asked for but is not available here; use --device auto or cpu.")
     return torch.device(name)
+
+
+def draw_noise(n: int, z_dim: int, dist: str, gen: torch.Generator) -> torch.Tensor:
+    """[n, z_dim] noise: standard normal, or uniform in [-1, 1]."""
+    if dist == "uniform":
+        return torch.rand(n, z_dim, generator=gen) * 2 - 1
+    return torch.randn(n, z_dim, generator=gen)
+
+
+def make_optimizer(name: str, net: nn.Module, lr: float, t) -> torch.optim.Optimizer:
+    if name == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=lr)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(net.parameters(), lr=lr)
+    return torch.optim.Adam(net.parameters(), lr=lr, betas=(t.beta1, t.beta2))
 
 
 def _grad_norm(module: nn.Module) -> float:
@@ -61,12 +76,12 @@ class Trainer:
         self.G.to(self.device)
         self.D.to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if t.ema > 0 else None
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
+        self.opt_g = make_optimizer(t.optimizer, self.G, t.lr_g, t)
+        self.opt_d = make_optimizer(t.optimizer, self.D, t.lr_d, t)
         self.x = self.data.x.to(self.device)          # [N, *sample_shape], the whole set in memory
         self.gen = torch.Generator().manual_seed(t.seed + 1)
-        self.fixed_z = torch.randn(t.n_samples, self.G.z_dim,
-                                   generator=torch.Generator().manual_seed(t.seed + 2))
+        self.fixed_z = draw_noise(t.n_samples, self.G.z_dim, cfg.model.z_dist,
+                                  torch.Generator().manual_seed(t.seed + 2))
         self.step_count = 0                            # generator steps taken
         self.n_critic = t.n_critic
 
@@ -79,6 +94,20 @@ class Trainer:
                 raise GanlabError(f"The learning rate {name} must be greater than 0 (got {lr}).")
             for group in opt.param_groups:
                 group["lr"] = float(lr)
+
+    def set_optimizer(self, name: str) -> None:
+        """Swap both optimisers (fresh state, same learning rates)."""
+        t = self.cfg.train
+        if name not in OPTIMIZERS:
+            raise GanlabError(f"Unknown optimizer {name!r}; use one of: {', '.join(OPTIMIZERS)}.")
+        lr_g, lr_d = self.lr_g, self.lr_d
+        t.optimizer = name
+        self.opt_g = make_optimizer(name, self.G, lr_g, t)
+        self.opt_d = make_optimizer(name, self.D, lr_d, t)
+
+    def set_loss(self, name: str) -> None:
+        self.loss = get_loss(name)
+        self.cfg.train.loss = name
 
     def set_n_critic(self, n: int) -> None:
         if int(n) < 1:
@@ -95,7 +124,7 @@ class Trainer:
 
     # ---- random draws, all from self.gen ------------------------------------
     def _z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.G.z_dim, generator=self.gen).to(self.device)
+        return draw_noise(n, self.G.z_dim, self.cfg.model.z_dist, self.gen).to(self.device)
 
     def _real_batch(self) -> torch.Tensor:
         idx = torch.randint(len(self.x), (self.cfg.train.batch_size,), generator=self.gen)

@@ -14,7 +14,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..errors import GanlabError
 from . import MODELS
-from .common import maybe_spectral_norm
+from .common import MinibatchStd, maybe_spectral_norm
 
 # resolution -> side of the first feature map; each stage after it doubles it
 BASE = {28: 7, 32: 4, 64: 4}
@@ -48,13 +48,16 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, channels: int, resolution: int, ndf: int, sn: bool):
+    def __init__(self, channels: int, resolution: int, ndf: int, sn: bool, mbstd: bool = False):
         super().__init__()
         n = _stages(resolution)
         layers, ch_in, ch = [], channels, ndf
         for _ in range(n):  # each block: ch_in x s x s -> ch x s/2 x s/2
             layers += [nn.Conv2d(ch_in, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
             ch_in, ch = ch, ch * 2
+        if mbstd:                                   # ch_in x base x base -> (ch_in + 1) x base x base
+            layers.append(MinibatchStd())
+            ch_in += 1
         # state size. ch_in x base x base -> 1 x 1 x 1
         layers.append(nn.Conv2d(ch_in, 1, BASE[resolution], 1, 0))
         self.net = maybe_spectral_norm(nn.Sequential(*layers), sn)
@@ -71,5 +74,5 @@ def build_dcgan(cfg: ModelConfig, sample_shape: Tuple[int, ...]):
     cfg.z_dim = cfg.z_dim or 64
     cfg.width = cfg.width or 32
     G = DCGANGenerator(cfg.z_dim, channels, res, cfg.width)
-    D = DCGANDiscriminator(channels, res, cfg.width, cfg.spectral_norm)
+    D = DCGANDiscriminator(channels, res, cfg.width, cfg.spectral_norm, cfg.minibatch_std)
     return G, D

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from . import MODELS
-from .common import maybe_spectral_norm
+from .common import MinibatchStd, maybe_spectral_norm
 
 
 class MLPGenerator(nn.Module):
@@ -34,12 +34,15 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, in_shape: Tuple[int, ...], width: int, depth: int, sn: bool):
+    def __init__(self, in_shape: Tuple[int, ...], width: int, depth: int, sn: bool, mbstd: bool = False):
         super().__init__()
         layers, d_in = [nn.Flatten()], math.prod(in_shape)
         for _ in range(depth):
             layers += [nn.Linear(d_in, width), nn.LeakyReLU(0.2)]
             d_in = width
+        if mbstd:                                   # [B, width] -> [B, width + 1]
+            layers.append(MinibatchStd())
+            d_in += 1
         layers.append(nn.Linear(d_in, 1))
         self.net = maybe_spectral_norm(nn.Sequential(*layers), sn)
 
@@ -53,5 +56,5 @@ def build_mlp(cfg: ModelConfig, sample_shape: Tuple[int, ...]):
     cfg.z_dim = cfg.z_dim or (2 if points else 64)
     cfg.width = cfg.width or (128 if points else 512)
     G = MLPGenerator(cfg.z_dim, sample_shape, cfg.width, cfg.depth)
-    D = MLPDiscriminator(sample_shape, cfg.width, cfg.depth, cfg.spectral_norm)
+    D = MLPDiscriminator(sample_shape, cfg.width, cfg.depth, cfg.spectral_norm, cfg.minibatch_std)
     return G, D
