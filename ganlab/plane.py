@@ -1,0 +1,158 @@
+"""What a 2-D GAN looks like over the plane, for the 2-D Playground.
+
+Pure functions of the nets (GAN Lab's views), plus one that gathers them all:
+
+    d_heatmap(D, spec)              D's output on a grid over [-BOX, BOX]^2
+    generator_gradients(D, spec, x) where G's loss pushes each fake point
+    manifold_lines(G, dist)         G's image of a line (1-D noise) or grid (2-D noise)
+    divergences(real, fake)         KL and JS between smoothed 2-D histograms
+    plane_view(trainer)             all of the above at one moment, as numpy
+
+Noise of more than two dimensions varies only in its first two for the
+manifold (the rest held at 0).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .losses import LossSpec
+from .metrics import mode_coverage
+from .trainer import draw_noise
+from .viz import BOX
+
+EPS = 1e-10
+
+
+def _grid_axis(n: int, box: float = BOX) -> torch.Tensor:
+    return torch.linspace(-box, box, n)
+
+
+def d_output(D: nn.Module, spec: LossSpec, x: torch.Tensor) -> torch.Tensor:
+    """D's output as shown to people: P(real) for BCE losses, the raw score otherwise."""
+    out = D(x)
+    return torch.sigmoid(out) if spec.probability else out
+
+
+@torch.no_grad()
+def d_heatmap(D: nn.Module, spec: LossSpec, n: int = 48, box: float = BOX) -> Tuple[np.ndarray, np.ndarray]:
+    """Axis [n] and D's output [n (y), n (x)] at the grid points (x_j, y_i)."""
+    axis = _grid_axis(n, box)
+    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
+    pts = torch.stack([xx.flatten(), yy.flatten()], 1)             # [n*n, 2], row-major in y
+    device = next(D.parameters()).device
+    values = d_output(D, spec, pts.to(device)).cpu().view(n, n)
+    return axis.numpy(), values.numpy()
+
+
+def generator_gradients(D: nn.Module, spec: LossSpec, fake: torch.Tensor) -> np.ndarray:
+    """-dL_G/dx for each fake point x: the direction G's update moves it [B, 2].
+
+    L_G is the mean over the batch, so each point's gradient is scaled back up
+    by B to be independent of how many points are drawn.
+    """
+    x = fake.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(spec.g(D(x)), x)
+    return (-grad * len(x)).cpu().numpy()
+
+
+def noise_grid(dist: str, z_dim: int, lines: int = 11, points: int = 41) -> List[torch.Tensor]:
+    """Lines in noise space, evenly spaced in probability: equal-mass cells.
+
+    1-D noise: one line [points, 1]. 2-D or more: ``lines`` lines along each of
+    the first two axes, each [points, z_dim].
+    """
+    def quantiles(k: int) -> torch.Tensor:
+        u = torch.linspace(0.02, 0.98, k)
+        if dist == "uniform":
+            return u * 2 - 1
+        return math.sqrt(2) * torch.erfinv(2 * u - 1)            # standard-normal quantiles
+
+    along, across = quantiles(points), quantiles(lines)
+    if z_dim == 1:
+        return [along[:, None]]
+    out = []
+    for axis in (0, 1):
+        for c in across:
+            z = torch.zeros(points, z_dim)
+            z[:, axis] = along
+            z[:, 1 - axis] = c
+            out.append(z)
+    return out
+
+
+@torch.no_grad()
+def manifold_lines(G: nn.Module, dist: str, lines: int = 11, points: int = 41) -> List[np.ndarray]:
+    """G's image of the noise grid: a list of polylines, each [points, 2]."""
+    device = next(G.parameters()).device
+    return [G(z.to(device)).cpu().numpy() for z in noise_grid(dist, G.z_dim, lines, points)]
+
+
+def _density(points: torch.Tensor, n: int, box: float, sigma_bins: float) -> torch.Tensor:
+    """A 2-D histogram on n x n bins, Gaussian-smoothed and normalised to sum 1."""
+    idx = ((points.float() + box) / (2 * box) * n).floor().long()
+    inside = ((idx >= 0) & (idx < n)).all(1)
+    idx = idx[inside]
+    hist = torch.zeros(n * n)
+    hist.index_add_(0, idx[:, 1] * n + idx[:, 0], torch.ones(len(idx)))
+    r = int(math.ceil(3 * sigma_bins))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1).float() / sigma_bins) ** 2)
+    k = k / k.sum()
+    h = hist.view(1, 1, n, n)
+    h = F.conv2d(F.pad(h, (r, r, 0, 0)), k.view(1, 1, 1, -1))       # separable blur
+    h = F.conv2d(F.pad(h, (0, 0, r, r)), k.view(1, 1, -1, 1))
+    h = h.flatten() + EPS
+    return h / h.sum()
+
+
+def divergences(real: torch.Tensor, fake: torch.Tensor, n: int = 64, box: float = BOX,
+                sigma_bins: float = 1.0) -> Dict[str, float]:
+    """KL(real || fake) and JS(real, fake) in nats between smoothed histograms on a grid.
+
+    JS lies in [0, ln 2]; KL is unbounded and blows up where G puts no mass on real data.
+    """
+    p, q = _density(real, n, box, sigma_bins), _density(fake, n, box, sigma_bins)
+    m = 0.5 * (p + q)
+
+    def kl(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a * (a / b).log()).sum())
+
+    return {"kl": kl(p, q), "js": 0.5 * kl(p, m) + 0.5 * kl(q, m)}
+
+
+@dataclass
+class PlaneView:
+    step: int
+    real: np.ndarray                 # [R, 2]
+    fake: np.ndarray                 # [B, 2] G's points for the run's fixed noise
+    grads: np.ndarray                # [B, 2] where G's loss pushes each of them
+    axis: np.ndarray                 # [n] heatmap grid coordinates
+    heat: np.ndarray                 # [n, n] D's output, rows along y
+    heat_is_probability: bool
+    manifold: List[np.ndarray]       # polylines [k, 2]
+    kl: float
+    js: float
+    coverage: Optional[Dict[str, float]]   # mixture toys only
+
+
+def plane_view(trainer, n_real: int = 500, heat_n: int = 48, n_eval: int = 2000) -> PlaneView:
+    """Every playground view of ``trainer`` now. Reads the nets; changes nothing."""
+    G, D, spec = trainer.G, trainer.D, trainer.loss
+    fake = trainer.sample(use_ema=False)                            # [B, 2], the run's fixed noise
+    gen = torch.Generator().manual_seed(12345)                      # an evaluation draw apart from training
+    eval_fake = trainer.sample(draw_noise(n_eval, G.z_dim, trainer.cfg.model.z_dist, gen), use_ema=False)
+    grads = generator_gradients(D, spec, fake.to(trainer.device))
+    axis, heat = d_heatmap(D, spec, heat_n)
+    lines = manifold_lines(G, trainer.cfg.model.z_dist)
+    data = trainer.data
+    real = data.x[:n_eval]
+    div = divergences(real, eval_fake)
+    cov = mode_coverage(eval_fake, data.modes, data.mode_std) if data.modes is not None else None
+    return PlaneView(trainer.step_count, data.x[:n_real].numpy(), fake.numpy(), grads, axis, heat,
+                     spec.probability, lines, div["kl"], div["js"], cov)
