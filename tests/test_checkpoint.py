@@ -18,7 +18,8 @@ def _cfg(**train):
 
 
 def _params(t):
-    return {k: v.clone() for k, v in list(t.G.state_dict().items()) + [("D." + k, v) for k, v in t.D.state_dict().items()]}
+    items = list(t.G.state_dict().items()) + [("D." + k, v) for k, v in t.D.state_dict().items()]
+    return {k: v.clone() for k, v in items}
 
 
 @pytest.mark.parametrize("loss", ["wgan-gp", "ns"])

@@ -13,7 +13,8 @@ RING = ["train", "--data", "ring", "--model", "mlp", "--loss", "ns", "--n", "500
 def test_train_resume_sample_list(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(RING + ["--steps", "30", "--batch-size", "32", "--sample-every", "10", "--out", str(run)]) == 0
-    for name in ("config.json", "metrics.jsonl", "samples/step_000030.png", "checkpoints/step_000030/state.safetensors"):
+    for name in ("config.json", "metrics.jsonl", "samples/step_000030.png",
+                 "checkpoints/step_000030/state.safetensors"):
         assert (run / name).exists(), name
     assert main(["train", "--resume", str(run), "--steps", "50"]) == 0
     assert (run / "checkpoints/step_000050/state.safetensors").exists()
@@ -27,7 +28,8 @@ def test_train_resume_sample_list(tmp_path, capsys):
     assert main(["list"]) == 0
     listing = capsys.readouterr().out
     for name in ("ring", "grid", "spiral", "moons", "line", "disjoint", "mnist", "fashion-mnist", "shapes",
-                 "folder:PATH", "torchvision:NAME", "mlp", "dcgan", "minimax", "ns", "lsgan", "wgan", "wgan-gp", "hinge"):
+                 "folder:PATH", "torchvision:NAME", "mlp", "dcgan",
+                 "minimax", "ns", "lsgan", "wgan", "wgan-gp", "hinge"):
         assert name in listing, name
 
 

@@ -13,10 +13,12 @@ from typing import List, Tuple
 
 from ..config import DataConfig
 from ..errors import GanlabError
-from . import toys  # noqa: F401  (registers the loaders)
-from . import images  # noqa: F401
-from . import folder  # noqa: F401
-from . import shapes  # noqa: F401
+from . import (
+    folder,  # noqa: F401
+    images,  # noqa: F401
+    shapes,  # noqa: F401
+    toys,  # noqa: F401  (registers the loaders)
+)
 from .base import DATASETS, DataSource
 
 __all__ = ["DATASETS", "DataSource", "load_dataset", "list_datasets"]

@@ -11,6 +11,6 @@ from ..registry import Registry
 
 MODELS: Registry = Registry("model")
 
-from . import mlp, dcgan  # noqa: E402,F401  (register the families)
+from . import dcgan, mlp  # noqa: E402,F401  (register the families)
 
 __all__ = ["MODELS"]
