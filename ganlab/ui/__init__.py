@@ -1,0 +1,40 @@
+"""The Gradio app: one tab per way of playing with GANs, all thin clients of the engine.
+
+    from ganlab.ui import build_app
+    demo = build_app(runs_root="runs")      # gr.Blocks; runs go to runs/ui/...
+    demo.queue(default_concurrency_limit=4).launch()
+
+Adding a tab means writing ``build_<name>_tab(sessions)`` in its own module and
+one ``with gr.Tab(...)`` block below. Per-browser state lives in ``Sessions``,
+keyed by ``request.session_hash`` and dropped when the browser tab closes.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from .sessions import Sessions
+from .train_tab import build_train_tab
+
+__all__ = ["build_app", "Sessions"]
+
+TITLE = "ganlab"
+SUBTITLE = "Train generative adversarial networks and watch them learn, step by step."
+
+
+def build_app(runs_root=None, max_runs=None) -> gr.Blocks:
+    """The whole UI; runs go under ``runs_root`` (default: $GANLAB_RUNS or ``runs``)."""
+    sessions = Sessions(runs_root, max_runs=max_runs)
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}\n{SUBTITLE}", elem_id="app-title")
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Train", id="train", elem_id="tab-train"):
+                train = build_train_tab(sessions)
+        demo.unload(_closer(train.close))
+    demo.sessions = sessions                      # for tests and for shutting down cleanly
+    return demo
+
+
+def _closer(close):
+    def on_unload(request: gr.Request):
+        close(request.session_hash)
+    return on_unload

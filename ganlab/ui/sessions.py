@@ -1,0 +1,135 @@
+"""Per-browser state for a server shared by many users (a classroom: one server, 30 browsers).
+
+    sessions = Sessions(runs_root="runs", max_runs=8)
+    s = sessions.get(request.session_hash)      # this browser's Session, made on first use
+    sessions.check_capacity(request.session_hash)   # GanlabError when too many runs train at once
+    sessions.set_engine(hash, engine)           # stops the session's previous engine first
+    sessions.close(hash)                        # from demo.unload: stop the engine, forget the session
+
+Each browser gets its own engine and never sees another's. The session keeps
+the metrics cursor and the rows read so far, because gr.State deep-copies its
+values and an Engine must not be copied.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ..engine import Engine
+from ..errors import GanlabError
+
+DEFAULT_MAX_RUNS = 8
+
+
+@dataclass
+class Session:
+    key: str
+    engine: Optional[Engine] = None
+    cursor: int = 0                        # position in the engine's metrics stream
+    rows: List[Dict] = field(default_factory=list)
+    shown_step: int = -1                   # step of the samples on screen; -1 = redraw
+    redraw: bool = True                    # curves need a redraw even without new rows
+    status_text: str = ""                  # last status shown, to skip unchanged updates
+    real: Optional[object] = None          # a few hundred real points for the 2-D scatter
+    scratch: Optional[Path] = None         # temp folder for downloads (zips, GIFs)
+    uploads: int = 0                       # uploads so far, to name their folders
+    launch: bool = False                   # a run was built and waits for launch() to start it
+
+    def reset_view(self) -> None:
+        self.cursor, self.rows, self.shown_step, self.redraw, self.status_text = 0, [], -1, True, ""
+        self.real, self.launch = None, False
+
+
+class Sessions:
+    def __init__(self, runs_root=None, max_runs: Optional[int] = None):
+        self.root = Path(runs_root or os.environ.get("GANLAB_RUNS") or "runs")
+        self.max_runs = max_runs if max_runs is not None else int(os.environ.get("GANLAB_MAX_RUNS", DEFAULT_MAX_RUNS))
+        self._sessions: Dict[str, Session] = {}
+
+    def get(self, key: Optional[str]) -> Session:
+        key = key or "local"               # no session hash when a handler is called directly
+        if key not in self._sessions:
+            self._sessions[key] = Session(key)
+        return self._sessions[key]
+
+    def peek(self, key: Optional[str]) -> Optional[Session]:
+        return self._sessions.get(key or "local")
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    # ---- engines -------------------------------------------------------------
+    def running(self) -> int:
+        """Engines that are training right now (paused and finished ones do not count)."""
+        return sum(1 for s in list(self._sessions.values()) if s.engine is not None and s.engine.state == "running")
+
+    def check_capacity(self, key: Optional[str]) -> None:
+        s = self.peek(key)
+        mine = s is not None and s.engine is not None and s.engine.state == "running"
+        if not mine and self.running() >= self.max_runs:
+            raise GanlabError(f"All {self.max_runs} training slots on this server are busy; "
+                              "wait until someone's run finishes or is paused, then try again.")
+
+    def set_engine(self, key: Optional[str], engine: Optional[Engine]) -> Session:
+        """Make ``engine`` the session's run, stopping the one it replaces."""
+        s = self.get(key)
+        old, s.engine = s.engine, engine
+        if old is not None and old is not engine:
+            old.stop()
+        s.reset_view()
+        return s
+
+    def owner_of(self, run_dir) -> Optional[str]:
+        """The session whose live (not stopped) engine trains in ``run_dir``, if any."""
+        target = Path(run_dir).expanduser().resolve()
+        for key, s in list(self._sessions.items()):
+            e = s.engine
+            if e is not None and e.state not in ("stopped", "error") and e.run.path.resolve() == target:
+                return key
+        return None
+
+    def close(self, key: Optional[str]) -> None:
+        s = self._sessions.pop(key or "local", None)
+        if s is None:
+            return
+        if s.engine is not None:
+            s.engine.stop()
+        if s.scratch is not None:
+            shutil.rmtree(s.scratch, ignore_errors=True)
+
+    def close_all(self) -> None:
+        for key in list(self._sessions):
+            self.close(key)
+
+    # ---- folders -----------------------------------------------------------------
+    def new_run_dir(self, key: Optional[str], dataset: str) -> Path:
+        """``<root>/ui/<time>-<dataset>-<hash6>``, unique even for two starts in one second."""
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", dataset.split(":")[0] if dataset.startswith("folder:")
+                      else dataset).strip("-").lower()[:30] or "data"
+        base = self.root / "ui" / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-{(key or 'local')[:6]}"
+        path, n = base, 1
+        while path.exists():
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        return path
+
+    def upload_dir(self, key: Optional[str]) -> Path:
+        """A fresh folder for one upload; kept after the session ends so its runs can be reopened."""
+        s = self.get(key)
+        s.uploads += 1
+        path = self.root / "ui" / "uploads" / f"{(key or 'local')[:6]}-{time.strftime('%Y%m%d-%H%M%S')}-{s.uploads}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def scratch_dir(self, key: Optional[str]) -> Path:
+        """A temp folder for this session's downloads, removed when the session closes."""
+        s = self.get(key)
+        if s.scratch is None or not s.scratch.exists():
+            s.scratch = Path(tempfile.mkdtemp(prefix="ganlab-ui-"))
+        return s.scratch

@@ -1,0 +1,240 @@
+"""The Train tab without a browser: figures from synthetic rows, sessions kept apart, errors as messages."""
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from ganlab.engine import Engine
+from ganlab.ui import build_app
+from ganlab.ui.plots import MAX_POINTS, curves_figure, device_label, points_figure, status_markdown, thin
+from ganlab.ui.sessions import Sessions
+from ganlab.ui.train_handlers import DEFAULT_FORM, TrainHandlers, config_from_form, is_point_set
+from ganlab.viz import BOX
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*:UserWarning")   # gr.Warning outside a request
+
+FAST = dict(DEFAULT_FORM, batch_size=32, steps=100_000)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Engines train in background threads; one intra-op thread keeps a busy 2-core box responsive."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def handlers(tmp_path):
+    h = TrainHandlers(Sessions(tmp_path / "runs", max_runs=1))
+    yield h
+    h.sessions.close_all()
+
+
+def _rows(n, gp=False):
+    return [dict(step=10 * (i + 1), loss_d=1.3, loss_g=0.7 + i * 1e-3, d_real=0.6, d_fake=0.4,
+                 grad_norm_d=1.0, grad_norm_g=2.0, **({"gp": 0.1} if gp else {})) for i in range(n)]
+
+
+def _wait(pred, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _message(out):
+    return out[0] if isinstance(out, tuple) else out
+
+
+# ---- plots ---------------------------------------------------------------------
+def test_thin_keeps_ends_and_caps_points():
+    rows = _rows(5000)
+    out = thin(rows)
+    assert len(out) <= MAX_POINTS and out[0] is rows[0] and out[-1] is rows[-1]
+    assert [r["step"] for r in out] == sorted(r["step"] for r in out)
+    assert thin(rows[:10]) == rows[:10]
+
+
+def test_curves_figure_has_the_six_series():
+    fig = curves_figure(_rows(50))
+    names = {t.name for t in fig.data}
+    assert names == {"D loss", "G loss", "D(x)", "D(G(z))", "|∇D|", "|∇G|"}
+    loss_d = next(t for t in fig.data if t.name == "D loss")
+    assert list(loss_d.x) == [10 * (i + 1) for i in range(50)] and len(loss_d.y) == 50
+    assert tuple(fig.layout.yaxis2.range) == (-0.02, 1.02)          # D outputs are probabilities
+
+
+def test_curves_figure_downsamples_and_shows_gp():
+    fig = curves_figure(_rows(6000, gp=True), probability=False)
+    assert "grad penalty" in {t.name for t in fig.data}
+    assert all(len(t.x) <= MAX_POINTS for t in fig.data)
+    assert fig.layout.yaxis2.range is None                        # critic scores are unbounded
+    assert len(curves_figure([]).data) == 0
+
+
+def test_points_figure_real_grey_fake_orange_fixed_axes():
+    fake, real = torch.randn(64, 2) * 0.3, torch.randn(300, 2) * 0.3
+    fig = points_figure(fake, real, step=120)
+    assert [t.name for t in fig.data] == ["real data", "G(z)"]
+    assert len(fig.data[0].x) == 300 and len(fig.data[1].x) == 64
+    np.testing.assert_allclose(fig.data[1].x, fake[:, 0].numpy(), rtol=1e-6)
+    assert tuple(fig.layout.xaxis.range) == (-BOX, BOX) == tuple(fig.layout.yaxis.range)
+    assert "120" in fig.layout.title.text
+
+
+def test_status_markdown_says_state_step_device_and_folder():
+    st = dict(state="running", error="", step=1234, steps=5000, device="cuda:0", steps_per_s=50.0,
+              images_per_s=12800.0, eta_s=75.3, lr_g=1e-3, lr_d=2e-4, n_critic=2, run_dir="runs/ui/x",
+              checkpoint=None)
+    text = status_markdown(st, note="ring · 10,000 items")
+    for part in ("RUNNING", "1,234 / 5,000", "CUDA", "12,800 img/s", "1m 15s", "n_critic 2", "runs/ui/x", "ring"):
+        assert part in text
+    assert device_label("cpu") == "CPU" and device_label("mps").startswith("MPS")
+
+
+# ---- form --------------------------------------------------------------------------
+def test_image_datasets_suggest_dcgan():
+    assert is_point_set("ring") and is_point_set("moons")
+    assert not is_point_set("fashion-mnist") and not is_point_set("folder:/x")
+    assert TrainHandlers.dataset_defaults("mnist") == ("", "dcgan", 2e-4, 2e-4)
+    assert TrainHandlers.dataset_defaults("ring") == ("", "mlp", 1e-3, 1e-3)
+    cfg = config_from_form(dict(DEFAULT_FORM, custom=" folder:/tmp/x ", resolution=32))
+    assert cfg.data.name == "folder:/tmp/x" and cfg.data.resolution == 32
+
+
+# ---- sessions ----------------------------------------------------------------------
+def test_sessions_keep_engines_apart_and_cap_running(handlers):
+    h = handlers
+    assert "New run" in h.build(FAST, "aaaaaaaa")[0]
+    assert "started" in h.launch("aaaaaaaa")[0]
+    assert "busy" in h.build(FAST, "bbbbbbbb")[0]                # the one slot is taken
+    assert h.sessions.get("bbbbbbbb").engine is None
+    h.pause("aaaaaaaa")                                           # a paused run frees its slot
+    assert "New run" in h.build(FAST, "bbbbbbbb")[0]
+    assert "started" in h.launch("bbbbbbbb")[0]
+    a, b = h.sessions.get("aaaaaaaa").engine, h.sessions.get("bbbbbbbb").engine
+    assert a is not b and a.run.path != b.run.path
+    assert a.run.path.name.endswith("ring-aaaaaa") and b.run.path.parent == a.run.path.parent
+    assert a.state == "paused" and b.state == "running" and h.sessions.running() == 1
+    assert "busy" in h.resume("aaaaaaaa")[0]
+    h.sessions.close("aaaaaaaa")
+    assert a.state == "stopped" and h.sessions.peek("aaaaaaaa") is None
+    assert "There is no run yet" in h.step("aaaaaaaa")[0]          # a's browser sees nothing of b
+
+
+def test_new_start_stops_the_old_run(handlers):
+    h = handlers
+    h.build(FAST, "k")
+    h.launch("k")
+    old = h.sessions.get("k").engine
+    h.build(FAST, "k")
+    assert old.state == "stopped" and h.sessions.get("k").engine is not old
+    assert "started" in h.launch("k")[0]                         # the cap counts the session once
+
+
+def test_step_pause_apply_and_tick(handlers):
+    h = handlers
+    h.build(FAST, "k")
+    h.launch("k")
+    e = h.sessions.get("k").engine
+    assert _wait(lambda: e.status()["step"] >= 20)
+    msg, _ = h.step("k")                                          # pauses first, then one step
+    at = e.status()["step"]
+    assert e.state == "paused" and f"Step {at:,}" in msg and "D loss" in msg
+    h.step("k")
+    assert e.status()["step"] == at + 1
+    msg, status = h.apply(5e-4, 1e-4, 3, "k")
+    assert "n_critic 3" in msg and "lr G 0.0005" in status and e.status()["n_critic"] == 3
+    skip = {"__type__": "update"}                                 # gr.skip()
+    status, curves, points, grid = h.tick("k")
+    assert status == skip                                         # apply() already showed this status
+    assert curves.data and points["visible"] and not grid["visible"]
+    assert points["value"].data[1].name == "G(z)" and len(points["value"].data[1].x) == 512
+    assert h.tick("k") == (skip, skip, skip, skip)                # nothing new while paused
+    h.resume("k")
+    assert _wait(lambda: e.status()["step"] > at + 30)
+    status, curves, _, _ = h.tick("k")
+    assert "RUNNING" in status and curves.data
+
+
+def test_checkpoint_and_gif_downloads(handlers):
+    h = handlers
+    h.build(dict(FAST, steps=120), "k")
+    h.launch("k")
+    e = h.sessions.get("k").engine
+    assert _wait(lambda: e.state == "finished")
+    msg, _, archive = h.save_checkpoint("k")
+    names = zipfile.ZipFile(archive).namelist()
+    assert any(n.endswith("state.safetensors") for n in names) and any(n.endswith("config.json") for n in names)
+    msg, _, gif = h.gif("k")
+    assert gif.endswith(".gif") and open(gif, "rb").read(3) == b"GIF"
+    assert "reached its 120 steps" in h.resume("k")[0]
+    h.stop("k")
+    assert h.save_checkpoint("k")[2].endswith(".zip")             # a stopped run still downloads
+
+
+def test_open_run_continues_a_cli_run(handlers, tmp_path):
+    cfg = config_from_form(dict(FAST, steps=30))
+    e = Engine.new(cfg, tmp_path / "cli-run")
+    e.start()
+    assert _wait(lambda: e.state == "finished")
+    e.stop()
+    assert "already reached its 30 steps" in handlers.open_run(str(tmp_path / "cli-run"), None, "k")[0]
+    msg, status, lr_g, lr_d, n_critic = handlers.open_run(str(tmp_path / "cli-run"), 60, "k")
+    assert "at step 30" in msg and lr_g == 1e-3 and n_critic == 1
+    assert "started" in handlers.launch("k")[0]
+    opened = handlers.sessions.get("k").engine
+    assert _wait(lambda: opened.status()["step"] >= 60)
+
+
+# ---- mistakes become one sentence ---------------------------------------------------------
+@pytest.mark.parametrize("change, words", [
+    (dict(lr_g=0), "learning rate"), (dict(lr_d=-1e-3), "learning rate"),
+    (dict(batch_size=0), "batch size"), (dict(batch_size=50_000), "larger than the dataset"),
+    (dict(steps=-5), "cannot be negative"), (dict(custom="no-such-set"), "Unknown dataset"),
+    (dict(steps=None), "Fill in"), (dict(n_critic=0), "n_critic"),
+])
+def test_bad_form_values_give_a_message(handlers, change, words):
+    msg, status = handlers.build(dict(FAST, **change), "k")
+    assert msg.startswith("⚠️") and words in msg
+    assert handlers.sessions.get("k").engine is None
+
+
+def test_bad_upload_and_bad_folders_give_a_message(handlers, tmp_path):
+    z = tmp_path / "notes.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("a.txt", "hello")
+        zf.writestr("b.txt", "world")
+    msg, custom, model, lr_g, _ = handlers.upload([str(z)], "k")
+    assert custom.startswith("folder:") and custom.endswith(".zip") and model == "dcgan" and lr_g == 2e-4
+    msg, _ = handlers.build(dict(FAST, custom=custom, model=model), "k")
+    assert msg.startswith("⚠️") and "image" in msg
+    assert "no run folder" in handlers.open_run(str(tmp_path / "missing"), None, "k")[0].lower()
+    (tmp_path / "empty").mkdir()
+    assert handlers.open_run(str(tmp_path / "empty"), None, "k")[0].startswith("⚠️")
+    assert handlers.open_run("", None, "k")[0].startswith("⚠️")
+    assert "There is no run yet" in handlers.pause("k")[0]
+
+
+def test_a_bug_becomes_something_went_wrong(handlers, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+    monkeypatch.setattr(Engine, "new", boom)
+    msg, _ = handlers.build(FAST, "k")
+    assert msg == "⚠️ Something went wrong: RuntimeError: disk on fire"
+
+
+def test_build_app_has_a_train_tab(tmp_path):
+    demo = build_app(tmp_path / "runs")
+    ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
+    for eid in ("tab-train", "train-dataset", "train-start", "train-pause", "train-resume", "train-step",
+                "train-stop", "train-status", "train-curves", "train-points", "train-grid", "train-apply",
+                "train-save", "train-gif", "train-open", "train-upload"):
+        assert eid in ids
+    assert isinstance(demo.sessions, Sessions)
