@@ -32,6 +32,7 @@ from .checkpoint import load_checkpoint, read_config, save_checkpoint
 from .config import RunConfig
 from .data import DataSource
 from .errors import GanlabError
+from .losses import LOSSES
 from .runs import RunDir
 from .trainer import Trainer
 from .viz import samples_image
@@ -85,7 +86,10 @@ class Engine:
 
     # ---- controls (any thread) -----------------------------------------------------
     def start(self) -> None:
-        """Start training in the background (or resume if paused)."""
+        """Start training in the background (or resume if paused).
+
+        A run that already reached its step count is marked finished at once.
+        """
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 alive = True
@@ -93,6 +97,9 @@ class Engine:
                 alive = False
                 if self._state in ("stopped", "error"):
                     raise GanlabError("This run has ended; start a new run or resume its folder.")
+                if self.trainer.step_count >= self.trainer.cfg.train.steps:
+                    self._running, self._state = False, "finished"
+                    return
                 self._running, self._state = True, "running"
                 self._thread = threading.Thread(target=self._loop, name=f"ganlab-{self.run.path.name}",
                                                 daemon=True)
@@ -179,6 +186,7 @@ class Engine:
         with self._lock:
             t = self.trainer
             left = max(0, t.cfg.train.steps - t.step_count)
+            spec = LOSSES.get(t.cfg.train.loss)
             return {
                 "state": self._state, "error": self._error, "step": t.step_count,
                 "steps": t.cfg.train.steps, "device": str(t.device),
@@ -186,9 +194,21 @@ class Engine:
                 "images_per_s": self._rate * t.cfg.train.batch_size * t.n_critic,   # real images seen
                 "eta_s": left / self._rate if self._rate > 0 and self._state == "running" else None,
                 "lr_g": t.lr_g, "lr_d": t.lr_d, "n_critic": t.n_critic,
+                "loss": t.cfg.train.loss, "probability": bool(spec and spec.probability),   # D outputs in [0, 1]
                 "run_dir": str(self.run.path),
                 "checkpoint": str(self._last_ckpt) if self._last_ckpt else None,
             }
+
+    def data_info(self) -> Dict[str, Any]:
+        """What the run trains on, in words and numbers (fixed for the run's life)."""
+        d = self.trainer.data
+        return {"name": d.name, "note": d.note or d.name, "items": len(d), "is_image": d.is_image,
+                "shape": d.sample_shape, "skipped": d.skipped, "classes": d.class_names or []}
+
+    def real_points(self, n: int = 500) -> Optional[torch.Tensor]:
+        """Up to ``n`` real items of a 2-D set (None for images), for scatter plots."""
+        d = self.trainer.data
+        return None if d.is_image else d.x[:n]
 
     @property
     def state(self) -> str:
@@ -336,7 +356,7 @@ class Engine:
         with self._lock:
             self._samples = (step, x)
         if save:
-            real = self.trainer.data.x[:500] if x.dim() == 2 else None
+            real = self.real_points(500)
             self.run.save_samples(step, samples_image(x, real))
 
     def _checkpoint(self) -> Path:
@@ -362,7 +382,8 @@ class Engine:
         step = self.trainer.step_count
         if step not in self.run.sample_steps():
             self._refresh_samples(save=True)
-        if self._last_ckpt is None or self._last_ckpt.name != f"step_{step:06d}":
+        trained = step > 0             # a run stopped before its first step needs no checkpoint to resume
+        if trained and (self._last_ckpt is None or self._last_ckpt.name != f"step_{step:06d}"):
             self._checkpoint()
         with self._lock:
             self._running, self._state = False, "stopped"

@@ -185,3 +185,29 @@ def test_folder_errors(tmp_path):
     (tmp_path / "b.jpg").write_bytes(b"")
     with pytest.raises(GanlabError, match="None of the 2 files"):
         load_dataset(DataConfig(name=f"folder:{tmp_path}"))
+
+
+def test_data_cache_loads_once_and_shares(tmp_path):
+    from ganlab.data.cache import DataCache
+    cache = DataCache(max_items=2)
+    a = cache.get(DataConfig(name="ring", n=300), seed=1)
+    b = cache.get(DataConfig(name="ring", n=300), seed=1)
+    assert a is b and cache.loads == 1
+    other = cache.get(DataConfig(name="ring", n=300), seed=2)          # toys depend on the seed
+    assert other is not a and not torch.equal(other.x, a.x) and cache.loads == 2
+    cache.get(DataConfig(name="grid", n=300), seed=1)                  # evicts the oldest
+    assert len(cache) == 2
+    assert cache.get(DataConfig(name="ring", n=300), seed=1) is not a and cache.loads == 4
+    with pytest.raises(GanlabError):                                   # errors are raised, not kept
+        cache.get(DataConfig(name="nope"))
+    assert len(cache) == 2
+
+
+def test_data_cache_loads_once_under_concurrent_requests():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ganlab.data.cache import DataCache
+    cache = DataCache()
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: cache.get(DataConfig(name="shapes", n=64, resolution=32)), range(8)))
+    assert cache.loads == 1 and all(g is got[0] for g in got)

@@ -131,3 +131,34 @@ def test_new_run_refuses_existing_run_folder(tmp_path):
     Engine.new(_cfg(), tmp_path / "run")
     with pytest.raises(GanlabError, match="already holds a run"):
         Engine.new(_cfg(), tmp_path / "run")
+
+
+def test_start_on_a_finished_run_marks_it_finished(tmp_path):
+    e = Engine.new(_cfg(steps=10), tmp_path / "run")
+    e.start()
+    assert _wait(lambda: e.state == "finished")
+    e.stop()
+    again = Engine.open(tmp_path / "run")                  # same step count: nothing left to train
+    again.start()
+    assert again.state == "finished" and again.status()["step"] == 10
+    again.stop()
+
+
+def test_stopping_an_unstarted_run_writes_no_checkpoint(tmp_path):
+    e = Engine.new(_cfg(), tmp_path / "run")
+    e.stop()
+    assert e.state == "stopped"
+    assert not list((tmp_path / "run" / "checkpoints").glob("step_*"))
+    assert Engine.open(tmp_path / "run").status()["step"] == 0     # still opens, from scratch
+
+
+def test_data_info_and_status_describe_the_run(tmp_path):
+    e = Engine.new(_cfg(), tmp_path / "run")
+    info = e.data_info()
+    assert info["items"] == 1000 and not info["is_image"] and info["shape"] == (2,)
+    assert e.real_points(300).shape == (300, 2)
+    s = e.status()
+    assert s["loss"] == "ns" and s["probability"] is True
+    e.set_loss("wgan-gp")
+    assert e.status()["probability"] is False
+    e.stop()

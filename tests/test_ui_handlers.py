@@ -120,6 +120,7 @@ def test_sessions_keep_engines_apart_and_cap_running(handlers):
     assert "started" in h.launch("bbbbbbbb")[0]
     a, b = h.sessions.get("aaaaaaaa").engine, h.sessions.get("bbbbbbbb").engine
     assert a is not b and a.run.path != b.run.path
+    assert a.trainer.data is b.trainer.data and h.sessions.data.loads == 1     # one copy of the data
     assert a.run.path.name.endswith("ring-aaaaaa") and b.run.path.parent == a.run.path.parent
     assert a.state == "paused" and b.state == "running" and h.sessions.running() == 1
     assert "busy" in h.resume("aaaaaaaa")[0]

@@ -88,7 +88,8 @@ def _load(path: Path, entries: Iterator[Entry], cfg: DataConfig) -> DataSource:
         more = ", ..." if len(class_names) > 5 else ""
         note += f" in {len(class_names)} classes ({', '.join(class_names[:5])}{more})"
     if skipped:
-        note += f"; skipped {_files(skipped)} that were not readable images"
+        what = "was not a readable image" if skipped == 1 else "were not readable images"
+        note += f"; skipped {_files(skipped)} that {what}"
     if capped:
         note += f"; stopped at {MAX_IMAGES:,} images"
     return DataSource(f"folder:{path}", to_images(u8), labels=labels, class_names=class_names,

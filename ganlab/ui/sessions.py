@@ -5,6 +5,7 @@
     sessions.check_capacity(request.session_hash)   # GanlabError when too many runs train at once
     sessions.set_engine(hash, engine)           # stops the session's previous engine first
     sessions.close(hash)                        # from demo.unload: stop the engine, forget the session
+    sessions.data.get(cfg.data, seed)           # datasets are loaded once and shared by all sessions
 
 Each browser gets its own engine and never sees another's. The session keeps
 the metrics cursor and the rows read so far, because gr.State deep-copies its
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from ..data.cache import DataCache
 from ..engine import Engine
 from ..errors import GanlabError
 
@@ -51,6 +53,7 @@ class Sessions:
         self.root = Path(runs_root or os.environ.get("GANLAB_RUNS") or "runs")
         self.max_runs = max_runs if max_runs is not None else int(os.environ.get("GANLAB_MAX_RUNS", DEFAULT_MAX_RUNS))
         self._sessions: Dict[str, Session] = {}
+        self.data = DataCache()            # one copy of each dataset, shared by every browser's run
 
     def get(self, key: Optional[str]) -> Session:
         key = key or "local"               # no session hash when a handler is called directly

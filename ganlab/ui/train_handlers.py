@@ -23,7 +23,6 @@ from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ..data import DATASETS
 from ..engine import Engine
 from ..errors import GanlabError
-from ..losses import LOSSES
 from ..viz import samples_image
 from .plots import curves_figure, points_figure, status_markdown
 from .sessions import Session, Sessions
@@ -110,7 +109,7 @@ class TrainHandlers:
         s = self.sessions.peek(key)
         if s is None or s.engine is None:
             return gr.skip()
-        s.status_text = status_markdown(s.engine.status(), _data_note(s.engine))
+        s.status_text = status_markdown(s.engine.status(), _data_note(s.engine.data_info()))
         return s.status_text
 
     # ---- the form ---------------------------------------------------------------
@@ -152,7 +151,8 @@ class TrainHandlers:
         """Make a new run from the form; the session's old run is stopped once this one exists."""
         cfg = config_from_form(values).validate()           # cheap mistakes first,
         self.sessions.check_capacity(key)                   # then the cap, before loading any data
-        engine = Engine.new(cfg, self.sessions.new_run_dir(key, cfg.data.name))
+        data = self.sessions.data.get(cfg.data, seed=cfg.train.seed)
+        engine = Engine.new(cfg, self.sessions.new_run_dir(key, cfg.data.name), data=data)
         s = self.sessions.set_engine(key, engine)
         s.launch = True
         return f"New run in `{engine.run.path}`.", self._status(key)
@@ -288,35 +288,30 @@ class TrainHandlers:
         e, skip = s.engine, gr.skip()
         rows, s.cursor = e.metrics_since(s.cursor)
         s.rows.extend(rows)
+        info = e.status()
         curves = skip
         if rows or s.redraw:
-            curves, s.redraw = curves_figure(s.rows, probability=_probability(e)), False
-        text = status_markdown(e.status(), _data_note(e))
+            curves, s.redraw = curves_figure(s.rows, probability=info["probability"]), False
+        text = status_markdown(info, _data_note(e.data_info()))
         status, s.status_text = (skip if text == s.status_text else text), text
         points = grid = skip
         step, x = e.latest_samples()
         if x is not None and step != s.shown_step:
             s.shown_step = step
-            if e.trainer.data.is_image:
+            if e.data_info()["is_image"]:
                 grid, points = gr.update(value=samples_image(x), visible=True), gr.update(visible=False)
             else:
                 if s.real is None:
-                    s.real = e.trainer.data.x[:REAL_POINTS]
+                    s.real = e.real_points(REAL_POINTS)
                 points, grid = gr.update(value=points_figure(x, s.real, step), visible=True), gr.update(visible=False)
         return status, curves, points, grid
 
 
-def _probability(e: Engine) -> bool:
-    spec = LOSSES.get(e.trainer.cfg.train.loss)
-    return bool(spec and spec.probability)
-
-
-def _data_note(e: Engine) -> str:
-    d = e.trainer.data
-    note = d.note or d.name
-    if d.skipped and "skipped" not in note:
-        note += f" · skipped {d.skipped:,} unreadable file(s)"
-    return f"{note} · {len(d):,} items"
+def _data_note(info: Dict[str, Any]) -> str:
+    note = info["note"]
+    if info["skipped"] and "skipped" not in note:
+        note += f" · skipped {info['skipped']:,} unreadable file(s)"
+    return f"{note} · {info['items']:,} items"
 
 
 def form_values(values: List[Any]) -> Dict[str, Any]:
