@@ -1,11 +1,14 @@
 """Start the ganlab web app: ``python app.py`` then open http://localhost:7860.
 
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose the address (Docker sets 0.0.0.0);
-GANLAB_RUNS is where runs are saved and GANLAB_MAX_RUNS caps runs training at once.
+GANLAB_RUNS is where runs are saved, GANLAB_MAX_RUNS caps runs training at once and
+GANLAB_TORCH_THREADS sets torch's CPU threads (default: one per core).
 """
+from ganlab.trainer import configure_threads
 from ganlab.ui import build_app
 
 if __name__ == "__main__":
+    configure_threads()
     demo = build_app()
     demo.queue(default_concurrency_limit=4)
     demo.launch(max_file_size="500mb")

@@ -17,7 +17,7 @@ import torch
 
 from ganlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ganlab.engine import Engine
-from ganlab.trainer import Trainer
+from ganlab.trainer import Trainer, configure_threads
 
 
 def main() -> None:
@@ -28,8 +28,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: $GANLAB_TORCH_THREADS or one per core)")
     p.add_argument("--out", help="train through the engine into this run folder (samples every 100 steps)")
     a = p.parse_args()
+    configure_threads(a.threads)
     cfg = RunConfig(DataConfig(name=a.data), ModelConfig(name=a.model),
                     TrainConfig(loss=a.loss, batch_size=a.batch_size, steps=10**9, device=a.device,
                                 sample_every=100, log_every=10))

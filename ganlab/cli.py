@@ -23,6 +23,7 @@ from .errors import GanlabError
 from .losses import describe_losses
 from .nets import MODELS
 from .sampling import load_generator, sample
+from .trainer import configure_threads
 from .viz import samples_image
 
 
@@ -149,6 +150,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub.add_parser("list", help="datasets, models and losses")
     a = parser.parse_args(argv)
     try:
+        configure_threads()
         return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list}[a.command](a)
     except GanlabError as e:
         print(f"error: {e}", file=sys.stderr)

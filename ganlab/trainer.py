@@ -12,6 +12,7 @@ exactly. The engine owns the loop; tests and the CLI drive it directly.
 from __future__ import annotations
 
 import copy
+import os
 import time
 from typing import Dict, Optional
 
@@ -23,6 +24,23 @@ from .data import DataSource, load_dataset
 from .errors import GanlabError
 from .losses import get_loss, gradient_penalty
 from .nets import MODELS
+
+
+def configure_threads(n: Optional[int] = None) -> int:
+    """Set torch's CPU thread count from ``n`` or $GANLAB_TORCH_THREADS; returns the count in use.
+
+    Unset means torch's own default (one thread per core).
+    """
+    value = n if n is not None else os.environ.get("GANLAB_TORCH_THREADS", "").strip()
+    if value not in ("", None):
+        try:
+            count = int(value)
+        except ValueError:
+            raise GanlabError(f"GANLAB_TORCH_THREADS must be a whole number (got {value!r}).") from None
+        if count < 1:
+            raise GanlabError(f"The torch thread count must be at least 1 (got {count}).")
+        torch.set_num_threads(count)
+    return torch.get_num_threads()
 
 
 def pick_device(name: str = "auto") -> torch.device:

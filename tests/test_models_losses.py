@@ -55,3 +55,21 @@ def test_loss_functions_on_known_logits():
     assert d_hinge(torch.ones(4), -torch.ones(4)).item() == 0.0
     # one-sided smoothing: a perfect real logit no longer has zero loss
     assert d_bce(big, -big, smooth=0.1).item() > 1.0
+
+
+def test_configure_threads(monkeypatch):
+    import torch
+
+    from ganlab.errors import GanlabError
+    from ganlab.trainer import configure_threads
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("GANLAB_TORCH_THREADS", "1")
+        assert configure_threads() == 1 == torch.get_num_threads()
+        monkeypatch.setenv("GANLAB_TORCH_THREADS", "many")
+        with pytest.raises(GanlabError, match="whole number"):
+            configure_threads()
+        with pytest.raises(GanlabError, match="at least 1"):
+            configure_threads(0)
+    finally:
+        torch.set_num_threads(before)
