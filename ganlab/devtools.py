@@ -1,0 +1,78 @@
+"""Helpers for the browser tests and benchmarks: serve app.py on a free port, drive Chromium.
+
+    with serve_app(workdir) as (url, proc):      # `python app.py` in workdir, runs under workdir/runs
+        with chromium() as browser:              # Debian's /usr/bin/chromium through Playwright
+            page = browser.new_page(); page.goto(url)
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Dict, Iterator, Optional, Tuple
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+class AppFailed(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_app(workdir: Path, env: Optional[Dict[str, str]] = None,
+              timeout: float = 60.0) -> Iterator[Tuple[str, subprocess.Popen]]:
+    """Start ``python app.py`` in ``workdir``; yields its URL and process, stops it afterwards."""
+    workdir = Path(workdir)
+    port = free_port()
+    full = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1", GANLAB_RUNS="runs",
+                GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=str(ROOT), **(env or {}))
+    log_path = workdir / "app.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=workdir, env=full, stdout=log,
+                                stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            end = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise AppFailed(f"app.py exited:\n{log_path.read_text()[-3000:]}")
+                try:
+                    urllib.request.urlopen(url, timeout=1)
+                    break
+                except OSError:
+                    if time.monotonic() > end:
+                        raise AppFailed(f"app.py did not answer within {timeout:g} s") from None
+                    time.sleep(0.25)
+            yield url, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextlib.contextmanager
+def chromium():
+    """A headless Chromium browser (Debian's), through Playwright's sync API."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
