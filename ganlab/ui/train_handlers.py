@@ -90,6 +90,8 @@ def guarded(n_outputs: int) -> Callable:
                 log.exception("UI handler %s failed", fn.__name__)
                 sentence = f"Something went wrong: {type(e).__name__}: {e}"
             gr.Warning(sentence)
+            if n_outputs == 1:                              # one output: Gradio wants the bare value
+                return f"⚠️ {sentence}"
             return (f"⚠️ {sentence}",) + tuple(gr.skip() for _ in range(n_outputs - 1))
         return run
     return wrap
