@@ -63,8 +63,20 @@ class Engine:
 
     # ---- construction ----------------------------------------------------------
     @classmethod
-    def new(cls, cfg: RunConfig, run_dir, data: Optional[DataSource] = None) -> "Engine":
+    def new(cls, cfg: RunConfig, run_dir, data: Optional[DataSource] = None, init=None) -> "Engine":
+        """A fresh run; ``init`` (a checkpoint folder of the same model) gives a pretrained start.
+
+        A pretrained start takes the checkpoint's nets, optimizer state and step
+        count, and keeps ``cfg``'s learning rates, n_critic and loss.
+        """
         trainer = Trainer(cfg, data)                   # raises GanlabError before any folder is made
+        if init is not None:                           # load_checkpoint refuses a different model
+            t = trainer.cfg.train
+            lr_g, lr_d, n_critic, loss = t.lr_g, t.lr_d, t.n_critic, t.loss
+            load_checkpoint(trainer, Path(init))
+            trainer.set_lr(lr_g, lr_d)
+            trainer.set_n_critic(n_critic)
+            trainer.set_loss(loss)
         run = RunDir.create(Path(run_dir), trainer.cfg)
         return cls(trainer, run)
 
@@ -336,7 +348,11 @@ class Engine:
     def _log_window(self) -> None:
         """Average the steps since the last row into one row of the metrics stream."""
         w, self._window = self._window, []
-        row = {k: sum(r[k] for r in w) / len(w) for k in w[-1] if k not in ("step", "images", "seconds")}
+        keys = {k for r in w for k in r} - {"step", "images", "seconds"}   # a loss swap adds or drops keys
+        row = {}
+        for k in sorted(keys):
+            vals = [r[k] for r in w if k in r]
+            row[k] = sum(vals) / len(vals)
         row.update(step=w[-1]["step"], images=sum(r["images"] for r in w),
                    seconds=sum(r["seconds"] for r in w), time=time.time())
         with self._new_rows:

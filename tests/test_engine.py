@@ -1,5 +1,6 @@
 """Engine lifecycle: start, pause, step, resume, stop, with metrics in order."""
 import json
+import math
 import time
 
 import pytest
@@ -161,4 +162,16 @@ def test_data_info_and_status_describe_the_run(tmp_path):
     assert s["loss"] == "ns" and s["probability"] is True
     e.set_loss("wgan-gp")
     assert e.status()["probability"] is False
+    e.stop()
+
+
+def test_swapping_to_a_loss_with_more_metrics_mid_window(tmp_path):
+    e = Engine.new(_cfg(), tmp_path / "run")                  # log_every=5: rows average 5 steps
+    for _ in range(2):
+        e.step_once()
+    e.start()
+    e.set_loss("wgan-gp")                                     # adds "gp" to the rows mid-window
+    assert _wait(lambda: e.status()["step"] > 30) and e.state == "running"
+    rows = e.metrics_since(0)[0]
+    assert "gp" in rows[-1] and all(math.isfinite(r["loss_d"]) for r in rows)
     e.stop()
