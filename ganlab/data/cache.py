@@ -8,7 +8,7 @@ Fashion-MNIST should hold one copy of its 70,000 images, not thirty.
     Engine.new(cfg, run_dir, data=ds)
 
 Two requests for the same set at once load it once: the second waits for the
-first. Folder sets are never cached, since their files can change between runs.
+first. Folder and points-file sets are never cached, since their files can change between runs.
 Trainers only read ``DataSource.x``, so sharing the tensor is safe.
 """
 from __future__ import annotations
@@ -24,6 +24,8 @@ from .base import DataSource
 
 # Sets whose content does not depend on the run's seed.
 SEED_FREE = ("mnist", "fashion-mnist")
+# Sets read from the user's files, which can change between two runs.
+UNCACHED = ("folder:", "points:")
 
 
 class DataCache:
@@ -39,7 +41,7 @@ class DataCache:
         return (name, cfg.root, cfg.resolution, cfg.channels, cfg.n, None if name in SEED_FREE else seed)
 
     def get(self, cfg: DataConfig, seed: int = 0) -> DataSource:
-        if (cfg.name or "").startswith("folder:") or self.max_items <= 0:
+        if (cfg.name or "").startswith(UNCACHED) or self.max_items <= 0:
             return load_dataset(cfg, seed=seed)
         key = self.key(cfg, seed)
         with self._lock:

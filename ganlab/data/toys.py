@@ -11,6 +11,7 @@ import math
 import torch
 
 from ..config import DataConfig
+from ..errors import GanlabError
 from .base import DATASETS, DataSource
 
 DEFAULT_N = 10_000
@@ -79,3 +80,69 @@ def disjoint(cfg: DataConfig, arg=None, seed: int = 0) -> DataSource:
     size = torch.tensor([[0.5, 0.5], [0.5, 0.7]])
     x = lo[which] + u * size[which]
     return DataSource("disjoint", x, labels=which, class_names=["lower-left box", "upper-right box"])
+
+
+# ---- your own points ------------------------------------------------------------------
+MAX_POINTS = 100_000
+DRAW_JITTER = 0.01          # drawn points get this much Gaussian blur, so a stroke has width
+
+
+@DATASETS.register("points:", "points:FILE.csv, your own 2-D points (x,y per line, inside [-1, 1]^2)")
+def points_file(cfg: DataConfig, arg=None, seed: int = 0) -> DataSource:
+    """2-D points from a CSV file (``x,y`` per line; a header line is allowed)."""
+    from pathlib import Path
+    path = Path(arg).expanduser()
+    if not path.is_file():
+        raise GanlabError(f"There is no points file at {path}; give a CSV with one 'x,y' pair per line.")
+    rows = []
+    for i, line in enumerate(path.read_text(errors="replace").splitlines()):
+        parts = [p.strip() for p in line.replace(";", ",").split(",") if p.strip()]
+        if not parts:
+            continue
+        try:
+            x, y = float(parts[0]), float(parts[1])
+        except (ValueError, IndexError):
+            if i == 0:
+                continue                                   # a header such as "x,y"
+            raise GanlabError(f"{path.name} line {i + 1} is not an 'x,y' pair: {line[:60]!r}") from None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise GanlabError(f"{path.name} line {i + 1} holds a value that is not a finite number.")
+        rows.append((x, y))
+        if len(rows) > MAX_POINTS:
+            raise GanlabError(f"{path.name} has more than {MAX_POINTS:,} points; use fewer.")
+    if len(rows) < 2:
+        raise GanlabError(f"{path.name} needs at least 2 points (found {len(rows)}).")
+    x = torch.tensor(rows, dtype=torch.float32)
+    if x.abs().max() > 1.5:
+        raise GanlabError(f"{path.name} has points outside [-1.5, 1.5]^2; scale them into [-1, 1]^2 "
+                          "(the playground shows [-1.25, 1.25]^2).")
+    return DataSource("points", x, note=f"{len(x):,} points from {path.name}")
+
+
+def points_from_drawing(ink: torch.Tensor, n: int = 2000, seed: int = 0) -> torch.Tensor:
+    """Sample ``n`` points [n, 2] in [-1, 1]^2 from the inked pixels of a drawing.
+
+    ``ink`` [H, W] is how much ink each pixel holds (0 = blank). Row 0 is the top
+    of the canvas, so y grows upwards as on the plane. Each point is a random
+    inked pixel (weighted by ink) plus a little jitter.
+    """
+    if ink.dim() != 2:
+        raise GanlabError("A drawing must be a 2-D array of ink.")
+    h, w = ink.shape
+    weights = ink.float().clamp(min=0).flatten()
+    if float(weights.sum()) <= 0:
+        raise GanlabError("The canvas is empty: draw some strokes or click some points first.")
+    g = _gen(seed)
+    idx = torch.multinomial(weights, n, replacement=True, generator=g)
+    rows, cols = (idx // w).float(), (idx % w).float()
+    x = (cols + 0.5) / w * 2 - 1
+    y = 1 - (rows + 0.5) / h * 2
+    pts = torch.stack([x, y], 1) + DRAW_JITTER * torch.randn(n, 2, generator=g)
+    return pts.clamp(-1, 1)
+
+
+def write_points(points: torch.Tensor, path) -> None:
+    """Write [N, 2] points as the CSV that ``points:PATH`` reads."""
+    from pathlib import Path
+    lines = ["x,y"] + [f"{x:.5f},{y:.5f}" for x, y in points.tolist()]
+    Path(path).write_text("\n".join(lines) + "\n")
