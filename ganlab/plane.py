@@ -7,12 +7,17 @@ Pure functions of the nets (GAN Lab's views), plus one that gathers them all:
     manifold_lines(G, dist)         G's image of a line (1-D noise) or grid (2-D noise)
     divergences(real, fake)         KL and JS between smoothed 2-D histograms
     plane_view(trainer)             all of the above at one moment, as numpy
+    snapshot(trainer)               a frozen copy of the nets, to draw views off the training thread
+
+    snap = engine.inspect(snapshot)     # between two steps, a few hundred microseconds
+    view = plane_view(snap)             # anywhere, while training goes on
 
 Noise of more than two dimensions varies only in its first two for the
 manifold (the rest held at 0).
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -141,18 +146,47 @@ class PlaneView:
     coverage: Optional[Dict[str, float]]   # mixture toys only
 
 
-def plane_view(trainer, n_real: int = 500, heat_n: int = 48, n_eval: int = 2000) -> PlaneView:
-    """Every playground view of ``trainer`` now. Reads the nets; changes nothing."""
-    G, D, spec = trainer.G, trainer.D, trainer.loss
-    fake = trainer.sample(use_ema=False)                            # [B, 2], the run's fixed noise
-    gen = torch.Generator().manual_seed(12345)                      # an evaluation draw apart from training
-    eval_fake = trainer.sample(draw_noise(n_eval, G.z_dim, trainer.cfg.model.z_dist, gen), use_ema=False)
-    grads = generator_gradients(D, spec, fake.to(trainer.device))
+@dataclass
+class Snapshot:
+    """What plane_view needs, copied out of a trainer so that training can go on meanwhile."""
+    step: int
+    G: nn.Module                     # eval-mode copies on the CPU
+    D: nn.Module
+    loss: LossSpec
+    z_dist: str
+    fixed_z: torch.Tensor
+    data: object                     # the DataSource (shared, read only)
+
+
+def snapshot(trainer) -> Snapshot:
+    """Copy the nets (CPU, eval mode) and what else the views read. Call between two steps."""
+    def frozen(net: nn.Module) -> nn.Module:
+        c = copy.deepcopy(net).cpu().eval()
+        c.requires_grad_(False)
+        return c
+    return Snapshot(trainer.step_count, frozen(trainer.G), frozen(trainer.D), trainer.loss,
+                    trainer.cfg.model.z_dist, trainer.fixed_z.cpu().clone(), trainer.data)
+
+
+def plane_view(snap, n_real: int = 500, heat_n: int = 48, n_eval: int = 2000) -> PlaneView:
+    """Every playground view at one moment, from a Snapshot (or a Trainer, which it copies first).
+
+    Computing from a copy never touches the training nets: no spectral-norm power
+    iterations, no gradients left behind.
+    """
+    if not isinstance(snap, Snapshot):
+        snap = snapshot(snap)
+    G, D, spec = snap.G, snap.D, snap.loss
+    with torch.no_grad():
+        fake = G(snap.fixed_z)                                      # [B, 2], the run's fixed noise
+        gen = torch.Generator().manual_seed(12345)                  # an evaluation draw apart from training
+        eval_fake = G(draw_noise(n_eval, G.z_dim, snap.z_dist, gen))
+    grads = generator_gradients(D, spec, fake)
     axis, heat = d_heatmap(D, spec, heat_n)
-    lines = manifold_lines(G, trainer.cfg.model.z_dist)
-    data = trainer.data
+    lines = manifold_lines(G, snap.z_dist)
+    data = snap.data
     real = data.x[:n_eval]
     div = divergences(real, eval_fake)
     cov = mode_coverage(eval_fake, data.modes, data.mode_std) if data.modes is not None else None
-    return PlaneView(trainer.step_count, data.x[:n_real].numpy(), fake.numpy(), grads, axis, heat,
+    return PlaneView(snap.step, data.x[:n_real].numpy(), fake.numpy(), grads, axis, heat,
                      spec.probability, lines, div["kl"], div["js"], cov)
