@@ -1,0 +1,102 @@
+"""One-click lessons for the 2-D Playground, and its best presets.
+
+A lesson is one or more runs shown side by side plus a few sentences on what
+to watch and why it happens:
+
+    lesson = LESSONS["collapse"]
+    for name, cfg in lesson.runs: ...          # (panel title, RunConfig)
+
+Every config here is a plain RunConfig, so a lesson can also be trained from
+the CLI with the same numbers.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
+
+FOREVER = 1_000_000       # playground runs go on until paused or stopped
+
+
+def toy(data: str = "ring", loss: str = "ns", model: Dict = None, **train) -> RunConfig:
+    """A playground run: the MLP GAN on a 2-D set, 512 fixed-noise points to watch."""
+    m = dict(name="mlp", z_dim=2, width=128)
+    m.update(model or {})
+    t = dict(loss=loss, steps=FOREVER, batch_size=256, lr_g=5e-4, lr_d=5e-4, n_samples=512,
+             log_every=10, sample_every=5000, device="cpu")
+    t.update(train)
+    return RunConfig(DataConfig(name=data), ModelConfig(**m), TrainConfig(**t))
+
+
+# The best recipe found for the mixtures (bench/playground_modes.py measures it):
+# a small noise space, a big batch, equal learning rates and an EMA of G.
+BEST = toy(batch_size=512, ema=0.99)
+
+
+def best_preset(data: str) -> RunConfig:
+    cfg = copy.deepcopy(BEST)
+    cfg.data.name = data
+    return cfg
+
+
+@dataclass(frozen=True)
+class Lesson:
+    key: str
+    title: str
+    text: str
+    runs: Tuple[Tuple[str, RunConfig], ...]
+
+
+LESSONS: Dict[str, Lesson] = {}
+
+
+def _add(key: str, title: str, text: str, *runs: Tuple[str, RunConfig]) -> None:
+    LESSONS[key] = Lesson(key, title, " ".join(text.split()), tuple(runs))
+
+
+_add("collapse", "1. Mode collapse",
+     """A plain GAN on the ring of 8 Gaussians. Watch the purple points: instead of
+     spreading over all eight modes they crowd onto one or two and hop between them.
+     G is rewarded for any point D currently believes, so it chases D's favourite
+     spot; D then learns that spot is fake, and G moves on, never covering everything.""",
+     ("vanilla GAN", toy(loss="minimax", model=dict(z_dim=2, width=128), lr_g=2e-3, lr_d=2e-3, batch_size=64)))
+
+_add("fixes", "2. Fixing mode collapse",
+     """The same ring with three fixes side by side. WGAN-GP gives G useful gradients
+     everywhere, spectral norm with the hinge loss keeps D smooth, and minibatch std
+     lets D see that a batch of near-identical points is fake. Compare how quickly
+     each one reaches all eight modes, and how D's heatmap differs.""",
+     ("WGAN-GP", toy(loss="wgan-gp", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.9, n_critic=2)),
+     ("spectral norm + hinge", toy(loss="hinge", model=dict(spectral_norm=True), lr_g=1e-3, lr_d=1e-3)),
+     ("minibatch std", toy(loss="ns", model=dict(minibatch_std=True))))
+
+_add("saturation", "3. Minimax vs non-saturating loss",
+     """Both runs face a strong D (five D steps per G step, a faster D). With the
+     original minimax loss log(1 - D(G(z))), G's gradient vanishes exactly when D
+     rejects its samples: the arrows on the left shrink to nothing and G stalls. The
+     non-saturating loss -log D(G(z)) has its steepest gradient there, so G keeps moving.""",
+     ("minimax", toy(loss="minimax", n_critic=5, lr_d=2e-3, lr_g=2e-4)),
+     ("non-saturating", toy(loss="ns", n_critic=5, lr_d=2e-3, lr_g=2e-4)))
+
+_add("imbalance", "4. Learning-rate imbalance",
+     """On the left G learns far faster than D: it overshoots whatever D currently
+     likes, D catches up, and the two circle each other, which shows as oscillating
+     curves and points sweeping across the plane. On the right the two-timescale
+     rule (a faster D, a slower G) lets D settle first, and G follows steadily.""",
+     ("G 20x faster", toy(lr_g=4e-3, lr_d=2e-4, beta1=0.9)),
+     ("two timescales", toy(lr_g=1e-4, lr_d=4e-4)))
+
+_add("smoothing", "5. Label smoothing and instance noise",
+     """Watch D's heatmap. Without help D becomes a sharp, near-binary wall around the
+     data, and its gradient is zero almost everywhere else. One-sided label smoothing
+     (real target 0.8) stops D from being over-confident, and instance noise blurs both
+     distributions so their supports overlap: both give a softer map and gentler arrows.""",
+     ("no regularisation", toy(n_critic=3, lr_d=1e-3)),
+     ("label smoothing 0.2", toy(n_critic=3, lr_d=1e-3, label_smoothing=0.2)),
+     ("instance noise 0.1", toy(n_critic=3, lr_d=1e-3, instance_noise=0.1)))
+
+
+def lesson_names() -> List[Tuple[str, str]]:
+    return [(lesson.title, key) for key, lesson in LESSONS.items()]
