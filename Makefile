@@ -21,6 +21,8 @@ $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	# put the checkout on the venv's path, so `$(PY) bench/x.py` and `-m ganlab` work from anywhere
+	$(PY) -c "import site, sys; open(site.getsitepackages()[0] + '/ganlab-checkout.pth', 'w').write(sys.argv[1])" "$(CURDIR)"
 	rm -f $(VENV)/.installed-*
 	touch $@
 

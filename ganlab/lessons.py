@@ -35,6 +35,11 @@ def toy(data: str = "ring", loss: str = "ns", model: Dict = None, **train) -> Ru
 BEST = toy(batch_size=512, ema=0.99)
 
 
+# The classic setting of Metz et al. 2017 (unrolled GANs), in which a plain GAN collapses:
+# non-saturating loss, 64-d noise, lr 1e-4, batch 512. bench/lessons.py measures it.
+VANILLA = toy(loss="ns", model=dict(z_dim=64), lr_g=1e-4, lr_d=1e-4, batch_size=512)
+
+
 def best_preset(data: str) -> RunConfig:
     cfg = copy.deepcopy(BEST)
     cfg.data.name = data
@@ -57,42 +62,52 @@ def _add(key: str, title: str, text: str, *runs: Tuple[str, RunConfig]) -> None:
 
 
 _add("collapse", "1. Mode collapse",
-     """A plain GAN on the ring of 8 Gaussians. Watch the purple points: instead of
-     spreading over all eight modes they crowd onto one or two and hop between them.
+     """A plain GAN on the ring of 8 Gaussians, in the classic setting where it fails
+     (Metz et al. 2017: 64-d noise, learning rate 1e-4, batches of 512). Watch the
+     purple points: instead of spreading over the eight modes they crowd into one
+     clump that wanders from mode to mode, and the mode count stays at 0 or 1 of 8.
      G is rewarded for any point D currently believes, so it chases D's favourite
      spot; D then learns that spot is fake, and G moves on, never covering everything.""",
-     ("vanilla GAN", toy(loss="minimax", model=dict(z_dim=2, width=128), lr_g=2e-3, lr_d=2e-3, batch_size=64)))
+     ("vanilla GAN", VANILLA))
 
 _add("fixes", "2. Fixing mode collapse",
      """The same ring with three fixes side by side. WGAN-GP gives G useful gradients
-     everywhere, spectral norm with the hinge loss keeps D smooth, and minibatch std
-     lets D see that a batch of near-identical points is fake. Compare how quickly
-     each one reaches all eight modes, and how D's heatmap differs.""",
-     ("WGAN-GP", toy(loss="wgan-gp", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.9, n_critic=2)),
-     ("spectral norm + hinge", toy(loss="hinge", model=dict(spectral_norm=True), lr_g=1e-3, lr_d=1e-3)),
+     everywhere (its penalty weight is 1 here, not the usual 10, because the plane is
+     small), spectral norm with the hinge loss keeps D smooth (with the SNGAN paper's
+     five D steps per G step and Adam betas 0 and 0.9), and minibatch std lets D see
+     that a batch of near-identical points is fake. All three reach the eight modes;
+     compare how quickly, and how differently D's heatmap looks.""",
+     ("WGAN-GP", toy(loss="wgan-gp", gp_weight=1.0, lr_g=1e-3, lr_d=1e-3, beta1=0.5, beta2=0.9)),
+     ("spectral norm + hinge", toy(loss="hinge", model=dict(spectral_norm=True), n_critic=5, lr_g=1e-4,
+                                   lr_d=1e-3, beta1=0.0, beta2=0.9)),
      ("minibatch std", toy(loss="ns", model=dict(minibatch_std=True))))
 
 _add("saturation", "3. Minimax vs non-saturating loss",
-     """Both runs face a strong D (five D steps per G step, a faster D). With the
-     original minimax loss log(1 - D(G(z))), G's gradient vanishes exactly when D
-     rejects its samples: the arrows on the left shrink to nothing and G stalls. The
-     non-saturating loss -log D(G(z)) has its steepest gradient there, so G keeps moving.""",
+     """Both runs face a strong D (five D steps per G step, a faster D), and D soon
+     rejects G's points (D(G(z)) near 0.2). With the original minimax loss
+     log(1 - D(G(z))), G's gradient is weakest exactly there: the arrows on the left
+     are several times shorter (watch the mean |grad G| under the panels) and G
+     moves slowly. The non-saturating loss -log D(G(z)) has its steepest gradient
+     where D rejects, so the same G gets a much stronger push.""",
      ("minimax", toy(loss="minimax", n_critic=5, lr_d=2e-3, lr_g=2e-4)),
      ("non-saturating", toy(loss="ns", n_critic=5, lr_d=2e-3, lr_g=2e-4)))
 
 _add("imbalance", "4. Learning-rate imbalance",
-     """On the left G learns far faster than D: it overshoots whatever D currently
-     likes, D catches up, and the two circle each other, which shows as oscillating
-     curves and points sweeping across the plane. On the right the two-timescale
-     rule (a faster D, a slower G) lets D settle first, and G follows steadily.""",
+     """On the left G learns 20 times faster than D (with Adam's beta1 at 0.9): it
+     overshoots whatever D currently likes, D cannot keep up, and G's points sweep
+     across the plane without ever settling on the ring. On the right the
+     two-timescale rule (a faster D, a slower G; Heusel et al. 2017) lets D settle
+     first, and G follows it steadily onto all eight modes.""",
      ("G 20x faster", toy(lr_g=4e-3, lr_d=2e-4, beta1=0.9)),
      ("two timescales", toy(lr_g=1e-4, lr_d=4e-4)))
 
 _add("smoothing", "5. Label smoothing and instance noise",
-     """Watch D's heatmap. Without help D becomes a sharp, near-binary wall around the
-     data, and its gradient is zero almost everywhere else. One-sided label smoothing
-     (real target 0.8) stops D from being over-confident, and instance noise blurs both
-     distributions so their supports overlap: both give a softer map and gentler arrows.""",
+     """Watch D's heatmap. Without help D paints much of the plane flat green or flat
+     purple (certain it is real or fake), and where it is flat its gradient is
+     zero. Instance noise blurs both distributions so their supports overlap: D's
+     map turns into soft gradients almost everywhere and G's arrows grow. One-sided
+     label smoothing (real target 0.8) mainly stops D from being over-confident on
+     real points: D(x) drops, the map changes little.""",
      ("no regularisation", toy(n_critic=3, lr_d=1e-3)),
      ("label smoothing 0.2", toy(n_critic=3, lr_d=1e-3, label_smoothing=0.2)),
      ("instance noise 0.1", toy(n_critic=3, lr_d=1e-3, instance_noise=0.1)))

@@ -1,12 +1,12 @@
 """Small pretrained 2-D GANs that the Playground starts from, so it looks alive at once.
 
     python -m ganlab.pretrained                      # retrain all six into models/playground/
-    python -m ganlab.pretrained --data ring --seconds 30
+    python -m ganlab.pretrained --data ring --steps 4000
 
 Each model is the Playground's best preset (ganlab.lessons.best_preset) trained
-for a fixed time on the CPU, saved as a checkpoint folder (config.json +
-safetensors) under models/playground/<dataset>/, with its mode coverage
-printed for the mixtures.
+for a fixed number of steps on the CPU (deterministic under the seed), saved as
+a checkpoint folder (config.json + safetensors) under
+models/playground/<dataset>/, with its mode coverage printed for the mixtures.
 """
 from __future__ import annotations
 
@@ -32,25 +32,26 @@ def pretrained_path(data: str, root: Path = MODELS_DIR) -> Optional[Path]:
     return path if (path / "config.json").is_file() else None
 
 
-def train_one(data: str, seconds: float, out_root: Path = MODELS_DIR, seed: int = 0) -> Path:
+DEFAULT_STEPS = 8000      # the grid needs about 5,000 steps of the best preset for all 25 modes
+
+
+def train_one(data: str, steps: int = DEFAULT_STEPS, out_root: Path = MODELS_DIR, seed: int = 0) -> Path:
     from .lessons import best_preset
     from .trainer import Trainer
     cfg = best_preset(data)
     cfg.train.seed = seed
     t = Trainer(cfg)
     t0 = time.perf_counter()
-    with tqdm(total=int(seconds), desc=data, unit="s", leave=False) as bar:
-        while (el := time.perf_counter() - t0) < seconds:
-            for _ in range(20):
-                t.step()
-            bar.update(int(el) - bar.n)
+    for _ in tqdm(range(steps), desc=data, unit="step", leave=False):
+        t.step()
+    seconds = time.perf_counter() - t0
     out = out_root / data
     tmp = out_root / f".{data}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     save_checkpoint(t, tmp)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    line = f"{data}: {t.step_count:,} steps in {seconds:g} s"
+    line = f"{data}: {t.step_count:,} steps in {seconds:.0f} s"
     if t.data.modes is not None:
         gen = torch.Generator().manual_seed(1)
         from .trainer import draw_noise
@@ -64,12 +65,12 @@ def train_one(data: str, seconds: float, out_root: Path = MODELS_DIR, seed: int 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ganlab.pretrained", description=__doc__.split("\n")[0])
     p.add_argument("--data", nargs="+", default=list(TOYS), choices=TOYS)
-    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     p.add_argument("--out", type=Path, default=MODELS_DIR)
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     for name in a.data:
-        train_one(name, a.seconds, a.out)
+        train_one(name, a.steps, a.out)
     return 0
 
 

@@ -9,71 +9,34 @@ GANLAB_SCREENSHOT=1 also refreshes docs/train_tab.png (the README's picture).
 """
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+from ganlab.devtools import CHROMIUM, ROOT, AppFailed, chromium, serve_app
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def app_url(tmp_path):
     """`python app.py` started in tmp_path on a free port, so its runs/ lands there; one torch thread."""
-    port = _free_port()
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
-               GANLAB_RUNS="runs", GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="1",
-               PYTHONPATH=str(ROOT))
-    log = open(tmp_path / "app.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=tmp_path, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(120):
-            if proc.poll() is not None:
-                pytest.fail(f"app.py exited:\n{(tmp_path / 'app.log').read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                break
-            except OSError:
-                time.sleep(0.25)
-        else:
-            pytest.fail("app.py did not start within 30 s")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        with serve_app(tmp_path, env={"OMP_NUM_THREADS": "1"}) as (url, _):
+            yield url
+    except AppFailed as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture
 def page(app_url):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    pytest.importorskip("playwright.sync_api")
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(app_url)
         page.wait_for_selector("#train-start")
         yield page
-        browser.close()
 
 
 def _status(page):
@@ -147,3 +110,62 @@ def test_train_tab_start_pause_step_resume_stop(page, tmp_path):
     assert "checkpoint" in page.inner_text("#train-message")
     runs = list((tmp_path / "runs" / "ui").glob("*-ring-*"))
     assert len(runs) == 1 and list((runs[0] / "checkpoints").glob("step_*"))
+
+
+def _title(page, elem_id):
+    """The plotly title text of the plot inside #elem_id ('' if none yet)."""
+    return page.evaluate("""(id) => {
+        const div = document.querySelector('#' + id + ' .js-plotly-plot');
+        const t = div && div.layout && div.layout.title;
+        return t ? (t.text || '') : '';
+    }""", elem_id)
+
+
+def _heat(page, elem_id):
+    """The heatmap's z values (flattened) in the plot inside #elem_id, or None."""
+    return page.evaluate("""(id) => {
+        const div = document.querySelector('#' + id + ' .js-plotly-plot');
+        if (!div || !div.data) return null;
+        const t = div.data.find(t => t.type === 'heatmap');
+        if (!t) return null;
+        const z = t.z;
+        if (z && z.bdata) {
+            const bytes = Uint8Array.from(atob(z.bdata), c => c.charCodeAt(0));
+            const types = {f4: Float32Array, f8: Float64Array};
+            return Array.from(new types[z.dtype](bytes.buffer), Number);
+        }
+        return z.flat();
+    }""", elem_id)
+
+
+def test_playground_plays_a_preset_and_steps_d_only(page, tmp_path):
+    page.get_by_role("tab", name="2-D Playground").click()
+    plane = "play-plane-0"
+    assert _until(lambda: (_trace(page, plane, "G(z)") or [[]])[0], timeout=30), "no playground plot"
+    assert "step" in _title(page, plane)
+    page.locator("#play-lesson input").click()                  # lesson 1: a vanilla GAN on the ring
+    page.get_by_role("option", name="1. Mode collapse").click()
+    page.click("#play-load")
+    assert _until(lambda: "Lesson loaded" in page.inner_text("#play-message"), timeout=30)
+    assert _until(lambda: "Mode collapse" in page.inner_text("#play-lesson-text"))
+    first = _until(lambda: _trace(page, plane, "G(z)"))
+    assert _until(lambda: _trace(page, plane, "G(z)") != first, timeout=10), "the points did not move"
+    assert _until(lambda: _heat(page, plane))
+    shot = ROOT / "docs" / "playground.png" if os.environ.get("GANLAB_SCREENSHOT") else tmp_path / "play.png"
+    page.screenshot(path=str(shot), full_page=True)
+
+    page.click("#play-pause")
+    assert _until(lambda: "Paused" in page.inner_text("#play-message"))
+    time.sleep(1.0)                                             # the last poll lands
+    points, heat, title = _trace(page, plane, "G(z)"), _heat(page, plane), _title(page, plane)
+    time.sleep(1.0)
+    assert _trace(page, plane, "G(z)") == points and _title(page, plane) == title     # paused: still
+
+    page.click("#play-step-d")
+    assert _until(lambda: "D only" in page.inner_text("#play-message"))
+    assert _until(lambda: _heat(page, plane) != heat, timeout=10), "D's heatmap did not change"
+    assert _trace(page, plane, "G(z)") == points                 # G's points did not move
+    assert _title(page, plane) == title                          # and no full step was counted
+
+    page.click("#play-step-g")
+    assert _until(lambda: _trace(page, plane, "G(z)") != points, timeout=10), "G's points did not move"

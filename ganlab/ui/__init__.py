@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from .playground_tab import build_playground_tab
 from .sessions import Sessions
 from .train_tab import build_train_tab
 
@@ -29,12 +30,15 @@ def build_app(runs_root=None, max_runs=None) -> gr.Blocks:
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train = build_train_tab(sessions)
+            with gr.Tab("2-D Playground", id="playground", elem_id="tab-playground") as play_tab:
+                build_playground_tab(sessions, play_tab)
         demo.unload(_closer(train.close))
     demo.sessions = sessions                      # for tests and for shutting down cleanly
     return demo
 
 
-def _closer(close):
+def _closer(*closers):
     def on_unload(request: gr.Request):
-        close(request.session_hash)
+        for close in closers:
+            close(request.session_hash)
     return on_unload

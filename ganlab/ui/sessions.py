@@ -42,6 +42,16 @@ class Session:
     scratch: Optional[Path] = None         # temp folder for downloads (zips, GIFs)
     uploads: int = 0                       # uploads so far, to name their folders
     launch: bool = False                   # a run was built and waits for launch() to start it
+    play: Optional[object] = None          # the 2-D Playground's state (ui.playground.Playground)
+
+    def engines(self, tab: Optional[str] = None) -> List[Engine]:
+        """This browser's engines: the Train tab's ("train") and the Playground's ("play")."""
+        out: List[Engine] = []
+        if tab in (None, "train") and self.engine is not None:
+            out.append(self.engine)
+        if tab in (None, "play") and self.play is not None:
+            out += self.play.engines()
+        return out
 
     def reset_view(self) -> None:
         self.cursor, self.rows, self.shown_step, self.redraw, self.status_text = 0, [], -1, True, ""
@@ -68,15 +78,25 @@ class Sessions:
         return len(self._sessions)
 
     # ---- engines -------------------------------------------------------------
-    def running(self) -> int:
-        """Engines that are training right now (paused and finished ones do not count)."""
-        return sum(1 for s in list(self._sessions.values()) if s.engine is not None and s.engine.state == "running")
+    def running(self, exclude: Optional[str] = None) -> int:
+        """Engines training right now, over all sessions but ``exclude`` (paused and finished ones do not count)."""
+        return sum(1 for k, s in list(self._sessions.items()) if k != exclude
+                   for e in s.engines() if e.state == "running")
 
-    def check_capacity(self, key: Optional[str]) -> None:
+    def check_capacity(self, key: Optional[str], need: int = 1, tab: str = "train") -> None:
+        """Raise GanlabError unless ``need`` engines of ``tab`` can train now.
+
+        The session's engines in ``tab`` are the ones being (re)started, so they
+        are not counted twice; its engines in the other tab are.
+        """
+        key = key or "local"
         s = self.peek(key)
-        mine = s is not None and s.engine is not None and s.engine.state == "running"
-        if not mine and self.running() >= self.max_runs:
-            raise GanlabError(f"All {self.max_runs} training slots on this server are busy; "
+        other_tab = "play" if tab == "train" else "train"
+        own = sum(1 for e in s.engines(other_tab) if e.state == "running") if s is not None else 0
+        if self.running(exclude=key) + own + need > self.max_runs:
+            free = max(0, self.max_runs - self.running(exclude=key) - own)
+            more = f" (this needs {need}, {free} free)" if need > 1 else ""
+            raise GanlabError(f"All {self.max_runs} training slots on this server are busy{more}; "
                               "wait until someone's run finishes or is paused, then try again.")
 
     def set_engine(self, key: Optional[str], engine: Optional[Engine]) -> Session:
@@ -92,17 +112,17 @@ class Sessions:
         """The session whose live (not stopped) engine trains in ``run_dir``, if any."""
         target = Path(run_dir).expanduser().resolve()
         for key, s in list(self._sessions.items()):
-            e = s.engine
-            if e is not None and e.state not in ("stopped", "error") and e.run.path.resolve() == target:
-                return key
+            for e in s.engines():
+                if e.state not in ("stopped", "error") and e.run.path.resolve() == target:
+                    return key
         return None
 
     def close(self, key: Optional[str]) -> None:
         s = self._sessions.pop(key or "local", None)
         if s is None:
             return
-        if s.engine is not None:
-            s.engine.stop()
+        for e in s.engines():
+            e.stop()
         if s.scratch is not None:
             shutil.rmtree(s.scratch, ignore_errors=True)
 

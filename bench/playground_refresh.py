@@ -1,0 +1,93 @@
+"""How often the 2-D Playground redraws, and how fast it trains with the tab open.
+
+    python bench/playground_refresh.py                 # 30 s headless, then 30 s in Chromium
+    python bench/playground_refresh.py --seconds 60 --lesson fixes
+
+1. Headless: the playground's best preset on the ring, trained by an Engine
+   (its own thread, as in the app) with nothing watching: steps/s.
+2. In the browser: `python app.py`, Chromium opens the 2-D Playground (the
+   pretrained ring) or loads a lesson, presses Play, and counts in the page how
+   often panel 1 is redrawn (its title carries the step) for --seconds.
+   Steps/s come from the step in the title at the start and the end.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from ganlab.devtools import chromium, serve_app
+from ganlab.engine import Engine
+from ganlab.lessons import best_preset
+
+COUNT_JS = """() => {
+    window.__redraws = 0; window.__last = '';
+    window.__timer = setInterval(() => {
+        const div = document.querySelector('#play-plane-0 .js-plotly-plot');
+        const t = div && div.layout && div.layout.title ? div.layout.title.text : '';
+        if (t && t !== window.__last) { window.__redraws++; window.__last = t; }
+    }, 20);
+}"""
+TITLE_JS = """() => window.__last || ''"""
+
+
+def headless(seconds: float) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        e = Engine.new(best_preset("ring"), Path(d) / "run")
+        e.start()
+        time.sleep(3)                                     # warm-up
+        s0, t0 = e.status()["step"], time.monotonic()
+        time.sleep(seconds)
+        rate = (e.status()["step"] - s0) / (time.monotonic() - t0)
+        e.stop()
+    return rate
+
+
+def step_of(title: str) -> int:
+    m = re.search(r"step ([\d,]+)", title)
+    return int(m.group(1).replace(",", "")) if m else -1
+
+
+def in_browser(seconds: float, lesson: str) -> tuple:
+    work = Path(tempfile.mkdtemp(prefix="ganlab-refresh-"))
+    with serve_app(work) as (url, _), chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.get_by_role("tab", name="2-D Playground").click()
+        page.wait_for_selector("#play-plane-0 .js-plotly-plot", timeout=60_000)
+        if lesson:
+            page.locator("#play-lesson input").click()
+            page.get_by_role("option", name=re.compile(lesson)).click()
+            page.click("#play-load")
+        else:
+            page.click("#play-play")
+        page.wait_for_function("() => /Playing|Lesson loaded/.test("
+                               "document.querySelector('#play-message').innerText)", timeout=30_000)
+        time.sleep(3)                                     # warm-up
+        page.evaluate(COUNT_JS)
+        time.sleep(0.5)
+        s0, t0 = step_of(page.evaluate(TITLE_JS)), time.monotonic()
+        time.sleep(seconds)
+        redraws = page.evaluate("() => window.__redraws")
+        s1, dt = step_of(page.evaluate(TITLE_JS)), time.monotonic() - t0
+        page.screenshot(path=str(work / "playground.png"), full_page=True)
+    return redraws / dt, (s1 - s0) / dt, work / "playground.png"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--seconds", type=float, default=30)
+    p.add_argument("--lesson", default="", help="a lesson title to load instead of playing the ring, e.g. 'Fixing'")
+    a = p.parse_args()
+    base = headless(a.seconds)
+    print(f"headless engine, best preset on the ring: {base:,.0f} steps/s", flush=True)
+    fps, rate, shot = in_browser(a.seconds, a.lesson)
+    what = f"lesson '{a.lesson}'" if a.lesson else "the ring"
+    print(f"Playground tab open in Chromium ({what}): {fps:.1f} redraws/s of panel 1, "
+          f"training {rate:,.0f} steps/s = {100 * rate / base:.0f}% of headless; screenshot {shot}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,358 @@
+"""What the 2-D Playground's controls do: one or more side-by-side 2-D runs per browser.
+
+    h = PlaygroundHandlers(Sessions())
+    h.open(key)                              # first visit: the pretrained ring, paused
+    h.new(settings, key)                     # a fresh run from the controls (dataset, noise, ...)
+    h.load_lesson("collapse", key)           # one run per panel, started together
+    h.play(key); h.pause(key); h.step("d" | "g" | "both", key)
+    h.live(settings, key)                    # loss, optimizer, lrs, D:G ratio, speed: applied at once
+    h.draw(sketch, key)                      # train on the user's drawing
+    outputs = h.tick(layers, key)            # the gr.Timer poll: panels, stats, charts
+
+The views are computed from a snapshot of the nets (ganlab.plane.snapshot),
+taken between two training steps, so drawing never holds training up for
+longer than a copy of two small MLPs.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+import gradio as gr
+import numpy as np
+import torch
+
+from ..config import OPTIMIZERS, RunConfig
+from ..data.toys import points_from_drawing, write_points
+from ..engine import Engine
+from ..errors import GanlabError
+from ..lessons import LESSONS, best_preset
+from ..losses import LOSSES
+from ..plane import PlaneView, plane_view, snapshot
+from ..pretrained import pretrained_path
+from .plane_plot import ALL_LAYERS, plane_figure, playground_charts, stats_markdown, view_stats
+from .sessions import Sessions
+from .train_handlers import guarded
+
+log = logging.getLogger(__name__)
+
+MAX_PANELS = 3
+TOY_SETS = ["ring", "grid", "spiral", "moons", "line", "disjoint"]
+DRAWING = "my drawing"
+DEFAULT_SETTINGS = dict(dataset="ring", z_dim=2, z_dist="gaussian", pretrained=True)
+LIVE_DEFAULTS = dict(loss="ns", optimizer="adam", lr_g=5e-4, lr_d=5e-4, n_critic=1, delay=0.0)
+HISTORY = 4000                      # divergence points kept per panel
+
+
+@dataclass
+class Panel:
+    name: str
+    engine: Engine
+    cursor: int = 0
+    rows: List[Dict] = field(default_factory=list)
+    divergence: List[Dict] = field(default_factory=list)
+    view: Optional[PlaneView] = None
+    shown: Any = None               # (step, layers) of the figure on screen, to skip redraws
+
+
+@dataclass
+class Playground:
+    panels: List[Panel]
+    lesson: str = ""                # key in LESSONS, or "" for a free run
+    drawing: Optional[str] = None   # points:PATH of the user's last drawing
+    charts_rows: int = -1           # rows drawn in the charts, to skip redraws
+
+    def engines(self) -> List[Engine]:
+        return [p.engine for p in self.panels]
+
+
+def _settings_config(settings: Dict[str, Any], drawing: Optional[str]) -> RunConfig:
+    name = settings.get("dataset") or "ring"
+    if name == DRAWING:
+        if not drawing:
+            raise GanlabError("Draw something on the canvas below and press 'Train on my drawing' first.")
+        name = drawing
+    elif name not in TOY_SETS:
+        raise GanlabError(f"Unknown 2-D set {name!r}; choose one of {', '.join(TOY_SETS)}.")
+    z_dim = int(settings.get("z_dim") or 2)
+    if z_dim not in (1, 2):
+        raise GanlabError("The noise must be 1-D or 2-D in the playground.")
+    z_dist = settings.get("z_dist") or "gaussian"
+    if z_dist not in ("gaussian", "uniform"):
+        raise GanlabError("The noise distribution must be gaussian or uniform.")
+    cfg = best_preset(name)
+    cfg.model.z_dim, cfg.model.z_dist = z_dim, z_dist
+    return cfg
+
+
+def _apply_live(cfg: RunConfig, live: Dict[str, Any]) -> RunConfig:
+    """The live controls written into a config (for a fresh run built while they are set)."""
+    cfg = copy.deepcopy(cfg)
+    t = cfg.train
+    t.loss = live.get("loss") or t.loss
+    t.optimizer = live.get("optimizer") or t.optimizer
+    t.lr_g = float(live.get("lr_g") or t.lr_g)
+    t.lr_d = float(live.get("lr_d") or t.lr_d)
+    t.n_critic = int(live.get("n_critic") or t.n_critic)
+    return cfg
+
+
+class PlaygroundHandlers:
+    def __init__(self, sessions: Sessions):
+        self.sessions = sessions
+
+    # ---- state ------------------------------------------------------------------------
+    def _play(self, key: str) -> Playground:
+        s = self.sessions.peek(key)
+        if s is None or s.play is None or not s.play.panels:
+            raise GanlabError("The playground has no run yet; pick a distribution or a lesson.")
+        return s.play
+
+    def _replace(self, key: str, panels: List[Panel], lesson: str = "") -> Playground:
+        s = self.sessions.get(key)
+        old, drawing = s.play, (s.play.drawing if s.play is not None else None)
+        s.play = Playground(panels, lesson, drawing)
+        if old is not None:
+            for p in old.panels:
+                p.engine.stop()
+        return s.play
+
+    def _engine(self, key: str, cfg: RunConfig, tag: str, init=None) -> Engine:
+        data = self.sessions.data.get(cfg.data, seed=cfg.train.seed)
+        run_dir = self.sessions.new_run_dir(key, f"play-{tag}")
+        return Engine.new(cfg, run_dir, data=data, init=init)
+
+    # ---- building runs ------------------------------------------------------------------
+    def open(self, key: str) -> None:
+        """First visit to the tab: the pretrained ring (or nothing new if the session has runs)."""
+        s = self.sessions.get(key)
+        if s.play is None or not s.play.panels:
+            self._new(dict(DEFAULT_SETTINGS), dict(LIVE_DEFAULTS), key)
+
+    def _new(self, settings: Dict[str, Any], live: Dict[str, Any], key: str) -> str:
+        s = self.sessions.get(key)
+        drawing = s.play.drawing if s.play is not None else None
+        cfg = _apply_live(_settings_config(settings, drawing), live)
+        cfg.validate()
+        init = None
+        if settings.get("pretrained") and settings.get("dataset") in TOY_SETS:
+            shipped = pretrained_path(settings["dataset"])
+            if shipped is not None and _same_model(shipped, cfg):
+                init = shipped
+        tag = "drawing" if cfg.data.name.startswith("points:") else cfg.data.name
+        engine = self._engine(key, cfg, tag, init)
+        engine.set_delay(float(live.get("delay") or 0.0))
+        self._replace(key, [Panel("", engine)])
+        start = f"pretrained for {engine.status()['step']:,} steps" if init else "from scratch"
+        return f"New {cfg.data.name if tag != 'drawing' else 'drawing'} run, {start}; press ▶ Play."
+
+    @guarded(1)
+    def new(self, settings: Dict[str, Any], live: Dict[str, Any], key: str):
+        return self._new(settings, live, key)
+
+    @guarded(2)
+    def load_lesson(self, lesson_key: str, key: str):
+        """Every run of the lesson in its own panel, all started together."""
+        lesson = LESSONS.get(lesson_key)
+        if lesson is None:
+            raise GanlabError(f"Unknown lesson {lesson_key!r}.")
+        self.sessions.check_capacity(key, need=len(lesson.runs), tab="play")
+        panels = []
+        for name, cfg in lesson.runs:
+            panels.append(Panel(name, self._engine(key, copy.deepcopy(cfg), f"{lesson.key}")))
+        play = self._replace(key, panels, lesson.key)
+        for p in play.panels:
+            p.engine.start()
+        return f"Lesson loaded: {len(panels)} run(s) training side by side.", f"### {lesson.title}\n{lesson.text}"
+
+    @guarded(2)
+    def draw(self, sketch: Any, settings: Dict[str, Any], live: Dict[str, Any], key: str):
+        """Turn the canvas into a points file and train a fresh run on it."""
+        ink = _ink(sketch)
+        pts = points_from_drawing(torch.from_numpy(ink), n=2000)
+        folder = self.sessions.upload_dir(key)
+        path = folder / "drawing.csv"
+        write_points(pts, path)
+        s = self.sessions.get(key)
+        if s.play is None:
+            s.play = Playground([])
+        s.play.drawing = f"points:{path.resolve()}"
+        settings = dict(settings, dataset=DRAWING, pretrained=False)
+        msg = self._new(settings, live, key)
+        return msg, gr.update(value=DRAWING)
+
+    # ---- controls --------------------------------------------------------------------
+    @guarded(1)
+    def play(self, key: str):
+        play = self._play(key)
+        need = sum(1 for p in play.panels if p.engine.state != "running")
+        self.sessions.check_capacity(key, need=len(play.panels), tab="play")
+        for p in play.panels:
+            if p.engine.state in ("idle", "paused"):
+                p.engine.start()
+        if need == 0:
+            return "Already playing."
+        states = {p.engine.state for p in play.panels}
+        if states == {"finished"}:
+            raise GanlabError("This run reached its step limit; press 'New run' to start another.")
+        return "Playing: D's heatmap, the arrows and G's points move as it learns."
+
+    @guarded(1)
+    def pause(self, key: str):
+        for p in self._play(key).panels:
+            if p.engine.state == "running":
+                p.engine.pause()
+        return "Paused. Step D only, G only or both to see one update at a time."
+
+    @guarded(1)
+    def step(self, which: str, key: str):
+        """One update of D only ("d"), G only ("g") or both, in every panel."""
+        play = self._play(key)
+        for p in play.panels:
+            if p.engine.state == "running":
+                p.engine.pause()
+        for p in play.panels:
+            if which == "d":
+                p.engine.step_d_once()
+            elif which == "g":
+                p.engine.step_g_once()
+            else:
+                p.engine.step_once()
+            p.view = None                                    # D-only steps leave the step count alone
+        what = {"d": "D only: the heatmap moved, G's points did not",
+                "g": "G only: the points moved along their arrows, the heatmap did not"}.get(which, "D then G")
+        return f"One step of {what}."
+
+    @guarded(1)
+    def live(self, live: Dict[str, Any], key: str):
+        """Apply the live controls to every panel now."""
+        play = self._play(key)
+        loss, opt = live.get("loss"), live.get("optimizer")
+        if loss not in LOSSES:
+            raise GanlabError(f"Unknown loss {loss!r}.")
+        if opt not in OPTIMIZERS:
+            raise GanlabError(f"Unknown optimizer {opt!r}.")
+        lr_g, lr_d = _lr(live.get("lr_g"), "lr G"), _lr(live.get("lr_d"), "lr D")
+        n_critic = int(live.get("n_critic") or 1)
+        delay = float(live.get("delay") or 0.0)
+        for p in play.panels:
+            e, st = p.engine, p.engine.status()
+            if st["loss"] != loss:
+                e.set_loss(loss)
+            if e.trainer.cfg.train.optimizer != opt:
+                e.set_optimizer(opt)
+            e.set_lr(lr_g=lr_g, lr_d=lr_d)
+            e.set_n_critic(n_critic)
+            e.set_delay(delay)
+            p.view = None                                    # a new loss changes what the heatmap shows
+        return (f"Applied: {loss} loss, {opt}, lr G {lr_g:g}, lr D {lr_d:g}, D:G {n_critic}:1"
+                + (f", {delay:g} s between steps" if delay else "") + ".")
+
+    # ---- the poll ----------------------------------------------------------------------
+    def tick(self, layers: Sequence[str], key: str) -> tuple:
+        """New figures for panels whose step (or layer choice) changed; gr.skip() elsewhere."""
+        skip = gr.skip()
+        s = self.sessions.peek(key)
+        if s is None or s.play is None or not s.play.panels:
+            return (skip,) * (MAX_PANELS * 2 + 2)
+        try:
+            return self._tick(s.play, tuple(sorted(layers or ())))
+        except Exception:                                   # a poll must never raise; the next one retries
+            log.exception("playground tick failed")
+            return (skip,) * (MAX_PANELS * 2 + 2)
+
+    def _tick(self, play: Playground, layers: tuple) -> tuple:
+        skip = gr.skip()
+        plots, visible, texts = [], [], []
+        for i in range(MAX_PANELS):
+            if i >= len(play.panels):
+                plots.append(gr.update(visible=False))
+                continue
+            p = play.panels[i]
+            rows, p.cursor = p.engine.metrics_since(p.cursor)
+            p.rows.extend(rows)
+            step = p.engine.status()["step"]
+            if p.view is None or p.view.step != step:         # also after a D-only or G-only step
+                p.view, p.shown = plane_view(p.engine.inspect(snapshot)), None
+                st = view_stats(p.view)
+                if not p.divergence or p.divergence[-1]["step"] != st["step"]:
+                    p.divergence.append(st)
+                    del p.divergence[:-HISTORY]
+            if p.shown != (p.view.step, layers):
+                p.shown = (p.view.step, layers)
+                plots.append(gr.update(value=plane_figure(p.view, layers, title=_title(p)), visible=True))
+            else:
+                plots.append(skip)
+            visible.append(p)
+        for p in visible:
+            st = p.engine.status()
+            line = stats_markdown(p.name, view_stats(p.view), st["steps_per_s"] if st["state"] == "running" else 0)
+            texts.append(f"{line} · *{st['state']}*")
+        stats = "\n\n".join(texts)
+        total = sum(len(p.rows) + len(p.divergence) for p in play.panels)
+        charts = skip
+        if total != play.charts_rows:
+            play.charts_rows = total
+            charts = playground_charts({p.name or "run": p.rows for p in play.panels},
+                                       {p.name or "run": p.divergence for p in play.panels})
+        return tuple(plots) + (stats, charts)
+
+    def close(self, key: str) -> None:
+        s = self.sessions.peek(key)
+        if s is not None and s.play is not None:
+            for p in s.play.panels:
+                p.engine.stop()
+            s.play = None
+
+
+def _title(p: Panel) -> str:
+    return f"{p.name + ' · ' if p.name else ''}step {p.view.step:,}"
+
+
+def _lr(v: Any, label: str) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise GanlabError(f"{label} must be a number.") from None
+    if not 0 < x <= 1:
+        raise GanlabError(f"{label} must be above 0 and at most 1 (got {x:g}).")
+    return x
+
+
+def _same_model(ckpt, cfg: RunConfig) -> bool:
+    from ..checkpoint import read_config
+    from ..nets import MODELS
+    want = copy.deepcopy(cfg.model)
+    MODELS.get(want.name)(want, (2,))                 # fills the family's defaults (width, z_dim)
+    try:
+        theirs = read_config(ckpt)
+    except GanlabError:
+        return False
+    return theirs.model == want and theirs.train.optimizer == cfg.train.optimizer
+
+
+def _ink(sketch: Any) -> np.ndarray:
+    """How much ink each pixel of a gr.Sketchpad value holds, [H, W] floats in [0, 1]."""
+    if sketch is None:
+        raise GanlabError("The canvas is empty: draw some strokes or click some points first.")
+    layers = sketch.get("layers") if isinstance(sketch, dict) else None
+    img = None
+    if layers:
+        drawn = [np.asarray(x) for x in layers if x is not None]
+        if drawn and drawn[0].ndim == 3 and drawn[0].shape[2] == 4:
+            return np.max(np.stack([d[..., 3] for d in drawn]), axis=0).astype(np.float32) / 255.0
+    img = sketch.get("composite") if isinstance(sketch, dict) else sketch
+    if img is None:
+        raise GanlabError("The canvas is empty: draw some strokes or click some points first.")
+    a = np.asarray(img).astype(np.float32)
+    if a.ndim == 3 and a.shape[2] == 4:
+        return a[..., 3] / 255.0 * (1 - a[..., :3].mean(2) / 255.0)
+    if a.ndim == 3:
+        a = a.mean(2)
+    return 1 - a / 255.0
+
+
+__all__ = ["PlaygroundHandlers", "Playground", "Panel", "MAX_PANELS", "TOY_SETS", "DRAWING",
+           "ALL_LAYERS", "DEFAULT_SETTINGS", "LIVE_DEFAULTS"]
