@@ -12,12 +12,13 @@ mid-write never leaves a half checkpoint under the real name.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from safetensors import SafetensorError
@@ -29,14 +30,6 @@ from .errors import GanlabError
 STATE_FILE = "state.safetensors"
 
 
-def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer, out: Dict[str, torch.Tensor]) -> list:
-    sd = opt.state_dict()
-    for idx, state in sd["state"].items():
-        for key, value in state.items():
-            out[f"{prefix}.{idx}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    return sd["param_groups"]
-
-
 def _unflatten_optimizer(prefix: str, tensors: Dict[str, torch.Tensor], groups: list) -> dict:
     state: Dict[int, Dict[str, torch.Tensor]] = {}
     for name, value in tensors.items():
@@ -46,23 +39,67 @@ def _unflatten_optimizer(prefix: str, tensors: Dict[str, torch.Tensor], groups: 
     return {"state": state, "param_groups": groups}
 
 
-def save_checkpoint(trainer, folder: Path) -> Path:
-    """Write ``trainer``'s full state to ``folder`` atomically; returns ``folder``."""
-    folder = Path(folder)
+def capture_state(trainer, on_cpu: bool = True) -> Tuple[Dict[str, torch.Tensor], Dict]:
+    """Copies of everything a checkpoint holds: (tensors, state) for save_file/json or restore_state.
+
+    ``on_cpu`` moves the copies to the CPU (for files); the engine keeps its
+    in-memory "last good state" where each tensor already lives, which is much cheaper.
+    """
     tensors: Dict[str, torch.Tensor] = {}
+
+    def put(name: str, v: torch.Tensor) -> None:
+        v = v.detach()
+        tensors[name] = (v.cpu() if on_cpu else v).clone().contiguous()
+
     nets = {"G": trainer.G, "D": trainer.D, "G_ema": trainer.G_ema}
     for prefix, net in nets.items():
         if net is not None:
             for k, v in net.state_dict().items():
-                tensors[f"{prefix}.{k}"] = v.detach().cpu().contiguous()
+                put(f"{prefix}.{k}", v)
+    opt_groups = {}
+    for prefix, opt in (("opt_g", trainer.opt_g), ("opt_d", trainer.opt_d)):
+        sd = opt.state_dict()
+        for idx, st in sd["state"].items():
+            for key, value in st.items():
+                put(f"{prefix}.{idx}.{key}", torch.as_tensor(value))
+        opt_groups[prefix] = copy.deepcopy(sd["param_groups"])
     state = {
         "step": trainer.step_count,
         "n_critic": trainer.n_critic,
         "sample_shape": list(trainer.data.sample_shape),
-        "opt_g": _flatten_optimizer("opt_g", trainer.opt_g, tensors),
-        "opt_d": _flatten_optimizer("opt_d", trainer.opt_d, tensors),
+        "class_names": list(trainer.data.class_names or []) if getattr(trainer, "num_classes", 0) else [],
+        **opt_groups,
     }
     tensors["rng.gen"] = trainer.gen.get_state()
+    return tensors, state
+
+
+def restore_state(trainer, tensors: Dict[str, torch.Tensor], state: Dict, where: str = "the checkpoint") -> None:
+    """Put captured (or loaded) tensors and state back into ``trainer``; GanlabError if they do not fit."""
+    nets = {"G": trainer.G, "D": trainer.D, "G_ema": trainer.G_ema}
+    try:
+        for prefix, net in nets.items():
+            if net is None:
+                continue
+            sub = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            if not sub and prefix == "G_ema":          # saved without EMA: start the EMA from G
+                net.load_state_dict(trainer.G.state_dict())
+                continue
+            net.load_state_dict(sub, strict=True)
+        trainer.opt_g.load_state_dict(_unflatten_optimizer("opt_g", tensors, state["opt_g"]))
+        trainer.opt_d.load_state_dict(_unflatten_optimizer("opt_d", tensors, state["opt_d"]))
+    except (RuntimeError, KeyError, ValueError) as e:
+        first = str(e).strip().splitlines()[0][:300]
+        raise GanlabError(f"{where} does not fit the model: {first}") from None
+    trainer.gen.set_state(tensors["rng.gen"].cpu())
+    trainer.step_count = int(state["step"])
+    trainer.n_critic = int(state["n_critic"])
+
+
+def save_checkpoint(trainer, folder: Path) -> Path:
+    """Write ``trainer``'s full state to ``folder`` atomically; returns ``folder``."""
+    folder = Path(folder)
+    tensors, state = capture_state(trainer)
     tmp = folder.parent / f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
@@ -112,24 +149,7 @@ def load_checkpoint(trainer, folder: Path) -> None:
         state = json.loads((folder / "state.json").read_text())
     except (OSError, SafetensorError, json.JSONDecodeError) as e:
         raise GanlabError(f"The checkpoint in {folder} is unreadable or incomplete ({e}).") from None
-    nets = {"G": trainer.G, "D": trainer.D, "G_ema": trainer.G_ema}
-    try:
-        for prefix, net in nets.items():
-            if net is None:
-                continue
-            sub = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-            if not sub and prefix == "G_ema":          # saved without EMA: start the EMA from G
-                net.load_state_dict(trainer.G.state_dict())
-                continue
-            net.load_state_dict(sub, strict=True)
-        trainer.opt_g.load_state_dict(_unflatten_optimizer("opt_g", tensors, state["opt_g"]))
-        trainer.opt_d.load_state_dict(_unflatten_optimizer("opt_d", tensors, state["opt_d"]))
-    except (RuntimeError, KeyError, ValueError) as e:
-        first = str(e).strip().splitlines()[0][:300]
-        raise GanlabError(f"The checkpoint in {folder} does not fit the model: {first}") from None
-    trainer.gen.set_state(tensors["rng.gen"])
-    trainer.step_count = int(state["step"])
-    trainer.n_critic = int(state["n_critic"])
+    restore_state(trainer, tensors, state, where=f"The checkpoint in {folder}")
 
 
 def _short(m) -> str:

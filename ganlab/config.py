@@ -32,6 +32,8 @@ class DataConfig:
     channels: Optional[int] = None     # force 1 or 3 channels; None = the set's own
     n: Optional[int] = None            # size of generated sets (toys, shapes)
     download: bool = True              # allowed to fetch missing data when online
+    label: Optional[str] = None        # the class to condition on where a set has several, e.g.
+                                       # shapes: shape | colour | size | position | shape+colour
 
 
 @dataclass
@@ -43,6 +45,7 @@ class ModelConfig:
     spectral_norm: bool = False        # spectral norm on every D layer
     minibatch_std: bool = False        # D sees the batch's feature spread (Karras et al. 2018)
     z_dist: str = "gaussian"           # noise distribution: gaussian | uniform (in [-1, 1])
+    num_classes: Optional[int] = None  # classes of a conditional family, filled in from the data
 
 
 @dataclass
@@ -61,12 +64,16 @@ class TrainConfig:
     clip: float = 0.01                 # weight clip for the "wgan" loss
     gp_weight: float = 10.0            # gradient penalty weight for "wgan-gp"
     ema: float = 0.0                   # EMA decay of G used for samples; 0 = off
+    augment: str = ""                  # DiffAugment for D's inputs: "translation,cutout,color" or ""
+    r1: float = 0.0                    # R1 penalty weight (gamma) on real images; 0 = off
     seed: int = 0
     device: str = "auto"               # auto | cpu | cuda | mps
     log_every: int = 10                # steps averaged into one metrics.jsonl row
     sample_every: int = 100            # steps between saved sample grids
     checkpoint_every: int = 0          # steps between checkpoints; 0 = only at the end
     n_samples: int = 64                # fixed-noise samples per grid
+    eval_every: int = 0                # steps between FID/precision/recall estimates; 0 = off
+    eval_n: int = 1000                 # generated and real images per estimate
 
 
 @dataclass
@@ -112,10 +119,17 @@ class RunConfig:
             raise GanlabError(f"Instance noise cannot be negative (got {t.instance_noise}).")
         if not 0 <= t.ema < 1:
             raise GanlabError(f"The EMA decay must lie in [0, 1) (got {t.ema}).")
+        if t.r1 < 0:
+            raise GanlabError(f"The R1 weight cannot be negative (got {t.r1}).")
+        from .augment import check_policy
+        check_policy(t.augment)
         if t.clip <= 0 or t.gp_weight < 0:
             raise GanlabError("The weight clip must be > 0 and the gradient-penalty weight >= 0.")
         if t.log_every < 1 or t.sample_every < 1 or t.checkpoint_every < 0 or t.n_samples < 1:
             raise GanlabError("log_every, sample_every and n_samples must be >= 1, checkpoint_every >= 0.")
+        if t.eval_every < 0 or t.eval_n < 10:
+            raise GanlabError(f"eval_every must be >= 0 (0 = off) and eval_n at least 10 (got {t.eval_every}, "
+                              f"{t.eval_n}).")
         if (m.z_dim or 1) < 1 or (m.width or 1) < 1 or m.depth < 1:
             raise GanlabError(f"z_dim, width and depth must be at least 1 (got {m.z_dim}, {m.width}, {m.depth}).")
         if m.z_dist not in Z_DISTS:

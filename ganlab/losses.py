@@ -69,6 +69,12 @@ def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tens
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
+def r1_penalty(d_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] on real images; ``real`` must require grad."""
+    (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
 @dataclass(frozen=True)
 class LossSpec:
     d: Callable[..., torch.Tensor]

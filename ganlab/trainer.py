@@ -4,10 +4,15 @@
     metrics = trainer.step()            # n_critic D steps, then one G step
     images = trainer.sample()           # fixed-noise samples from G (or its EMA)
 
-Every random draw after construction (batches, noise, interpolates) comes
-from ``trainer.gen``, a CPU generator seeded from the config, so a run is
-deterministic on CPU and a checkpoint that stores ``gen``'s state resumes it
-exactly. The engine owns the loop; tests and the CLI drive it directly.
+Every random draw after construction (batches, noise, labels, interpolates,
+augmentations) comes from ``trainer.gen``, a CPU generator seeded from the
+config, so a run is deterministic on CPU and a checkpoint that stores
+``gen``'s state resumes it exactly. The engine owns the loop; tests and the
+CLI drive it directly.
+
+Class-conditioned families (``G.num_classes > 0``) get the real batch's labels
+for D and uniformly drawn labels for G's batch; the fixed samples hold one
+row per class.
 """
 from __future__ import annotations
 
@@ -17,12 +22,14 @@ import time
 from typing import Dict, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from .augment import augment
 from .config import OPTIMIZERS, RunConfig
 from .data import DataSource, load_dataset
 from .errors import GanlabError
-from .losses import get_loss, gradient_penalty
+from .losses import get_loss, gradient_penalty, r1_penalty
 from .nets import MODELS
 
 
@@ -90,16 +97,27 @@ class Trainer:
         self.device = pick_device(t.device)
         with torch.random.fork_rng(devices=[]):        # seeded init without touching the caller's RNG
             torch.manual_seed(t.seed)
-            self.G, self.D = MODELS.get(cfg.model.name)(cfg.model, self.data.sample_shape)
+            self.G, self.D = MODELS.get(cfg.model.name)(cfg.model, self.data.sample_shape,
+                                                        num_classes=self.data.num_classes)
+        self.num_classes = getattr(self.G, "num_classes", 0)
+        if self.num_classes and self.data.labels is None:
+            raise GanlabError(f"{cfg.model.name} is class-conditioned but {self.data.name} has no labels.")
         self.G.to(self.device)
         self.D.to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if t.ema > 0 else None
         self.opt_g = make_optimizer(t.optimizer, self.G, t.lr_g, t)
         self.opt_d = make_optimizer(t.optimizer, self.D, t.lr_d, t)
         self.x = self.data.x.to(self.device)          # [N, *sample_shape], the whole set in memory
+        self.y = self.data.labels.to(self.device) if self.num_classes else None     # [N]
         self.gen = torch.Generator().manual_seed(t.seed + 1)
-        self.fixed_z = draw_noise(t.n_samples, self.G.z_dim, cfg.model.z_dist,
-                                  torch.Generator().manual_seed(t.seed + 2))
+        n, self.sample_nrow, self.fixed_y = t.n_samples, None, None
+        if self.num_classes:                           # one row per class, the same noise in every row
+            self.sample_nrow = max(4, t.n_samples // self.num_classes)
+            n = self.sample_nrow * self.num_classes
+            self.fixed_y = torch.arange(self.num_classes).repeat_interleave(self.sample_nrow)
+        z = draw_noise(self.sample_nrow if self.num_classes else n, self.G.z_dim, cfg.model.z_dist,
+                       torch.Generator().manual_seed(t.seed + 2))
+        self.fixed_z = z.repeat(self.num_classes, 1) if self.num_classes else z
         self.step_count = 0                            # generator steps taken
         self.n_critic = t.n_critic
 
@@ -144,9 +162,33 @@ class Trainer:
     def _z(self, n: int) -> torch.Tensor:
         return draw_noise(n, self.G.z_dim, self.cfg.model.z_dist, self.gen).to(self.device)
 
-    def _real_batch(self) -> torch.Tensor:
-        idx = torch.randint(len(self.x), (self.cfg.train.batch_size,), generator=self.gen)
-        return self.x[idx.to(self.device)]
+    def _real_batch(self):
+        """(images, labels or None) of a random batch."""
+        idx = torch.randint(len(self.x), (self.cfg.train.batch_size,), generator=self.gen).to(self.device)
+        return self.x[idx], (self.y[idx] if self.y is not None else None)
+
+    def _labels(self, n: int) -> Optional[torch.Tensor]:
+        """Classes for G's batch: uniform over the classes (None when unconditional)."""
+        if not self.num_classes:
+            return None
+        return torch.randint(self.num_classes, (n,), generator=self.gen).to(self.device)
+
+    def _G(self, z: torch.Tensor, y: Optional[torch.Tensor], G: Optional[nn.Module] = None) -> torch.Tensor:
+        G = G or self.G
+        return G(z, y) if self.num_classes else G(z)
+
+    def _D(self, x: torch.Tensor, y: Optional[torch.Tensor]):
+        """D's logits [B] and an auxiliary loss (ACGAN's class cross-entropy) or None.
+
+        D sees the batch through the configured augmentation (DiffAugment), the
+        same for real and fake, so G is never taught to make augmented images.
+        """
+        x = augment(x, self.cfg.train.augment, self.gen)
+        out = self.D(x, y) if self.num_classes else self.D(x)
+        if isinstance(out, tuple):                     # ACGAN: (adversarial logits, class logits)
+            logits, class_logits = out
+            return logits, F.cross_entropy(class_logits, y)
+        return out, None
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         # instance noise (Sønderby et al. 2016), annealed linearly to zero over the run
@@ -160,16 +202,27 @@ class Trainer:
     def step_d(self) -> Dict[str, float]:
         """One discriminator update on a real batch and a fresh fake batch."""
         t, spec = self.cfg.train, self.loss
-        real = self._real_batch()
+        real, y_real = self._real_batch()
+        y_fake = self._labels(len(real))
         with torch.no_grad():
-            fake = self.G(self._z(len(real)))
+            fake = self._G(self._z(len(real)), y_fake)
         real, fake = self._noisy(real), self._noisy(fake)
-        d_real, d_fake = self.D(real), self.D(fake)
+        if t.r1 > 0:
+            real.requires_grad_(True)
+        d_real, aux_real = self._D(real, y_real)
+        d_fake, aux_fake = self._D(fake, y_fake)
         loss = spec.d(d_real, d_fake, t.label_smoothing)
         out = {}
+        if aux_real is not None:                       # ACGAN: D learns the class of real and fake images
+            loss = loss + aux_real + aux_fake
+            out["class_loss_d"] = (aux_real + aux_fake).item() / 2
+        if t.r1 > 0:                                   # R1 (Mescheder et al. 2018): keep D flat on real data
+            r1 = r1_penalty(d_real, real)
+            loss = loss + 0.5 * t.r1 * r1
+            out["r1"] = r1.item()
         if spec.gradient_penalty:
             alpha = torch.rand(len(real), generator=self.gen).to(self.device)
-            gp = gradient_penalty(self.D, real, fake, alpha)
+            gp = gradient_penalty(lambda x: self._D(x, y_real)[0], real.detach(), fake, alpha)
             loss = loss + t.gp_weight * gp
             out["gp"] = gp.item()
         self.opt_d.zero_grad(set_to_none=True)
@@ -189,8 +242,13 @@ class Trainer:
         """One generator update against the current discriminator."""
         self.D.requires_grad_(False)                   # no D grads needed; saves the backward through D's weights
         try:
-            fake = self.G(self._z(self.cfg.train.batch_size))
-            loss = self.loss.g(self.D(self._noisy(fake)))
+            n = self.cfg.train.batch_size
+            y = self._labels(n)
+            fake = self._G(self._z(n), y)
+            d_fake, aux = self._D(self._noisy(fake), y)
+            loss = self.loss.g(d_fake)
+            if aux is not None:                        # ACGAN: G is rewarded for the class it was asked for
+                loss = loss + aux
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
         finally:
@@ -224,13 +282,21 @@ class Trainer:
 
     # ---- sampling -------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, z: Optional[torch.Tensor] = None, use_ema: bool = True) -> torch.Tensor:
-        """G (or its EMA) in eval mode on ``z`` (default: the run's fixed noise); CPU tensor."""
+    def sample(self, z: Optional[torch.Tensor] = None, use_ema: bool = True,
+               y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """G (or its EMA) in eval mode on ``z`` (default: the run's fixed noise and classes); CPU tensor.
+
+        A conditional G given ``z`` but no ``y`` draws classes round-robin.
+        """
         G = self.G_ema if (use_ema and self.G_ema is not None) else self.G
+        if z is None:
+            z, y = self.fixed_z, self.fixed_y
+        elif self.num_classes and y is None:
+            y = torch.arange(len(z)) % self.num_classes
         was_training = G.training
         G.eval()
         try:
-            out = G((self.fixed_z if z is None else z).to(self.device))
+            out = self._G(z.to(self.device), y.to(self.device) if y is not None else None, G)
         finally:
             G.train(was_training)
         return out.cpu()

@@ -9,7 +9,8 @@ from ganlab.losses import LOSSES, d_bce, d_hinge, g_minimax, g_nonsaturating
 from ganlab.nets import MODELS
 from ganlab.trainer import Trainer
 
-CASES = [("mlp", None), ("mlp", (1, 28)), ("dcgan", (1, 28)), ("dcgan", (3, 32)), ("dcgan", (3, 64))]
+CASES = [("mlp", None), ("mlp", (1, 28)), ("dcgan", (1, 28)), ("dcgan", (3, 32)), ("dcgan", (3, 64)),
+         ("cgan", (1, 28)), ("projection", (3, 32)), ("acgan", (1, 28))]      # tiny_images has 4 classes
 
 
 def test_every_model_is_covered():
@@ -20,7 +21,7 @@ def test_every_model_is_covered():
 @pytest.mark.parametrize("model,image", CASES)
 def test_model_loss_trains_three_steps(model, image, loss, tiny_images):
     data = tiny_images(*image, n=16) if image else None
-    cfg = RunConfig(DataConfig(name="ring", n=256), ModelConfig(name=model, width=8 if model == "dcgan" else 16),
+    cfg = RunConfig(DataConfig(name="ring", n=256), ModelConfig(name=model, width=16 if model == "mlp" else 8),
                     TrainConfig(loss=loss, steps=3, batch_size=8, n_critic=2, ema=0.9, label_smoothing=0.1,
                                 instance_noise=0.1, device="cpu"))
     t = Trainer(cfg, data)

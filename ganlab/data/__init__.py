@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import List, Tuple
 
+import torch
+
 from ..config import DataConfig
 from ..errors import GanlabError
 from . import (
@@ -21,7 +23,7 @@ from . import (
 )
 from .base import DATASETS, DataSource
 
-__all__ = ["DATASETS", "DataSource", "load_dataset", "list_datasets"]
+__all__ = ["DATASETS", "DataSource", "load_dataset", "list_datasets", "relabel"]
 
 
 def load_dataset(cfg: DataConfig, seed: int = 0) -> DataSource:
@@ -38,6 +40,30 @@ def load_dataset(cfg: DataConfig, seed: int = 0) -> DataSource:
     ds = builder(cfg, arg or None, seed=seed)
     if len(ds) == 0:
         raise GanlabError(f"The dataset {name!r} is empty.")
+    if cfg.label:
+        relabel(ds, cfg.label)
+    return ds
+
+
+def relabel(ds: DataSource, label: str) -> DataSource:
+    """Make ``label`` the set's classes: "class" (as loaded), an attribute ("colour"), or two joined
+    with "+" ("shape+colour": one class per combination, named "red circle" and so on)."""
+    if label == "class":
+        return ds
+    parts = [p.strip() for p in label.split("+")]
+    missing = [p for p in parts if p not in ds.attributes]
+    if missing:
+        have = ", ".join(ds.attributes) or "none"
+        raise GanlabError(f"{ds.name} has no attribute {missing[0]!r} to condition on; it has: {have}.")
+    labels = torch.zeros(len(ds), dtype=torch.long)
+    names = [""]
+    for p in parts:                                  # mixed radix: the first part varies slowest
+        vocab = ds.attribute_names[p]
+        labels = labels * len(vocab) + ds.attributes[p]
+        names = [f"{a} {b}".strip() for a in names for b in vocab]
+    if len(parts) == 2:                              # "circle red" reads better as "red circle"
+        names = [" ".join(reversed(n.split(" ", 1))) if " " in n else n for n in names]
+    ds.labels, ds.class_names = labels, names
     return ds
 
 

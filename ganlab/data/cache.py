@@ -38,7 +38,8 @@ class DataCache:
     @staticmethod
     def key(cfg: DataConfig, seed: int) -> Tuple:
         name = (cfg.name or "").strip()
-        return (name, cfg.root, cfg.resolution, cfg.channels, cfg.n, None if name in SEED_FREE else seed)
+        return (name, cfg.root, cfg.resolution, cfg.channels, cfg.n, cfg.label,
+                None if name in SEED_FREE else seed)
 
     def get(self, cfg: DataConfig, seed: int = 0) -> DataSource:
         if (cfg.name or "").startswith(UNCACHED) or self.max_items <= 0:

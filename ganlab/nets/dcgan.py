@@ -6,7 +6,7 @@ loss works with it, WGAN-GP included (its penalty is per sample).
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import List, Tuple
 
 import torch
 from torch import nn
@@ -47,14 +47,20 @@ class DCGANGenerator(nn.Module):
         return self.net(z[:, :, None, None])                         # [B, C, H, W]
 
 
+def conv_features(channels: int, resolution: int, ndf: int) -> Tuple[List[nn.Module], int]:
+    """D's strided conv blocks: channels x res x res -> ch_out x base x base; returns (layers, ch_out)."""
+    n = _stages(resolution)
+    layers, ch_in, ch = [], channels, ndf
+    for _ in range(n):  # each block: ch_in x s x s -> ch x s/2 x s/2
+        layers += [nn.Conv2d(ch_in, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        ch_in, ch = ch, ch * 2
+    return layers, ch_in
+
+
 class DCGANDiscriminator(nn.Module):
     def __init__(self, channels: int, resolution: int, ndf: int, sn: bool, mbstd: bool = False):
         super().__init__()
-        n = _stages(resolution)
-        layers, ch_in, ch = [], channels, ndf
-        for _ in range(n):  # each block: ch_in x s x s -> ch x s/2 x s/2
-            layers += [nn.Conv2d(ch_in, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-            ch_in, ch = ch, ch * 2
+        layers, ch_in = conv_features(channels, resolution, ndf)
         if mbstd:                                   # ch_in x base x base -> (ch_in + 1) x base x base
             layers.append(MinibatchStd())
             ch_in += 1
@@ -66,10 +72,17 @@ class DCGANDiscriminator(nn.Module):
         return self.net(x).flatten()                                 # [B] logits
 
 
-@MODELS.register("dcgan", "DCGAN for 28/32/64 px images, 1 or 3 channels")
-def build_dcgan(cfg: ModelConfig, sample_shape: Tuple[int, ...]):
+def check_image_shape(sample_shape: Tuple[int, ...], family: str = "DCGAN") -> Tuple[int, int]:
+    """(channels, resolution) of a square image set, or a clear error for points."""
     if len(sample_shape) != 3 or sample_shape[1] != sample_shape[2]:
-        raise GanlabError("DCGAN needs square images; use the mlp model for 2-D points.")
+        raise GanlabError(f"{family} needs square images; use the mlp model for 2-D points.")
+    _stages(sample_shape[1])
+    return sample_shape[0], sample_shape[1]
+
+
+@MODELS.register("dcgan", "DCGAN for 28/32/64 px images, 1 or 3 channels")
+def build_dcgan(cfg: ModelConfig, sample_shape: Tuple[int, ...], num_classes: int = 0):
+    check_image_shape(sample_shape)
     channels, res = sample_shape[0], sample_shape[1]
     cfg.z_dim = cfg.z_dim or 64
     cfg.width = cfg.width or 32

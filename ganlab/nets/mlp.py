@@ -51,7 +51,7 @@ class MLPDiscriminator(nn.Module):
 
 
 @MODELS.register("mlp", "fully connected G and D, for 2-D points or flattened images")
-def build_mlp(cfg: ModelConfig, sample_shape: Tuple[int, ...]):
+def build_mlp(cfg: ModelConfig, sample_shape: Tuple[int, ...], num_classes: int = 0):
     points = len(sample_shape) == 1
     cfg.z_dim = cfg.z_dim or (2 if points else 64)
     cfg.width = cfg.width or (128 if points else 512)

@@ -1,0 +1,50 @@
+"""Projection discriminator (Miyato & Koyama 2018) with conditional BatchNorm in G.
+
+D computes features phi(x) and scores ``psi(phi(x)) + <embed(y), phi(x)>``:
+the class enters as an inner product with the features rather than as an
+input, which is what made conditional GANs work at ImageNet scale.
+G gets the class through per-class BatchNorm scales and shifts.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from . import MODELS
+from .cgan import need_classes
+from .common import MinibatchStd, maybe_spectral_norm
+from .conditioning import ConditionalGenerator, default_sizes, embed
+from .dcgan import check_image_shape, conv_features
+
+
+class ProjectionDiscriminator(nn.Module):
+    def __init__(self, channels: int, resolution: int, ndf: int, num_classes: int, sn: bool, mbstd: bool):
+        super().__init__()
+        layers, ch = conv_features(channels, resolution, ndf)
+        if mbstd:
+            layers.append(MinibatchStd())
+            ch += 1
+        # state size. ch x base x base -> features [B, ch] by summing over positions
+        self.features = maybe_spectral_norm(nn.Sequential(*layers), sn)
+        self.psi = maybe_spectral_norm(nn.Linear(ch, 1), sn)
+        self.class_embed = nn.Embedding(num_classes, ch)
+        if sn:
+            nn.utils.parametrizations.spectral_norm(self.class_embed)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        phi = self.features(x).sum(dim=(2, 3))                         # [B, ch]
+        return self.psi(phi).squeeze(1) + (embed(self.class_embed, y) * phi).sum(1)   # [B] logits
+
+
+@MODELS.register("projection", "class-conditioned: projection D (Miyato & Koyama) + conditional BatchNorm in G")
+def build_projection(cfg: ModelConfig, sample_shape: Tuple[int, ...], num_classes: int = 0):
+    channels, res = check_image_shape(sample_shape, "projection")
+    need_classes(num_classes, "projection")
+    default_sizes(cfg)
+    cfg.num_classes = num_classes
+    G = ConditionalGenerator(cfg.z_dim, channels, res, cfg.width, num_classes, mode="cbn")
+    D = ProjectionDiscriminator(channels, res, cfg.width, num_classes, cfg.spectral_norm, cfg.minibatch_std)
+    return G, D
