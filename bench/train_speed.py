@@ -30,11 +30,21 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: $GANLAB_TORCH_THREADS or one per core)")
     p.add_argument("--out", help="train through the engine into this run folder (samples every 100 steps)")
+    p.add_argument("--preset", help="measure a named recipe (ganlab.presets) instead; --width overrides its width")
+    p.add_argument("--width", type=int, help="base channels of the model")
     a = p.parse_args()
     configure_threads(a.threads)
-    cfg = RunConfig(DataConfig(name=a.data), ModelConfig(name=a.model),
-                    TrainConfig(loss=a.loss, batch_size=a.batch_size, steps=10**9, device=a.device,
-                                sample_every=100, log_every=10))
+    if a.preset:
+        from ganlab.presets import preset
+        cfg = preset(a.preset)
+        cfg.train.steps, cfg.train.device, cfg.train.eval_every = 10**9, a.device, 0
+        a.model, a.data, a.loss, a.batch_size = cfg.model.name, cfg.data.name, cfg.train.loss, cfg.train.batch_size
+    else:
+        cfg = RunConfig(DataConfig(name=a.data), ModelConfig(name=a.model),
+                        TrainConfig(loss=a.loss, batch_size=a.batch_size, steps=10**9, device=a.device,
+                                    sample_every=100, log_every=10))
+    if a.width:
+        cfg.model.width = a.width
     if a.out:
         return run_engine(cfg, a)
     t = Trainer(cfg)
@@ -46,7 +56,8 @@ def main() -> None:
         n += 1
     dt = time.perf_counter() - t0
     per_step = cfg.train.batch_size * cfg.train.n_critic
-    print(f"{a.model} on {a.data} ({len(t.data)} items, {tuple(t.data.sample_shape)}), loss {a.loss}, "
+    print(f"{a.preset or ''} {a.model} width {cfg.model.width} on {a.data} ({len(t.data)} items, "
+          f"{tuple(t.data.sample_shape)}), loss {a.loss}, "
           f"batch {a.batch_size}, device {t.device}, torch threads {torch.get_num_threads()}")
     print(f"{n} steps in {dt:.1f} s: {n / dt:.2f} steps/s, {n * per_step / dt:.0f} images/s")
 

@@ -1,8 +1,13 @@
-"""Command line: ``python -m ganlab train | sample | list``.
+"""Command line: ``python -m ganlab train | sample | eval | list``.
 
     python -m ganlab train --data ring --model mlp --loss ns --steps 2000 --out runs/ring
     python -m ganlab train --resume runs/ring --steps 4000
     python -m ganlab sample --run runs/ring --n 64 --seed 0 --out grid.png
+    python -m ganlab sample --run models/fashion-mnist-cgan --class Sneaker --truncation 0.8 --out sneakers.png
+    python -m ganlab sample --run RUN --interpolate 1 2 --frames 24 --out walk.gif
+    python -m ganlab sample --run RUN --n 5000 --out synthetic/        # a folder: PNGs + labels.csv
+    python -m ganlab eval --run runs/fmnist --metrics fid,kid,pr --n 10000 --json
+    python -m ganlab eval --floor fashion-mnist --n 10000      # real test vs real train: "perfect"
     python -m ganlab list
 
 User mistakes print one sentence on stderr and exit with status 2.
@@ -10,10 +15,14 @@ User mistakes print one sentence on stderr and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import copy
+import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
 
+import torch
 from tqdm import tqdm
 
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -22,7 +31,7 @@ from .engine import Engine
 from .errors import GanlabError
 from .losses import describe_losses
 from .nets import MODELS
-from .sampling import load_generator, sample
+from .sampling import load_generator
 from .trainer import configure_threads
 from .viz import samples_image
 
@@ -36,6 +45,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--steps", type=int, help=f"generator steps (default {t.steps})")
     p.add_argument("--out", type=Path, help="new run folder")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run from its last checkpoint")
+    p.add_argument("--preset", help="start from a named recipe (see `list`); other flags override it")
     p.add_argument("--batch-size", type=int, default=t.batch_size)
     p.add_argument("--lr-g", type=float, default=t.lr_g)
     p.add_argument("--lr-d", type=float, default=t.lr_d)
@@ -45,6 +55,11 @@ def _train_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=t.seed)
     p.add_argument("--device", default=t.device, help="auto | cpu | cuda | mps")
     p.add_argument("--spectral-norm", action="store_true", help="spectral norm on D's layers")
+    p.add_argument("--minibatch-std", action="store_true", help="D sees each batch's spread (against collapse)")
+    p.add_argument("--label", default=d.label, help="class to condition on where a set has several, "
+                   "e.g. shapes: shape, colour or shape+colour")
+    p.add_argument("--augment", default=t.augment, help="DiffAugment for D: e.g. translation,cutout")
+    p.add_argument("--r1", type=float, default=t.r1, help="R1 penalty weight on real images, e.g. 1.0")
     p.add_argument("--label-smoothing", type=float, default=t.label_smoothing, help="one-sided, e.g. 0.1")
     p.add_argument("--instance-noise", type=float, default=t.instance_noise, help="std, annealed to 0")
     p.add_argument("--ema", type=float, default=t.ema, help="EMA decay of G for samples, e.g. 0.999")
@@ -61,21 +76,54 @@ def _train_parser(sub) -> None:
     p.add_argument("--log-every", type=int, default=t.log_every)
     p.add_argument("--sample-every", type=int, default=t.sample_every)
     p.add_argument("--checkpoint-every", type=int, default=t.checkpoint_every)
+    p.add_argument("--eval-every", type=int, default=t.eval_every,
+                   help="steps between FID/precision/recall estimates (0 = off)")
+    p.add_argument("--eval-n", type=int, default=t.eval_n, help="images per estimate")
 
 
-def _config_from_args(a) -> RunConfig:
-    return RunConfig(
-        data=DataConfig(name=a.data or "ring", root=a.data_root, resolution=a.resolution,
-                        channels=a.channels, n=a.n, download=not a.offline),
-        model=ModelConfig(name=a.model or "mlp", z_dim=a.z_dim, width=a.width, depth=a.depth,
-                          spectral_norm=a.spectral_norm),
-        train=TrainConfig(loss=a.loss or "ns", steps=2000 if a.steps is None else a.steps,
-                          batch_size=a.batch_size, lr_g=a.lr_g, lr_d=a.lr_d, beta1=a.beta1,
-                          beta2=a.beta2, n_critic=a.n_critic, label_smoothing=a.label_smoothing,
-                          instance_noise=a.instance_noise, clip=a.clip, gp_weight=a.gp_weight,
-                          ema=a.ema, seed=a.seed, device=a.device, log_every=a.log_every,
-                          sample_every=a.sample_every, checkpoint_every=a.checkpoint_every),
-    )
+# flag (argparse dest) -> (config section, field); flags given on the command line override a preset
+FIELDS = {
+    "data": ("data", "name"), "data_root": ("data", "root"), "resolution": ("data", "resolution"),
+    "channels": ("data", "channels"), "n": ("data", "n"), "label": ("data", "label"),
+    "model": ("model", "name"), "z_dim": ("model", "z_dim"), "width": ("model", "width"),
+    "depth": ("model", "depth"), "spectral_norm": ("model", "spectral_norm"),
+    "minibatch_std": ("model", "minibatch_std"),
+    **{k: ("train", k) for k in ("loss", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "n_critic",
+                                 "label_smoothing", "instance_noise", "clip", "gp_weight", "ema", "augment", "r1",
+                                 "seed", "device", "log_every", "sample_every", "checkpoint_every", "eval_every",
+                                 "eval_n")},
+}
+
+
+def _config_from_args(a, explicit=None) -> RunConfig:
+    """The run's config: a preset (or the defaults) with every flag applied.
+
+    ``explicit`` names the flags typed on the command line; with a preset only
+    those override it, so the preset's own values are not reset to the defaults.
+    """
+    if a.preset:
+        from .presets import preset
+        cfg = preset(a.preset)
+        chosen = set(explicit or ())
+    else:
+        cfg = RunConfig(data=DataConfig(name="ring"), model=ModelConfig(name="mlp"),
+                        train=TrainConfig(loss="ns", steps=2000))
+        chosen = {k for k in FIELDS if getattr(a, k, None) is not None}
+    for dest in chosen & set(FIELDS):
+        section, field = FIELDS[dest]
+        setattr(getattr(cfg, section), field, getattr(a, dest))
+    if a.offline:
+        cfg.data.download = False
+    return cfg
+
+
+def _explicit(parser: argparse.ArgumentParser, argv: Optional[List[str]]) -> set:
+    """The dests of the options actually typed (a parse where every default is 'not given')."""
+    quiet = copy.deepcopy(parser)
+    for action in quiet._subparsers._group_actions[0].choices["train"]._actions:
+        action.default = argparse.SUPPRESS
+    ns = quiet.parse_args(argv)
+    return set(vars(ns)) - {"command"}
 
 
 def cmd_train(a) -> int:
@@ -88,7 +136,7 @@ def cmd_train(a) -> int:
     else:
         if a.out is None:
             raise GanlabError("Say where the run goes with --out RUN_DIR (or continue one with --resume).")
-        engine = Engine.new(_config_from_args(a), a.out)
+        engine = Engine.new(_config_from_args(a, a.explicit), a.out)
     st = engine.status()
     print(f"run {st['run_dir']} on {st['device']}: {len(engine.trainer.data)} items "
           f"({engine.trainer.data.note or engine.trainer.cfg.data.name})", file=sys.stderr)
@@ -111,6 +159,11 @@ def cmd_train(a) -> int:
         engine.stop()
         bar.update(engine.status()["step"] - bar.n)
         bar.close()
+    if engine.evaluation_pending():
+        print("waiting for the last FID estimate ...", file=sys.stderr)
+        engine.wait_for_evaluation()
+    for f in engine.health():
+        print(f"health: {f.title} (step {f.step:,}). {f.detail} Try: {f.fix}", file=sys.stderr)
     st = engine.status()
     if st["error"]:
         raise GanlabError(st["error"])
@@ -120,17 +173,67 @@ def cmd_train(a) -> int:
 
 
 def cmd_sample(a) -> int:
+    from .explore import Explorer, truncate
+    from .export import save_animation, save_image_folder
+    from .sampling import class_index, generate, is_conditional, noise
     G, cfg, step = load_generator(a.run)
-    x = sample(G, a.n, a.seed)
+    out_text = str(a.out)                   # a string: Path() would drop the trailing "/" that means "folder"
+    a.out = Path(out_text)
+    to_folder = out_text.endswith(("/", os.sep)) or a.out.is_dir() or not a.out.suffix
+    labels = None
+    if a.classes:
+        if not is_conditional(G):
+            raise GanlabError(f"{a.run} is not class-conditioned, so --class does not apply.")
+        ids = [class_index(G, c) for c in a.classes]
+        labels = torch.tensor(ids).repeat(a.n // len(ids) + 1)[:a.n]
+    elif is_conditional(G):
+        labels = torch.arange(a.n) % G.num_classes
+    if a.interpolate:
+        ex = Explorer(G, cfg, step, str(a.run))
+        y = labels[:1] if labels is not None else None
+        frames = ex.walk(ex.z(a.interpolate[0]), ex.z(a.interpolate[1]), a.frames, a.mode, a.truncation, y)
+        out = save_animation(frames, a.out, fps=a.fps)
+        print(f"{a.frames}-frame {a.mode} walk from seed {a.interpolate[0]} to {a.interpolate[1]} -> {out}")
+        return 0
+    if a.n < 1:
+        raise GanlabError(f"The number of samples must be at least 1 (got {a.n}).")
+    x = generate(G, truncate(noise(G, a.n, a.seed), a.truncation), labels)
+    if to_folder:
+        names = getattr(G, "class_names", [])
+        save_image_folder(x, a.out, labels, names)
+        print(f"{a.n} images from {cfg.model.name} on {cfg.data.name} at step {step} -> {a.out} "
+              f"(one PNG each, labels.csv)")
+        return 0
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    samples_image(x).save(a.out)
+    nrow = None
+    if labels is not None and not a.classes:
+        nrow = max(1, a.n // G.num_classes)
+        x = x[torch.argsort(labels[:len(x)], stable=True)]           # one row per class
+    samples_image(x, nrow=nrow).save(a.out)
     print(f"{a.n} samples from {cfg.model.name} on {cfg.data.name} at step {step} -> {a.out}")
     return 0
 
 
+def cmd_eval(a) -> int:
+    from .metrics.evaluate import evaluate_floor, evaluate_run, format_report, parse_metrics
+    metrics = parse_metrics(a.metrics)
+    if (a.run is None) == (a.floor is None):
+        raise GanlabError("Say what to evaluate: --run RUN_DIR, or --floor DATASET for real-vs-real.")
+    if a.floor:
+        report = evaluate_floor(a.floor, a.n, device=a.device, metrics=metrics)
+    else:
+        report = evaluate_run(a.run, metrics, a.n, a.split, a.seed, a.device, use_ema=not a.no_ema)
+    if a.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+    return 0
+
+
 def cmd_list(a) -> int:
+    from .presets import describe_presets
     for title, rows in (("datasets", list_datasets()), ("models", MODELS.describe()),
-                        ("losses", describe_losses())):
+                        ("losses", describe_losses()), ("presets (train --preset NAME)", describe_presets())):
         print(f"{title}:")
         for name, help in rows:
             name = name + "PATH" if name == "folder:" else name + "NAME" if name.endswith(":") else name
@@ -146,12 +249,31 @@ def main(argv: Optional[List[str]] = None) -> int:
     s.add_argument("--run", type=Path, required=True, help="run folder or checkpoint folder")
     s.add_argument("--n", type=int, default=64)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", type=Path, default=Path("grid.png"))
+    s.add_argument("--out", default="grid.png",
+                   help="a .png grid, a .gif/.mp4 walk with --interpolate, or a folder/ of PNGs + labels.csv")
+    s.add_argument("--class", dest="classes", action="append", metavar="C",
+                   help="class name or index for a conditional model (repeat for several)")
+    s.add_argument("--truncation", type=float, default=1.0, help="psi: 1 = as trained, lower = safer, less varied")
+    s.add_argument("--interpolate", type=int, nargs=2, metavar=("SEED_A", "SEED_B"), help="walk between two seeds")
+    s.add_argument("--frames", type=int, default=24)
+    s.add_argument("--mode", default="slerp", choices=["slerp", "lerp"])
+    s.add_argument("--fps", type=int, default=12)
+    e = sub.add_parser("eval", help="FID, KID, precision/recall of a run (paper protocol)")
+    e.add_argument("--run", type=Path, help="run folder or checkpoint folder")
+    e.add_argument("--floor", metavar="DATASET", help="real test images against real train images instead")
+    e.add_argument("--metrics", default="fid,kid,pr", help="comma-separated: fid,kid,pr,dc,classes")
+    e.add_argument("--n", type=int, default=10_000, help="generated images, and real reference images")
+    e.add_argument("--split", default="test", choices=["test", "train"], help="real images to compare with")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--no-ema", action="store_true", help="score G itself, not its EMA copy")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_parser("list", help="datasets, models and losses")
     a = parser.parse_args(argv)
+    a.explicit = _explicit(parser, argv) if a.command == "train" else set()
     try:
         configure_threads()
-        return {"train": cmd_train, "sample": cmd_sample, "list": cmd_list}[a.command](a)
+        return {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list}[a.command](a)
     except GanlabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from .compare_tab import build_compare_tab
 from .playground_tab import build_playground_tab
 from .sessions import Sessions
 from .train_tab import build_train_tab
@@ -32,6 +33,8 @@ def build_app(runs_root=None, max_runs=None) -> gr.Blocks:
                 train = build_train_tab(sessions)
             with gr.Tab("2-D Playground", id="playground", elem_id="tab-playground") as play_tab:
                 build_playground_tab(sessions, play_tab)
+            with gr.Tab("Compare runs", id="compare", elem_id="tab-compare") as compare_tab:
+                build_compare_tab(sessions, compare_tab)
         demo.unload(_closer(train.close))
     demo.sessions = sessions                      # for tests and for shutting down cleanly
     return demo

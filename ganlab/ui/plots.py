@@ -1,6 +1,6 @@
 """Figures and status text for the UI, as pure functions of metric rows and samples.
 
-    fig = curves_figure(rows)                 # D/G loss, D(x) vs D(G(z)), grad norms
+    fig = curves_figure(rows)                 # D/G loss, D(x) vs D(G(z)), grad norms, FID, diversity/recall
     fig = points_figure(fake, real)           # 2-D samples over the real data
     text = status_markdown(engine.status(), note="...")
 
@@ -26,7 +26,11 @@ PANELS = [
     ("loss", [("loss_d", "D loss", D_COLOUR), ("loss_g", "G loss", G_COLOUR), ("gp", "grad penalty", "#7f7f7f")]),
     ("D output", [("d_real", "D(x)", D_COLOUR), ("d_fake", "D(G(z))", G_COLOUR)]),
     ("gradient norm", [("grad_norm_d", "|∇D|", D_COLOUR), ("grad_norm_g", "|∇G|", G_COLOUR)]),
+    ("FID estimate (lower is better)", [("fid", "FID", "#2ca02c")]),
+    ("diversity and recall (1 = like real data)", [("diversity", "diversity", "#9467bd"),
+                                                   ("recall", "recall", "#8c564b")]),
 ]
+SPARSE = {"fid", "recall", "diversity"}   # keys only some rows carry (evaluator rows arrive in any step order)
 
 
 def thin(rows: Sequence[Dict], max_points: int = MAX_POINTS) -> List[Dict]:
@@ -51,7 +55,7 @@ def _axis(**kw) -> Dict:
 
 def _curves_layout(probability: bool, height: int) -> Dict:
     """Three stacked panels sharing the step axis; each title on the left, its legend on the right."""
-    n, gap = len(PANELS), 0.07
+    n, gap = len(PANELS), 0.05
     h = (1 - gap * (n - 1)) / n
     layout = dict(height=height, margin=dict(l=45, r=10, t=30, b=40), plot_bgcolor="white",
                   paper_bgcolor="white", hovermode="x unified", uirevision="curves", annotations=[])
@@ -74,18 +78,24 @@ def _curves_layout(probability: bool, height: int) -> Dict:
     return layout
 
 
-def curves_figure(rows: Sequence[Dict], probability: bool = True, height: int = 460) -> go.Figure:
-    """D/G loss, D(x) and D(G(z)), gradient norms; empty panels until rows arrive."""
-    rows = thin(rows)
+def curves_figure(rows: Sequence[Dict], probability: bool = True, height: int = 640) -> go.Figure:
+    """Losses, D's outputs, gradient norms, the FID estimate and diversity/recall; empty until rows arrive."""
+    sparse = {k: thin(sorted((r for r in rows if k in r), key=lambda r: r["step"])) for k in SPARSE}
+    rows = thin([r for r in rows if "loss_d" in r])          # training rows; evaluator rows are sparse
     steps = [r.get("step") for r in rows]
     data = []
     for i, (_, series) in enumerate(PANELS, start=1):
         sfx = "" if i == 1 else str(i)
         for key, name, colour in series:
-            if any(key in r for r in rows):
-                data.append(dict(type="scatter", mode="lines", name=name, x=steps, y=[r.get(key) for r in rows],
+            pts = sparse.get(key)
+            if pts is not None:
+                x, y, mode = [r["step"] for r in pts], [r[key] for r in pts], "lines+markers"
+            else:
+                x, y, mode = steps, [r.get(key) for r in rows], "lines"
+            if any(v is not None for v in y):
+                data.append(dict(type="scatter", mode=mode, name=name, x=x, y=y,
                                  xaxis=f"x{sfx}", yaxis=f"y{sfx}", legend="legend" if i == 1 else f"legend{i}",
-                                 line=dict(color=colour, width=1.5), hovertemplate="%{y:.4g}"))
+                                 line=dict(color=colour, width=1.5), marker=dict(size=4), hovertemplate="%{y:.4g}"))
     return _figure(data, _curves_layout(probability, height))
 
 
@@ -141,3 +151,18 @@ def status_markdown(st: Dict[str, Any], note: str = "") -> str:
         lines.append(f"⚠️ {st['error']}")
     lines.append(f"run folder `{st['run_dir']}`" + (f" · data: {note}" if note else ""))
     return "  \n".join(lines)
+
+
+def classes_figure(hist: Dict[str, float], step: int, height: int = 260) -> go.Figure:
+    """Bar chart of the classes a classifier sees in G's samples; a flat histogram is a healthy one."""
+    names, shares = list(hist), [round(100 * v, 1) for v in hist.values()]
+    fair = 100 / max(1, len(names))
+    data = [dict(type="bar", x=names, y=shares, marker=dict(color=G_COLOUR), hovertemplate="%{x}: %{y:.1f}%",
+                 name="G's samples")]
+    layout = dict(height=height, margin=dict(l=45, r=10, t=34, b=60), plot_bgcolor="white", paper_bgcolor="white",
+                  title=dict(text=f"classes in G's samples at step {step:,} (dashed: an even share)",
+                             font=dict(size=12), x=0.02),
+                  yaxis=_axis(title=dict(text="% of samples"), rangemode="tozero"), xaxis=_axis(tickangle=-30),
+                  shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=fair, y1=fair,
+                               line=dict(color="#555", dash="dash", width=1))], showlegend=False)
+    return _figure(data, layout)

@@ -6,6 +6,7 @@
     sessions.set_engine(hash, engine)           # stops the session's previous engine first
     sessions.close(hash)                        # from demo.unload: stop the engine, forget the session
     sessions.data.get(cfg.data, seed)           # datasets are loaded once and shared by all sessions
+    sessions.evaluator                          # one background FID scorer shared by every run
 
 Each browser gets its own engine and never sees another's. The session keeps
 the metrics cursor and the rows read so far, because gr.State deep-copies its
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ..data.cache import DataCache
-from ..engine import Engine
+from ..engine import Engine, Evaluator
 from ..errors import GanlabError
 
 DEFAULT_MAX_RUNS = 8
@@ -43,6 +44,8 @@ class Session:
     uploads: int = 0                       # uploads so far, to name their folders
     launch: bool = False                   # a run was built and waits for launch() to start it
     play: Optional[object] = None          # the 2-D Playground's state (ui.playground.Playground)
+    health_text: str = ""                  # last health findings shown
+    redraw_classes: bool = True            # hide the class histogram of a previous run
 
     def engines(self, tab: Optional[str] = None) -> List[Engine]:
         """This browser's engines: the Train tab's ("train") and the Playground's ("play")."""
@@ -55,7 +58,7 @@ class Session:
 
     def reset_view(self) -> None:
         self.cursor, self.rows, self.shown_step, self.redraw, self.status_text = 0, [], -1, True, ""
-        self.real, self.launch = None, False
+        self.real, self.launch, self.health_text, self.redraw_classes = None, False, "", True
 
 
 class Sessions:
@@ -64,6 +67,7 @@ class Sessions:
         self.max_runs = max_runs if max_runs is not None else int(os.environ.get("GANLAB_MAX_RUNS", DEFAULT_MAX_RUNS))
         self._sessions: Dict[str, Session] = {}
         self.data = DataCache()            # one copy of each dataset, shared by every browser's run
+        self.evaluator = Evaluator()       # one thread scores every run's FID estimates, in turn
 
     def get(self, key: Optional[str]) -> Session:
         key = key or "local"               # no session hash when a handler is called directly
@@ -129,6 +133,7 @@ class Sessions:
     def close_all(self) -> None:
         for key in list(self._sessions):
             self.close(key)
+        self.evaluator.close()
 
     # ---- folders -----------------------------------------------------------------
     def new_run_dir(self, key: Optional[str], dataset: str) -> Path:

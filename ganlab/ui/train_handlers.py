@@ -3,7 +3,7 @@
     h = TrainHandlers(Sessions())
     h.build(form_values, key)        # make the run (a new Engine); h.launch(key) starts it
     h.pause(key); h.step(key); h.resume(key); h.stop(key)
-    status, curves, points, grid = h.tick(key)     # the gr.Timer poll
+    status, curves, points, grid, health, classes = h.tick(key)     # the gr.Timer poll
 
 Every handler takes the caller's ``request.session_hash`` as ``key`` and returns
 plain values for the outputs; a user's mistake (GanlabError) or a bug becomes a
@@ -23,20 +23,24 @@ from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ..data import DATASETS
 from ..engine import Engine
 from ..errors import GanlabError
+from ..metrics.health import health_markdown
 from ..viz import samples_image
-from .plots import curves_figure, points_figure, status_markdown
+from .plots import classes_figure, curves_figure, points_figure, status_markdown
 from .sessions import Session, Sessions
 
 log = logging.getLogger(__name__)
 
 # The form, in the order the tab passes it; POINT_DEFAULTS give a live demo in seconds.
 FORM_FIELDS = ["dataset", "custom", "model", "loss", "steps", "batch_size", "lr_g", "lr_d", "n_critic",
-               "spectral_norm", "label_smoothing", "instance_noise", "ema", "seed", "resolution", "device"]
-POINT_DEFAULTS = dict(model="mlp", lr_g=1e-3, lr_d=1e-3)
-IMAGE_DEFAULTS = dict(model="dcgan", lr_g=2e-4, lr_d=2e-4)
+               "spectral_norm", "label_smoothing", "instance_noise", "ema", "seed", "resolution", "device",
+               "eval_every", "eval_n"]
+# Image sets get a background FID estimate: 500 images cost about a minute of one CPU core
+# (Inception at 299 px), nothing much on a GPU.
+POINT_DEFAULTS = dict(model="mlp", lr_g=1e-3, lr_d=1e-3, eval_every=0)
+IMAGE_DEFAULTS = dict(model="dcgan", lr_g=2e-4, lr_d=2e-4, eval_every=2000)
 DEFAULT_FORM = dict(dataset="ring", custom="", model="mlp", loss="ns", steps=5000, batch_size=128,
                     lr_g=1e-3, lr_d=1e-3, n_critic=1, spectral_norm=False, label_smoothing=0.0,
-                    instance_noise=0.0, ema=0.0, seed=0, resolution=None, device="auto")
+                    instance_noise=0.0, ema=0.0, seed=0, resolution=None, device="auto", eval_every=0, eval_n=500)
 POINT_SAMPLES, IMAGE_SAMPLES = 512, 64      # fixed-noise samples: a dense scatter, or an 8x8 grid
 REAL_POINTS = 400                           # grey real points under the scatter
 
@@ -74,6 +78,7 @@ def config_from_form(values: Dict[str, Any]) -> RunConfig:
             label_smoothing=float(values.get("label_smoothing") or 0.0),
             instance_noise=float(values.get("instance_noise") or 0.0), ema=float(values.get("ema") or 0.0),
             seed=int(values.get("seed") or 0), device=values.get("device") or "auto",
+            eval_every=int(values.get("eval_every") or 0), eval_n=int(values.get("eval_n") or 500),
             n_samples=POINT_SAMPLES if is_point_set(name) else IMAGE_SAMPLES))
 
 
@@ -119,22 +124,22 @@ class TrainHandlers:
     def dataset_defaults(name: str) -> tuple:
         """Picking a dataset: clear the typed name, suggest a model and learning rates."""
         d = POINT_DEFAULTS if is_point_set(name) else IMAGE_DEFAULTS
-        return "", d["model"], d["lr_g"], d["lr_d"]
+        return "", d["model"], d["lr_g"], d["lr_d"], d["eval_every"]
 
     @staticmethod
     def custom_defaults(name: str) -> tuple:
         """Typing a name: suggest a model and learning rates, or change nothing if blank."""
         if not (name or "").strip():
-            return gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         d = POINT_DEFAULTS if is_point_set(name) else IMAGE_DEFAULTS
-        return d["model"], d["lr_g"], d["lr_d"]
+        return d["model"], d["lr_g"], d["lr_d"], d["eval_every"]
 
-    @guarded(5)
+    @guarded(6)
     def upload(self, files: Optional[Sequence[str]], key: str) -> tuple:
         """Save uploaded images (or one .zip) into a folder of this session; name it ``folder:PATH``."""
         files = [Path(f) for f in (files or [])]
         if not files:
-            return "", gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return "", gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         dest = self.sessions.upload_dir(key)
         if len(files) == 1 and files[0].suffix.lower() == ".zip":
             target = dest / "images.zip"
@@ -145,7 +150,7 @@ class TrainHandlers:
             target = dest
         msg = f"Saved {len(files)} file(s); press Start to train on them (unreadable files are skipped)."
         d = IMAGE_DEFAULTS
-        return msg, f"folder:{target.resolve()}", d["model"], d["lr_g"], d["lr_d"]
+        return msg, f"folder:{target.resolve()}", d["model"], d["lr_g"], d["lr_d"], d["eval_every"]
 
     # ---- run control --------------------------------------------------------------
     @guarded(2)
@@ -154,7 +159,8 @@ class TrainHandlers:
         cfg = config_from_form(values).validate()           # cheap mistakes first,
         self.sessions.check_capacity(key)                   # then the cap, before loading any data
         data = self.sessions.data.get(cfg.data, seed=cfg.train.seed)
-        engine = Engine.new(cfg, self.sessions.new_run_dir(key, cfg.data.name), data=data)
+        engine = Engine.new(cfg, self.sessions.new_run_dir(key, cfg.data.name), data=data,
+                            evaluator=self.sessions.evaluator)
         s = self.sessions.set_engine(key, engine)
         s.launch = True
         return f"New run in `{engine.run.path}`.", self._status(key)
@@ -191,7 +197,7 @@ class TrainHandlers:
             raise GanlabError(e.status()["error"])
         self.sessions.check_capacity(key)
         if state == "stopped":                              # continue from the final checkpoint
-            e = Engine.open(e.run.path)
+            e = Engine.open(e.run.path, evaluator=self.sessions.evaluator)
             self.sessions.set_engine(key, e)
         e.start()
         return f"Training from step {e.status()['step']:,}.", self._status(key)
@@ -257,7 +263,7 @@ class TrainHandlers:
             raise GanlabError("Another browser has that run open right now; open a different folder.")
         if owner is not None:                               # our own run: stop it before reading its folder
             self.sessions.set_engine(key, None)
-        e = Engine.open(path, steps=int(until) if until else None)
+        e = Engine.open(path, steps=int(until) if until else None, evaluator=self.sessions.evaluator)
         s = self.sessions.set_engine(key, e)
         st = e.status()
         s.launch = st["step"] < st["steps"]                 # launch() checks the cap
@@ -279,12 +285,12 @@ class TrainHandlers:
         skip = gr.skip()
         s = self.sessions.peek(key)
         if s is None or s.engine is None:
-            return skip, skip, skip, skip
+            return (skip,) * 6
         try:
             return self._tick(s)
         except Exception:                                   # a poll must never raise; the next one retries
             log.exception("tick failed")
-            return skip, skip, skip, skip
+            return (skip,) * 6
 
     def _tick(self, s: Session) -> tuple:
         e, skip = s.engine, gr.skip()
@@ -301,12 +307,29 @@ class TrainHandlers:
         if x is not None and step != s.shown_step:
             s.shown_step = step
             if e.data_info()["is_image"]:
-                grid, points = gr.update(value=samples_image(x), visible=True), gr.update(visible=False)
+                picture = samples_image(x, nrow=e.trainer.sample_nrow)
+                grid, points = gr.update(value=picture, visible=True), gr.update(visible=False)
             else:
                 if s.real is None:
                     s.real = e.real_points(REAL_POINTS)
                 points, grid = gr.update(value=points_figure(x, s.real, step), visible=True), gr.update(visible=False)
-        return status, curves, points, grid
+        return (status, curves, points, grid) + self._quality(s, rows)
+
+    @staticmethod
+    def _quality(s: Session, rows: List[Dict]) -> tuple:
+        """The health findings (when they change) and the class histogram (when a new one arrives)."""
+        health = health_markdown(s.engine.health())
+        out_health = gr.skip() if health == s.health_text else health
+        s.health_text = health
+        hists = [r for r in rows if "class_hist" in r]
+        classes = gr.skip()
+        if hists:
+            latest = max(hists, key=lambda r: r["step"])
+            classes = gr.update(value=classes_figure(latest["class_hist"], latest["step"]), visible=True)
+        elif s.redraw_classes:
+            classes = gr.update(visible=False)
+        s.redraw_classes = False
+        return out_health, classes
 
 
 def _data_note(info: Dict[str, Any]) -> str:

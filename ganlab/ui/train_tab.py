@@ -81,6 +81,11 @@ def _form(d: Dict) -> Dict[str, gr.components.Component]:
             f["seed"] = gr.Number(d["seed"], label="seed", precision=0, elem_id="train-seed")
         f["resolution"] = gr.Number(d["resolution"], label="resolution for image sets (blank = native)",
                                     precision=0, elem_id="train-resolution")
+        with gr.Row():
+            f["eval_every"] = gr.Number(d["eval_every"], label="FID estimate every N steps (0 = off)", precision=0,
+                                        elem_id="train-eval-every")
+            f["eval_n"] = gr.Number(d["eval_n"], label="images per FID estimate", precision=0,
+                                    elem_id="train-eval-n")
     return f
 
 
@@ -114,6 +119,7 @@ def _view() -> Dict[str, gr.components.Component]:
     v["status"] = gr.Markdown("Press **Start** to train the default GAN on the ring of 8 Gaussians.",
                               elem_id="train-status")
     v["message"] = gr.Markdown("", elem_id="train-message")
+    v["health"] = gr.Markdown("", elem_id="train-health")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             v["points"] = gr.Plot(empty_points_figure(), label="samples", show_label=False,
@@ -123,6 +129,8 @@ def _view() -> Dict[str, gr.components.Component]:
         with gr.Column(scale=1, min_width=300):
             v["curves"] = gr.Plot(curves_figure([]), label="training curves", show_label=False,
                                   elem_id="train-curves")
+            v["classes"] = gr.Plot(label="classes in G's samples", show_label=False, visible=False,
+                                   elem_id="train-classes")
     return v
 
 
@@ -160,13 +168,13 @@ def _wire(h: TrainHandlers, f: Dict, p: Dict, v: Dict) -> None:
     p["open"].click(keyed(h.open_run, 2), [p["run_path"], p["until"]],
                     msg_status + [f["lr_g"], f["lr_d"], f["n_critic"]]).then(**launch)
 
-    suggest = [f["model"], f["lr_g"], f["lr_d"]]
+    suggest = [f["model"], f["lr_g"], f["lr_d"], f["eval_every"]]
     f["dataset"].input(h.dataset_defaults, f["dataset"], [f["custom"]] + suggest, show_progress="hidden")
     f["custom"].submit(h.custom_defaults, f["custom"], suggest, show_progress="hidden")
     f["custom"].blur(h.custom_defaults, f["custom"], suggest, show_progress="hidden")
     f["upload"].upload(keyed(h.upload, 1), f["upload"], [v["message"], f["custom"]] + suggest)
 
     timer = gr.Timer(POLL_SECONDS)
-    timer.tick(keyed(h.tick), None, [v["status"], v["curves"], v["points"], v["grid"]],
+    timer.tick(keyed(h.tick), None, [v["status"], v["curves"], v["points"], v["grid"], v["health"], v["classes"]],
                show_progress="hidden", concurrency_id="poll", concurrency_limit=8, queue=True)
 

@@ -10,13 +10,22 @@ per browser session), and nothing here is module-global.
     rows, cursor = engine.metrics_since(0)          # the metrics stream, in order
     step, samples = engine.latest_samples()         # fixed-noise samples, CPU tensor
     engine.save_checkpoint(); engine.stop()
+    engine.health()                                 # plain-language findings (ganlab.metrics.health)
 
 Every control is a message on a queue that the worker thread handles between
 two training steps, so the trainer is only ever touched by that one thread
 (or by the caller before the thread starts and after it ends).
+
+A NaN or inf in a loss does not end the run: the engine rolls back to its last
+good state (an in-memory checkpoint taken at every metrics row), halves both
+learning rates, records what happened in ``health()`` and goes on. With
+``eval_every`` set, a copy of G is scored (FID, KID, precision/recall, class
+histogram) by an :class:`~ganlab.engine.evaluator.Evaluator` thread, and the
+result arrives in the metrics stream as a row with ``fid``.
 """
 from __future__ import annotations
 
+import copy
 import math
 import queue
 import threading
@@ -28,26 +37,31 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 import torch
 
-from .checkpoint import load_checkpoint, read_config, save_checkpoint
-from .config import RunConfig
-from .data import DataSource
-from .errors import GanlabError
-from .losses import LOSSES
-from .runs import RunDir
-from .trainer import Trainer
-from .viz import samples_image
+from ..checkpoint import capture_state, load_checkpoint, read_config, restore_state, save_checkpoint
+from ..config import RunConfig
+from ..data import DataSource
+from ..errors import GanlabError
+from ..losses import LOSSES
+from ..metrics.health import Finding, HealthMonitor, diversity
+from ..runs import RunDir
+from ..trainer import Trainer
+from ..viz import samples_image
+from .evaluator import EvalJob, Evaluator
 
 SAMPLE_SECONDS = 2.0        # refresh the live sample grid at least this often
 FLUSH_SECONDS = 1.0         # write buffered metrics rows to disk this often
 RATE_SECONDS = 3.0          # the step rate is measured over this window
+MAX_ROLLBACKS = 5           # NaN recoveries before a run is declared broken
 
 
 class Engine:
-    def __init__(self, trainer: Trainer, run: RunDir):
+    def __init__(self, trainer: Trainer, run: RunDir, evaluator: Optional[Evaluator] = None):
         self.trainer, self.run = trainer, run
+        self._evaluator = evaluator                   # made on first use when eval_every is set
         self._commands: "queue.Queue[Tuple[Callable[[], Any], Future]]" = queue.Queue()
         self._lock = threading.Lock()                 # guards the fields read by other threads
         self._new_rows = threading.Condition(self._lock)
+        self._file_lock = threading.Lock()            # one writer of metrics.jsonl at a time
         self._rows: List[Dict] = run.read_metrics()
         self._pending: List[Dict] = []                # rows not yet written to metrics.jsonl
         self._window: List[Dict] = []                 # per-step metrics since the last row
@@ -59,11 +73,20 @@ class Engine:
         self._delay = 0.0                             # seconds between steps (slow motion)
         self._stamps: Deque[float] = deque()          # recent step end times, for the rate
         self._last_ckpt: Optional[Path] = run.latest_checkpoint()
+        spec = LOSSES.get(trainer.cfg.train.loss)
+        self._health = HealthMonitor(probability=bool(spec and spec.probability))
+        for row in self._rows:
+            self._health.observe(row)
+        self._good = None                             # (tensors, state): the last state with finite losses
+        self._rollbacks = 0
+        self._real_diversity = self._measure_real_diversity()
+        self._diversity: Optional[float] = None       # latest fake/real diversity ratio, for the next row
         self._refresh_samples(save=not run.sample_steps())
 
     # ---- construction ----------------------------------------------------------
     @classmethod
-    def new(cls, cfg: RunConfig, run_dir, data: Optional[DataSource] = None, init=None) -> "Engine":
+    def new(cls, cfg: RunConfig, run_dir, data: Optional[DataSource] = None, init=None,
+            evaluator: Optional[Evaluator] = None) -> "Engine":
         """A fresh run; ``init`` (a checkpoint folder of the same model) gives a pretrained start.
 
         A pretrained start takes the checkpoint's nets, optimizer state and step
@@ -78,10 +101,11 @@ class Engine:
             trainer.set_n_critic(n_critic)
             trainer.set_loss(loss)
         run = RunDir.create(Path(run_dir), trainer.cfg)
-        return cls(trainer, run)
+        return cls(trainer, run, evaluator)
 
     @classmethod
-    def open(cls, run_dir, steps: Optional[int] = None, data: Optional[DataSource] = None) -> "Engine":
+    def open(cls, run_dir, steps: Optional[int] = None, data: Optional[DataSource] = None,
+             evaluator: Optional[Evaluator] = None) -> "Engine":
         """Continue a run folder from its latest checkpoint (or from scratch if it has none)."""
         run = RunDir.open(Path(run_dir))
         ckpt = run.latest_checkpoint()
@@ -94,7 +118,7 @@ class Engine:
             load_checkpoint(trainer, ckpt)
         run.truncate_metrics(trainer.step_count)
         run.write_config()
-        return cls(trainer, run)
+        return cls(trainer, run, evaluator)
 
     # ---- controls (any thread) -----------------------------------------------------
     def start(self) -> None:
@@ -207,7 +231,7 @@ class Engine:
                 "eta_s": left / self._rate if self._rate > 0 and self._state == "running" else None,
                 "lr_g": t.lr_g, "lr_d": t.lr_d, "n_critic": t.n_critic,
                 "loss": t.cfg.train.loss, "probability": bool(spec and spec.probability),   # D outputs in [0, 1]
-                "run_dir": str(self.run.path),
+                "run_dir": str(self.run.path), "rollbacks": self._rollbacks,
                 "checkpoint": str(self._last_ckpt) if self._last_ckpt else None,
             }
 
@@ -221,6 +245,11 @@ class Engine:
         """Up to ``n`` real items of a 2-D set (None for images), for scatter plots."""
         d = self.trainer.data
         return None if d.is_image else d.x[:n]
+
+    def health(self) -> List[Finding]:
+        """What the health monitor sees now: NaN recoveries, mode collapse, D winning, no progress."""
+        with self._lock:
+            return self._health.findings()
 
     @property
     def state(self) -> str:
@@ -317,20 +346,91 @@ class Engine:
             self._flush()
 
     def _train_one(self) -> Dict:
+        if self._good is None:
+            self._keep_good()
         m = self.trainer.step()
-        for key in ("loss_d", "loss_g"):
-            if not math.isfinite(m[key]):
-                raise GanlabError(f"{key} became {m[key]} at step {m['step']}; lower the learning "
-                                  "rates and resume the run from its last checkpoint.")
+        bad = [key for key in ("loss_d", "loss_g") if not math.isfinite(m[key])]
+        if bad:
+            return self._roll_back(bad[0], m)
         self._window.append(m)
         t = self.trainer.cfg.train
         if m["step"] % t.log_every == 0:
             self._log_window()
+            self._keep_good()
         if m["step"] % t.sample_every == 0:
             self._refresh_samples(save=True)
         if t.checkpoint_every and m["step"] % t.checkpoint_every == 0:
             self._checkpoint()
+        if t.eval_every and m["step"] % t.eval_every == 0:
+            self._submit_eval()
         return m
+
+    # ---- NaN guard ---------------------------------------------------------------------
+    def _keep_good(self) -> None:
+        """Remember the current state as the one to roll back to, if every weight is finite."""
+        nets = [n for n in (self.trainer.G, self.trainer.D) if n is not None]
+        if all(torch.isfinite(p).all() for n in nets for p in n.parameters()):
+            self._good = capture_state(self.trainer, on_cpu=False)
+
+    def _roll_back(self, key: str, m: Dict) -> Dict:
+        """A loss became NaN or inf: restore the last good state, halve the learning rates, go on."""
+        t = self.trainer
+        if self._good is None or self._rollbacks >= MAX_ROLLBACKS:
+            raise GanlabError(f"{key} became {m[key]} at step {m['step']} again after {self._rollbacks} "
+                              "recoveries; lower the learning rates a lot (or use spectral norm or WGAN-GP) "
+                              "and resume the run from its last checkpoint.")
+        tensors, state = self._good
+        restore_state(t, tensors, state, where="The last good state")
+        lr_g, lr_d = t.lr_g * 0.5, t.lr_d * 0.5
+        t.set_lr(lr_g, lr_d)
+        self._rollbacks += 1
+        self._window = []                             # the steps since the last row are undone
+        with self._lock:
+            self._health.event(
+                "nan", f"{key} became {m[key]}: rolled back", f"At step {m['step']} {key} was {m[key]}; the run "
+                f"went back to step {t.step_count:,} and both learning rates were halved (lr G {lr_g:.2g}, "
+                f"lr D {lr_d:.2g}). Nothing was lost.", "If it happens again, lower the learning rates further, "
+                "or turn on spectral norm or use the WGAN-GP loss.", t.step_count)
+        return {"step": t.step_count, "rolled_back": True}
+
+    # ---- evaluation ----------------------------------------------------------------------
+    def _submit_eval(self) -> None:
+        """Hand a frozen copy of G (its EMA if there is one) to the evaluator; training goes on at once."""
+        t = self.trainer
+        if not t.data.is_image:
+            return
+        G = copy.deepcopy(t.G_ema if t.G_ema is not None else t.G).eval().requires_grad_(False)
+        G.z_dist = t.cfg.model.z_dist
+        if self._evaluator is None:
+            self._evaluator = Evaluator()
+        cfg = t.cfg
+        self._evaluator.submit(EvalJob(owner=id(self), step=t.step_count, G=G, data=cfg.data,
+                                       n=cfg.train.eval_n, on_result=self._eval_done, seed=cfg.train.seed))
+
+    def _eval_done(self, row: Dict) -> None:
+        """Called on the evaluator's thread: add the scores to the metrics stream."""
+        row = dict(row, time=time.time())
+        with self._new_rows:
+            self._rows.append(row)
+            self._pending.append(row)
+            self._health.observe(row)
+            self._new_rows.notify_all()
+            ended = self._thread is None or not self._thread.is_alive()
+        if ended:                                     # no training thread left to flush it
+            self._flush()
+
+    def wait_for_evaluation(self, timeout: float = 3600.0) -> bool:
+        """Block until the evaluator has scored every snapshot this run sent (True) or ``timeout`` passes."""
+        end = time.monotonic() + timeout
+        while self.evaluation_pending():
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def evaluation_pending(self) -> bool:
+        ev = self._evaluator
+        return ev is not None and ev.pending(id(self))
 
     def _partial_step(self, fn: Callable[[], Dict]) -> Dict:
         m = fn()
@@ -355,25 +455,38 @@ class Engine:
             row[k] = sum(vals) / len(vals)
         row.update(step=w[-1]["step"], images=sum(r["images"] for r in w),
                    seconds=sum(r["seconds"] for r in w), time=time.time())
+        if self._diversity is not None:               # measured at the last sample refresh
+            row["diversity"], self._diversity = self._diversity, None
         with self._new_rows:
             self._rows.append(row)
             self._pending.append(row)
+            self._health.observe(row)
             self._new_rows.notify_all()
 
     def _flush(self) -> None:
-        with self._lock:
-            rows, self._pending = self._pending, []
-        if rows:
-            self.run.append_metrics(rows)
+        with self._file_lock:                         # the evaluator's thread may flush a late row too
+            with self._lock:
+                rows, self._pending = self._pending, []
+            if rows:
+                self.run.append_metrics(rows)
+
+    def _measure_real_diversity(self) -> float:
+        """Diversity of a seeded real batch the size of the fixed-noise batch: what 1.0 means."""
+        x = self.trainer.data.x
+        g = torch.Generator().manual_seed(0)
+        idx = torch.randperm(len(x), generator=g)[:min(len(x), self.trainer.cfg.train.n_samples, 256)]
+        return diversity(x[idx])
 
     def _refresh_samples(self, save: bool) -> None:
         x = self.trainer.sample()
         step = self.trainer.step_count
+        if self._real_diversity > 0:
+            self._diversity = diversity(x) / self._real_diversity
         with self._lock:
             self._samples = (step, x)
         if save:
             real = self.real_points(500)
-            self.run.save_samples(step, samples_image(x, real))
+            self.run.save_samples(step, samples_image(x, real, nrow=self.trainer.sample_nrow))
 
     def _checkpoint(self) -> Path:
         path = save_checkpoint(self.trainer, self.run.checkpoint_path(self.trainer.step_count))

@@ -1,0 +1,149 @@
+"""Training health: plain-language diagnoses, each with a suggested fix.
+
+    monitor = HealthMonitor(probability=True)      # BCE losses report D's outputs as probabilities
+    monitor.observe(row)                           # every metrics row (losses, D outputs, grad norms,
+                                                   # diversity, fid, recall, class_entropy)
+    monitor.event("nan", "...")                    # the engine reports what it did about a NaN
+    for f in monitor.findings(): print(f.title, f.detail, f.fix)
+
+Each check is a small pure function of the recent rows, so the thresholds are
+visible and testable:
+
+- **NaN or inf** (reported by the engine, which rolls back and lowers the learning rates);
+- **mode collapse**: G's samples far less varied than real data (within-batch
+  diversity), recall falling, or the class histogram of a labelled set collapsing;
+- **D is winning**: D(x) near 1 and D(G(z)) near 0 while G's gradient shrinks;
+- **no progress**: the FID estimate flat or rising over a long stretch.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+COLLAPSE_DIVERSITY = 0.35      # fake diversity / real diversity under this: collapse
+COLLAPSE_ENTROPY = 0.6         # normalised class-histogram entropy under this: classes dropped
+RECALL_DROP = 0.5              # recall below this share of its best: collapse
+D_WIN_REAL, D_WIN_FAKE = 0.9, 0.1
+GRAD_VANISH = 0.1              # G's gradient norm under this share of its early median
+PLATEAU_EVALS = 5              # FID evaluations without a 2% improvement: no progress
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str                   # nan | collapse | d_wins | plateau | ok
+    level: str                  # info | warning | alarm
+    title: str
+    detail: str
+    fix: str
+    step: int = 0
+
+
+def diversity(x: torch.Tensor, max_items: int = 256) -> float:
+    """Mean pairwise L2 distance between items of a batch (images or points), on up to ``max_items``."""
+    x = x[:max_items].flatten(1).float()
+    if len(x) < 2:
+        return 0.0
+    d = torch.cdist(x, x)
+    n = len(x)
+    return float(d.sum() / (n * (n - 1)))
+
+
+def _mean(rows: Sequence[Dict], key: str) -> Optional[float]:
+    vals = [r[key] for r in rows if key in r and r[key] is not None and math.isfinite(r[key])]
+    return sum(vals) / len(vals) if vals else None
+
+
+def check_collapse(rows: Sequence[Dict], window: int = 5) -> Optional[Finding]:
+    recent = rows[-window:]
+    div = _mean(recent, "diversity")
+    if div is not None and div < COLLAPSE_DIVERSITY:
+        return Finding("collapse", "alarm", "Mode collapse: G's samples look alike",
+                       f"The fixed-noise samples are only {100 * div:.0f}% as varied as a real batch.",
+                       "Add minibatch std, switch to WGAN-GP or hinge + spectral norm, or lower lr G.",
+                       recent[-1]["step"])
+    ent = _mean(recent, "class_entropy")
+    if ent is not None and ent < COLLAPSE_ENTROPY:
+        return Finding("collapse", "alarm", "Mode collapse: some classes are missing",
+                       f"The classifier finds few classes among G's samples (histogram entropy {ent:.2f} of 1).",
+                       "Add minibatch std or a conditional model, or lower lr G.", recent[-1]["step"])
+    recalls = [r["recall"] for r in rows if "recall" in r]
+    if len(recalls) >= 3 and max(recalls) > 0.05 and recalls[-1] < RECALL_DROP * max(recalls):
+        return Finding("collapse", "warning", "Recall is falling: G covers less of the data",
+                       f"Recall fell from {max(recalls):.2f} to {recalls[-1]:.2f}.",
+                       "Roll back to an earlier checkpoint and add minibatch std or lower lr G.",
+                       rows[-1]["step"])
+    return None
+
+
+def check_d_wins(rows: Sequence[Dict], probability: bool, window: int = 10) -> Optional[Finding]:
+    if not probability or len(rows) < 2 * window:
+        return None
+    recent = rows[-window:]
+    d_real, d_fake = _mean(recent, "d_real"), _mean(recent, "d_fake")
+    early = sorted(r["grad_norm_g"] for r in rows[:max(window, len(rows) // 4)] if "grad_norm_g" in r)
+    g_now = _mean(recent, "grad_norm_g")
+    if d_real is None or d_fake is None or not early or g_now is None:
+        return None
+    g_ref = early[len(early) // 2]
+    if d_real > D_WIN_REAL and d_fake < D_WIN_FAKE and g_ref > 0 and g_now < GRAD_VANISH * g_ref:
+        return Finding("d_wins", "warning", "D is winning and G's gradient is vanishing",
+                       f"D(x) = {d_real:.2f}, D(G(z)) = {d_fake:.2f}, and G's gradient is "
+                       f"{100 * g_now / g_ref:.0f}% of its early size.",
+                       "Use the non-saturating loss (ns), lower lr D or n_critic, or add label smoothing "
+                       "or instance noise.", recent[-1]["step"])
+    return None
+
+
+def check_plateau(rows: Sequence[Dict], evals: int = PLATEAU_EVALS) -> Optional[Finding]:
+    fids = [(r["step"], r["fid"]) for r in rows if "fid" in r]
+    if len(fids) < evals + 1:
+        return None
+    best_before = min(f for _, f in fids[:-evals])
+    recent = [f for _, f in fids[-evals:]]
+    if min(recent) > 0.98 * best_before:
+        rising = recent[-1] > 1.1 * best_before
+        what = "rising" if rising else "flat"
+        return Finding("plateau", "warning", f"No progress: the FID estimate is {what}",
+                       f"The best FID so far is {best_before:.1f}; the last {evals} estimates were "
+                       f"{', '.join(f'{f:.1f}' for f in recent)}.",
+                       "Stop here and keep the best checkpoint, or lower both learning rates (TTUR: D faster "
+                       "than G) and turn on EMA.", fids[-1][0])
+    return None
+
+
+class HealthMonitor:
+    """Collects rows and engine events; ``findings()`` is the current diagnosis, newest problems first."""
+
+    def __init__(self, probability: bool = True, max_rows: int = 5000):
+        self.probability = probability
+        self.rows: List[Dict] = []
+        self.events: List[Finding] = []
+        self.max_rows = max_rows
+
+    def observe(self, row: Dict) -> None:
+        self.rows.append(row)
+        del self.rows[:-self.max_rows]
+
+    def event(self, kind: str, title: str, detail: str, fix: str, step: int, level: str = "alarm") -> None:
+        self.events.append(Finding(kind, level, title, detail, fix, step))
+        del self.events[:-20]
+
+    def findings(self) -> List[Finding]:
+        out = list(reversed(self.events[-3:]))
+        for check in (check_collapse(self.rows), check_d_wins(self.rows, self.probability),
+                      check_plateau(self.rows)):
+            if check is not None:
+                out.append(check)
+        return out
+
+
+def health_markdown(findings: Sequence[Finding]) -> str:
+    """The findings as the Train tab shows them; a calm line when there are none."""
+    if not findings:
+        return "✅ **Healthy so far**: no NaNs, no sign of mode collapse, D is not overpowering G."
+    icon = {"alarm": "🛑", "warning": "⚠️", "info": "ℹ️"}
+    return "\n\n".join(f"{icon.get(f.level, '•')} **{f.title}** (step {f.step:,}). {f.detail} "
+                       f"*Try:* {f.fix}" for f in findings)
