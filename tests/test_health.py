@@ -61,9 +61,14 @@ def _force(engine, images):
 
 def test_collapse_alarm_fires_for_a_one_image_generator_and_not_for_real_data(tmp_path):
     e = Engine.new(image_cfg(), tmp_path / "one")
+    g = torch.Generator().manual_seed(5)
+    _force(e, e.trainer.data.x[torch.randperm(64, generator=g)[:32]])     # varied at first ...
+    for _ in range(3):
+        e.step_once()
+    assert "collapse" not in [f.kind for f in e.health()]
     one = e.trainer.data.x[:1].expand(32, -1, -1, -1).clone()
-    _force(e, one)
-    for _ in range(4):
+    _force(e, one)                                                        # ... then one image only
+    for _ in range(6):
         e.step_once()
     kinds = [f.kind for f in e.health()]
     assert "collapse" in kinds, kinds
@@ -71,9 +76,8 @@ def test_collapse_alarm_fires_for_a_one_image_generator_and_not_for_real_data(tm
     e.stop()
 
     e = Engine.new(image_cfg(), tmp_path / "real")
-    g = torch.Generator().manual_seed(5)
     _force(e, e.trainer.data.x[torch.randperm(64, generator=g)[:32]])
-    for _ in range(4):
+    for _ in range(9):
         e.step_once()
     assert "collapse" not in [f.kind for f in e.health()]
     assert e.metrics_since(0)[0][-1]["diversity"] > 0.7
@@ -141,7 +145,8 @@ def test_background_fid_estimates_arrive_in_the_metrics_stream(tmp_path):
 
 def test_monitor_reports_engine_events_first():
     m = HealthMonitor()
-    for i in range(10):
+    m.observe(dict(step=0, diversity=0.9))
+    for i in range(1, 10):
         m.observe(dict(step=i, diversity=0.1))
     m.event("nan", "loss_d became nan: rolled back", "d", "f", step=5)
     kinds = [f.kind for f in m.findings()]

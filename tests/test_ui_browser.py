@@ -82,6 +82,7 @@ def test_train_tab_start_pause_step_resume_stop(page, tmp_path):
     assert _until(lambda: _trace(page, "train-curves", "D loss") != curve1
                   and _trace(page, "train-points", "G(z)") != points1, timeout=10), "plots did not update"
     assert len(_trace(page, "train-points", "real data")[0]) == 400    # grey real points under the samples
+    assert _until(lambda: "Healthy so far" in page.inner_text("#train-health")), "no health panel"
     shot = ROOT / "docs" / "train_tab.png" if os.environ.get("GANLAB_SCREENSHOT") else tmp_path / "train.png"
     shot.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(shot), full_page=True)
@@ -169,3 +170,30 @@ def test_playground_plays_a_preset_and_steps_d_only(page, tmp_path):
 
     page.click("#play-step-g")
     assert _until(lambda: _trace(page, plane, "G(z)") != points, timeout=10), "G's points did not move"
+
+
+def _src(page, elem_id):
+    """The src of the picture inside #elem_id (a new URL for every new image), or ''."""
+    return page.evaluate("(id) => { const i = document.querySelector('#' + id + ' img'); return i ? i.src : ''; }",
+                         elem_id)
+
+
+@pytest.mark.skipif(not (ROOT / "models" / "fashion-mnist-cgan").is_dir(), reason="no shipped conditional model")
+def test_explore_slider_moves_the_image_and_classes_change_the_grid(page, tmp_path):
+    page.get_by_role("tab", name="Explore").click()
+    page.locator("#explore-model input").click()
+    page.get_by_role("option", name="shipped: fashion-mnist-cgan").click()
+    page.click("#explore-open")
+    assert _until(lambda: "projection on fashion-mnist" in page.inner_text("#explore-info"), timeout=30)
+    first = _until(lambda: _src(page, "explore-image"), timeout=30)
+    assert first, "no image"
+    page.locator("#explore-t input[type=range]").fill("0.7")           # the A -> B slider
+    assert _until(lambda: _src(page, "explore-image") not in ("", first)), "the image did not follow the slider"
+    assert _until(lambda: "t 0.70" in page.input_value("#explore-caption textarea"))
+    grid = _until(lambda: _src(page, "explore-grid"), timeout=30)      # four classes picked on opening
+    assert grid, "no class grid"
+    page.locator("#explore-classes input").click()
+    page.get_by_role("option", name="Bag").click()
+    assert _until(lambda: _src(page, "explore-grid") not in ("", grid)), "the class grid did not change"
+    shot = ROOT / "docs" / "explore.png" if os.environ.get("GANLAB_SCREENSHOT") else tmp_path / "explore.png"
+    page.screenshot(path=str(shot), full_page=True)

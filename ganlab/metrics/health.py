@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 COLLAPSE_DIVERSITY = 0.35      # fake diversity / real diversity under this: collapse
+COLLAPSE_WARMUP = 2000         # steps after which low diversity is collapse even if it never rose
 COLLAPSE_ENTROPY = 0.6         # normalised class-histogram entropy under this: classes dropped
 RECALL_DROP = 0.5              # recall below this share of its best: collapse
 D_WIN_REAL, D_WIN_FAKE = 0.9, 0.1
@@ -57,9 +58,14 @@ def _mean(rows: Sequence[Dict], key: str) -> Optional[float]:
 
 
 def check_collapse(rows: Sequence[Dict], window: int = 5) -> Optional[Finding]:
+    """Diversity that *fell* (a fresh G starts out bland, which is not collapse), or that never rose
+    after COLLAPSE_WARMUP steps; a class histogram that lost most classes; falling recall."""
     recent = rows[-window:]
     div = _mean(recent, "diversity")
-    if div is not None and div < COLLAPSE_DIVERSITY:
+    seen = [r["diversity"] for r in rows if r.get("diversity") is not None]
+    fell = bool(seen) and max(seen) >= 2 * COLLAPSE_DIVERSITY
+    late = bool(recent) and recent[-1].get("step", 0) >= COLLAPSE_WARMUP
+    if div is not None and div < COLLAPSE_DIVERSITY and (fell or late):
         return Finding("collapse", "alarm", "Mode collapse: G's samples look alike",
                        f"The fixed-noise samples are only {100 * div:.0f}% as varied as a real batch.",
                        "Add minibatch std, switch to WGAN-GP or hinge + spectral norm, or lower lr G.",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gradio as gr
 
 from .compare_tab import build_compare_tab
+from .explore_tab import build_explore_tab
 from .playground_tab import build_playground_tab
 from .sessions import Sessions
 from .train_tab import build_train_tab
@@ -33,9 +34,11 @@ def build_app(runs_root=None, max_runs=None) -> gr.Blocks:
                 train = build_train_tab(sessions)
             with gr.Tab("2-D Playground", id="playground", elem_id="tab-playground") as play_tab:
                 build_playground_tab(sessions, play_tab)
+            with gr.Tab("Explore", id="explore", elem_id="tab-explore") as explore_tab:
+                explore = build_explore_tab(sessions, explore_tab)
             with gr.Tab("Compare runs", id="compare", elem_id="tab-compare") as compare_tab:
                 build_compare_tab(sessions, compare_tab)
-        demo.unload(_closer(train.close))
+        demo.unload(_closer(train.close, explore.forget))
     demo.sessions = sessions                      # for tests and for shutting down cleanly
     return demo
 

@@ -1,0 +1,137 @@
+"""Files out of a generator: walk animations, image folders with labels, ONNX and TorchScript.
+
+    save_animation(frames, "walk.gif", fps=12)          # [N, C, H, W] in [-1, 1]; .gif or .mp4
+    save_image_folder(images, "out/", labels, names)    # 000000.png ... + labels.csv: a synthetic dataset
+    export_torchscript(G, "g.pt"); export_onnx(G, "g.onnx")
+
+The exported generator takes ``z`` [B, z_dim] (and, for a conditional model,
+class weights [B, K]: one-hot for one class, a mix to blend) and returns images
+in [-1, 1]; the weights never leave safetensors inside ganlab itself, these
+formats are for running the generator elsewhere.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import GanlabError
+from .sampling import is_conditional
+from .viz import grid_image
+
+
+def to_uint8(x: torch.Tensor, scale: int = 1) -> np.ndarray:
+    """[N, C, H, W] in [-1, 1] -> [N, H*scale, W*scale, 3] uint8 (grey repeated to RGB)."""
+    u8 = ((x.float().clamp(-1, 1) + 1) * 127.5).round().byte()
+    if u8.shape[1] == 1:
+        u8 = u8.expand(-1, 3, -1, -1)
+    if scale > 1:
+        u8 = u8.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
+    return u8.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def save_animation(frames: torch.Tensor, path, fps: int = 12, scale: int = 4, bounce: bool = True) -> Path:
+    """A GIF or MP4 of the frames (there and back again when ``bounce``), each enlarged ``scale`` times."""
+    path = Path(path)
+    if path.suffix.lower() not in (".gif", ".mp4"):
+        raise GanlabError(f"Save walks as .gif or .mp4, not {path.suffix or 'no extension'}.")
+    arr = to_uint8(frames, scale)
+    if bounce and len(arr) > 2:
+        arr = np.concatenate([arr, arr[-2:0:-1]])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".gif":
+        iio.imwrite(path, arr, duration=int(1000 / fps), loop=0)
+    else:
+        h, w = arr.shape[1:3]                                  # H.264 wants even sides
+        arr = np.pad(arr, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)))
+        try:
+            iio.imwrite(path, arr, fps=fps, codec="libx264", plugin="pyav")
+        except Exception as e:                                 # no PyAV / codec: say what to install
+            raise GanlabError(f"Writing MP4 needs PyAV (`pip install av`); save a .gif instead ({e}).") from None
+    return path
+
+
+def save_grid(x: torch.Tensor, path, nrow: Optional[int] = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid_image(x, nrow=nrow).save(path)
+    return path
+
+
+def save_image_folder(images: torch.Tensor, folder, labels: Optional[torch.Tensor] = None,
+                      class_names: Sequence[str] = ()) -> Path:
+    """One PNG per image and labels.csv (file, class index, class name): a synthetic dataset."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    arr = to_uint8(images)
+    rows = []
+    for i, a in enumerate(arr):
+        name = f"{i:06d}.png"
+        iio.imwrite(folder / name, a[:, :, 0] if images.shape[1] == 1 else a)
+        if labels is not None:
+            k = int(labels[i])
+            rows.append((name, k, class_names[k] if k < len(class_names) else str(k)))
+        else:
+            rows.append((name, "", ""))
+    tmp = folder / ".labels.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "label", "class"])
+        w.writerows(rows)
+    os.replace(tmp, folder / "labels.csv")
+    return folder
+
+
+class _Portable(nn.Module):
+    """G with a fixed signature for export: (z) or (z, class weights [B, K])."""
+
+    def __init__(self, G: nn.Module):
+        super().__init__()
+        self.G = G
+        self.conditional = is_conditional(G)
+
+    def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.G(z, y) if self.conditional else self.G(z)
+
+
+def example_inputs(G: nn.Module, batch: int = 2):
+    z = torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(0))
+    if is_conditional(G):
+        y = torch.nn.functional.one_hot(torch.arange(batch) % G.num_classes, G.num_classes).float()
+        return (z, y)
+    return (z,)
+
+
+def export_torchscript(G: nn.Module, path) -> Path:
+    """A traced TorchScript file: ``torch.jit.load(path)(z[, y])`` runs it without ganlab."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = _Portable(G.cpu().eval())
+    with torch.no_grad(), warnings.catch_warnings():      # "trace is deprecated": still the portable format
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(model, example_inputs(G), check_trace=False)
+    traced.save(str(path))
+    return path
+
+
+def export_onnx(G: nn.Module, path) -> Path:
+    """An ONNX file with a dynamic batch axis; inputs ``z`` (and ``y``), output ``images``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = _Portable(G.cpu().eval())
+    names = ["z", "y"] if is_conditional(G) else ["z"]
+    axes = {n: {0: "batch"} for n in names + ["images"]}
+    try:
+        with torch.no_grad():
+            torch.onnx.export(model, example_inputs(G), str(path), input_names=names, output_names=["images"],
+                              dynamic_axes=axes, opset_version=17, dynamo=False)
+    except ImportError as e:
+        raise GanlabError(f"ONNX export needs the onnx package (`pip install onnx`): {e}") from None
+    return path

@@ -1,0 +1,231 @@
+"""What the Explore tab's controls do: thin handlers over ganlab.explore.Explorer.
+
+    h = ExploreHandlers(sessions)
+    h.models()                                  # (label, path) of shipped models and run folders
+    msg, info, ... = h.open(path, key)          # load a generator for this browser
+    img, caption = h.render(view, key)          # the main image for the sliders in ``view``
+    strip = h.strip(view, key)                  # N frames from seed A to seed B
+    grid = h.class_grid(classes, view, key)     # one row per chosen class, the same seeds in every row
+
+``view`` is a plain dict of the controls (seeds, mode, t, psi, direction
+amounts, raw dimension, classes); handlers keep no state but the loaded
+Explorer per browser, so any control can be moved in any order.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from PIL import Image, ImageDraw
+
+from ..errors import GanlabError
+from ..explore import Explorer, interpolate
+from ..sampling import GENERATOR_FILE
+from ..viz import grid_image
+from .compare import find_runs
+from .sessions import Sessions
+
+log = logging.getLogger(__name__)
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+N_DIRECTIONS = 5
+MAX_LOADED = 8                       # generators kept in memory, shared by every browser
+
+
+def shipped_models(root: Path = MODELS_DIR) -> List[Path]:
+    """Model folders under models/ (not the playground's 2-D nets or the classifiers)."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / GENERATOR_FILE).is_file())
+
+
+def _scale(side: int, target: int = 256) -> int:
+    return max(1, target // side)
+
+
+def to_picture(x: torch.Tensor, nrow: Optional[int] = None, target: int = 256) -> Image.Image:
+    """Images in [-1, 1] as one picture, enlarged so one image is about ``target`` px wide."""
+    return grid_image(x, nrow=nrow or len(x), scale=_scale(x.shape[-1], target))
+
+
+class ExploreHandlers:
+    def __init__(self, sessions: Sessions, models_root: Path = MODELS_DIR):
+        self.sessions, self.models_root = sessions, models_root
+        self._loaded: "OrderedDict[str, Explorer]" = OrderedDict()
+        self._lock = threading.Lock()
+        self._choice: Dict[str, str] = {}            # session -> path of its model
+
+    # ---- models -------------------------------------------------------------------------
+    def models(self) -> List[Tuple[str, str]]:
+        """Shipped models first, then run folders under the runs root (image runs only)."""
+        out = [(f"shipped: {p.name}", str(p)) for p in shipped_models(self.models_root)]
+        for run in find_runs(self.sessions.root):
+            out.append((f"run: {run.relative_to(self.sessions.root)}", str(run)))
+        return out
+
+    def default_model(self) -> Optional[str]:
+        shipped = shipped_models(self.models_root)
+        return str(shipped[0]) if shipped else None
+
+    def explorer(self, key: str) -> Explorer:
+        path = self._choice.get(key or "local") or self.default_model()
+        if path is None:
+            raise GanlabError("No model is loaded; pick a shipped model or type a run folder and press Open.")
+        return self._get(path)
+
+    def _get(self, path: str) -> Explorer:
+        with self._lock:
+            ex = self._loaded.get(path)
+            if ex is not None:
+                self._loaded.move_to_end(path)
+                return ex
+        ex = Explorer.open(path)                        # outside the lock: loading can take a moment
+        with self._lock:
+            self._loaded[path] = ex
+            while len(self._loaded) > MAX_LOADED:
+                self._loaded.popitem(last=False)
+        return ex
+
+    def select(self, path: str, key: str) -> Explorer:
+        path = (path or "").strip()
+        if not path:
+            raise GanlabError("Pick a model from the list or type the path of a run folder first.")
+        if not Path(path).expanduser().exists():
+            raise GanlabError(f"There is no folder at {path}.")
+        ex = self._get(str(Path(path).expanduser()))
+        self._choice[key or "local"] = str(Path(path).expanduser())
+        return ex
+
+    def forget(self, key: str) -> None:
+        self._choice.pop(key or "local", None)
+
+    # ---- the view ---------------------------------------------------------------------------
+    @staticmethod
+    def _seed(v: Any, label: str) -> int:
+        try:
+            s = int(v)
+        except (TypeError, ValueError):
+            raise GanlabError(f"{label} must be a whole number.") from None
+        if not 0 <= s < 2 ** 31:
+            raise GanlabError(f"{label} must be between 0 and 2,147,483,647 (got {s}).")
+        return s
+
+    def z(self, ex: Explorer, view: Dict[str, Any], t: Optional[float] = None) -> torch.Tensor:
+        """The noise the sliders describe: seed A to seed B at t, moved along the chosen directions."""
+        a, b = ex.z(self._seed(view.get("seed_a"), "Seed A")), ex.z(self._seed(view.get("seed_b"), "Seed B"))
+        z = interpolate(a, b, float(view.get("t", 0.0) if t is None else t), view.get("mode") or "slerp")
+        amounts = [float(v or 0) for v in view.get("directions", [])]
+        dims = [0.0] * ex.z_dim
+        dim = view.get("dim")
+        if dim not in (None, "") and float(view.get("dim_amount") or 0):
+            d = int(dim)
+            if not 0 <= d < ex.z_dim:
+                raise GanlabError(f"Pick a dimension between 0 and {ex.z_dim - 1}.")
+            dims[d] = float(view["dim_amount"])
+        return ex.move(z, amounts, dims, k=N_DIRECTIONS)
+
+    def condition(self, ex: Explorer, view: Dict[str, Any]) -> Optional[torch.Tensor]:
+        """Class weights from the blend controls (class A, class B, blend), or None if unconditional."""
+        if not ex.conditional:
+            return None
+        a = view.get("class_a") or ex.class_names[0]
+        b = view.get("class_b") or a
+        return ex.blend(a, b, float(view.get("blend") or 0.0))
+
+    def caption(self, ex: Explorer, view: Dict[str, Any]) -> str:
+        a, b = self._seed(view.get("seed_a"), "Seed A"), self._seed(view.get("seed_b"), "Seed B")
+        parts = [f"seed A {a} → seed B {b}",
+                 f"t {float(view.get('t') or 0):.2f} ({view.get('mode') or 'slerp'})",
+                 f"ψ {float(view.get('psi') or 1):.2f}"]
+        moved = [f"PC{i + 1} {float(v):+.1f}σ" for i, v in enumerate(view.get("directions", [])) if v]
+        if moved:
+            parts.append(", ".join(moved))
+        if view.get("dim") not in (None, "") and float(view.get("dim_amount") or 0):
+            parts.append(f"z[{int(view['dim'])}] {float(view['dim_amount']):+.1f}")
+        if ex.conditional:
+            a, b = view.get("class_a") or ex.class_names[0], view.get("class_b") or view.get("class_a")
+            blend = float(view.get("blend") or 0)
+            parts.append(a if blend == 0 or a == b else f"{1 - blend:.0%} {a} + {blend:.0%} {b}")
+        return " · ".join(parts)
+
+    def render(self, view: Dict[str, Any], key: str) -> Tuple[Image.Image, str]:
+        ex = self.explorer(key)
+        x = ex.render(self.z(ex, view), float(view.get("psi") or 1.0), self.condition(ex, view))
+        return to_picture(x), self.caption(ex, view)
+
+    def strip(self, view: Dict[str, Any], key: str) -> Image.Image:
+        ex = self.explorer(key)
+        n = int(view.get("frames") or 8)
+        x = self.frames(ex, view, n)
+        return to_picture(x, nrow=n, target=96)
+
+    def frames(self, ex: Explorer, view: Dict[str, Any], n: int) -> torch.Tensor:
+        if not 2 <= n <= 240:
+            raise GanlabError(f"Use 2 to 240 frames (got {n}).")
+        zs = torch.stack([self.z(ex, view, t=i / (n - 1)) for i in range(n)])
+        return ex.render(zs, float(view.get("psi") or 1.0), self.condition(ex, view))
+
+    def class_grid(self, classes: Sequence[str], view: Dict[str, Any], key: str, per_class: int = 8) -> Image.Image:
+        """One row per class, the same ``per_class`` seeds (from seed A on) in every row."""
+        ex = self.explorer(key)
+        if not ex.conditional:
+            raise GanlabError("This model is not class-conditioned; open a cgan, projection or acgan model.")
+        classes = list(classes or ex.class_names)
+        ids = ex.classes(classes)
+        base = self._seed(view.get("seed_a"), "Seed A")
+        z = torch.stack([ex.z(base + i) for i in range(per_class)])           # [S, z_dim]
+        zz = z.repeat(len(ids), 1)                                            # [C * S, z_dim]
+        yy = ids.repeat_interleave(per_class)
+        x = ex.render(zz, float(view.get("psi") or 1.0), yy)
+        return label_rows(to_picture(x, nrow=per_class, target=64), classes)
+
+    def nearest(self, view: Dict[str, Any], key: str, k: int = 5) -> Tuple[Image.Image, str]:
+        """The current image beside its k nearest training images (pixel distance)."""
+        from ..config import DataConfig
+        from ..explore import nearest
+        ex = self.explorer(key)
+        x = ex.render(self.z(ex, view), float(view.get("psi") or 1.0), self.condition(ex, view))
+        data_cfg = DataConfig(**{**ex.cfg.data.__dict__})
+        data = self.sessions.data.get(data_cfg, seed=ex.cfg.train.seed).x
+        idx, dist = nearest(x, data, k=k)
+        pics = torch.cat([x, data[idx[0]]])
+        text = (f"Left: this image. Then its {k} nearest of {len(data):,} training images by pixel distance: "
+                + ", ".join(f"{d:.2f}" for d in dist[0].tolist())
+                + ". A copy would be at about 0; typical generated images are as far as unseen real ones.")
+        return to_picture(pics, nrow=k + 1, target=112), text
+
+
+def label_rows(img: Image.Image, labels: Sequence[str], width: int = 110) -> Image.Image:
+    """The grid with each row's label written to its left."""
+    out = Image.new("RGB", (img.width + width, img.height), "white")
+    out.paste(img.convert("RGB"), (width, 0))
+    draw = ImageDraw.Draw(out)
+    h = img.height / max(1, len(labels))
+    for i, name in enumerate(labels):
+        draw.text((6, int(i * h + h / 2 - 6)), str(name)[:16], fill=(30, 30, 30))
+    return out
+
+
+def export_file(h: ExploreHandlers, what: str, view: Dict[str, Any], key: str) -> Path:
+    """One download for the Explore tab: the walk (gif/mp4), the grid (png), or G (onnx/torchscript)."""
+    from ..export import export_onnx, export_torchscript, save_animation, save_grid
+    ex = h.explorer(key)
+    folder = h.sessions.scratch_dir(key)
+    stem = Path(ex.source).name or "generator"
+    a, b = h._seed(view.get("seed_a"), "Seed A"), h._seed(view.get("seed_b"), "Seed B")
+    if what in ("gif", "mp4"):
+        n = int(view.get("frames") or 8)
+        frames = h.frames(ex, view, max(n, 16))
+        return save_animation(frames, folder / f"{stem}-walk-{a}-{b}.{what}", fps=12)
+    if what == "png":
+        n = int(view.get("frames") or 8)
+        return save_grid(h.frames(ex, view, n), folder / f"{stem}-strip-{a}-{b}.png", nrow=n)
+    if what == "onnx":
+        return export_onnx(ex.G, folder / f"{stem}.onnx")
+    if what == "torchscript":
+        return export_torchscript(ex.G, folder / f"{stem}.torchscript.pt")
+    raise GanlabError(f"Unknown export {what!r}.")

@@ -1,0 +1,166 @@
+"""The Explore tab's layout and wiring; what the controls do is in explore.py.
+
+Opens on the first shipped model, so it works before anything is trained.
+Every component has a stable ``elem_id`` (``explore-...``) for the browser test.
+"""
+from __future__ import annotations
+
+import random
+from typing import Dict, List
+
+import gradio as gr
+
+from .explore import N_DIRECTIONS, ExploreHandlers, export_file
+from .sessions import Sessions
+from .train_handlers import guarded
+
+INTRO = ("Play with a trained generator: every image comes from a **seed** (copy it to get the same image "
+         "again). Slide between two seeds, push the image along the generator's main directions of change "
+         "(GANSpace), lower ψ for safer, less varied images, and check that an image is not a copy of the "
+         "training set. Shipped models open at once; any run folder from the Train tab or the CLI opens too.")
+VIEW_KEYS = ["seed_a", "seed_b", "mode", "t", "psi", "frames", "dim", "dim_amount", "class_a", "class_b",
+             "blend"] + [f"pc{i}" for i in range(N_DIRECTIONS)]
+
+
+def _view(values) -> Dict:
+    v = dict(zip(VIEW_KEYS, values))
+    v["directions"] = [v.pop(f"pc{i}") for i in range(N_DIRECTIONS)]
+    return v
+
+
+def build_explore_tab(sessions: Sessions, tab: gr.Tab) -> ExploreHandlers:
+    h = ExploreHandlers(sessions)
+    c: Dict[str, gr.components.Component] = {}
+    gr.Markdown(INTRO, elem_id="explore-intro")
+    with gr.Row():
+        c["model"] = gr.Dropdown(h.models(), value=h.default_model(), label="model", scale=3,
+                                 elem_id="explore-model", allow_custom_value=True)
+        c["open"] = gr.Button("Open", scale=1, min_width=80, elem_id="explore-open")
+    c["info"] = gr.Markdown("", elem_id="explore-info")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=320):
+            with gr.Row():
+                c["seed_a"] = gr.Number(1, label="seed A", precision=0, elem_id="explore-seed-a", min_width=90)
+                c["rand_a"] = gr.Button("🎲", elem_id="explore-rand-a", min_width=40, scale=0)
+                c["seed_b"] = gr.Number(2, label="seed B", precision=0, elem_id="explore-seed-b", min_width=90)
+                c["rand_b"] = gr.Button("🎲", elem_id="explore-rand-b", min_width=40, scale=0)
+            c["mode"] = gr.Radio(["slerp", "lerp"], value="slerp", label="path", elem_id="explore-mode")
+            c["t"] = gr.Slider(0, 1, value=0, step=0.01, label="A → B", elem_id="explore-t")
+            c["psi"] = gr.Slider(0, 1.5, value=1.0, step=0.05, label="truncation ψ (1 = as trained)",
+                                 elem_id="explore-psi")
+            c["frames"] = gr.Slider(2, 16, value=8, step=1, label="frames in the strip", elem_id="explore-frames")
+            with gr.Accordion("Directions (GANSpace) and raw dimensions", open=False, elem_id="explore-dirs"):
+                for i in range(N_DIRECTIONS):
+                    c[f"pc{i}"] = gr.Slider(-3, 3, value=0, step=0.1, label=f"principal direction {i + 1} (σ)",
+                                            elem_id=f"explore-pc{i}")
+                with gr.Row():
+                    c["dim"] = gr.Number(0, label="raw dimension of z", precision=0, elem_id="explore-dim")
+                    c["dim_amount"] = gr.Slider(-3, 3, value=0, step=0.1, label="move it by",
+                                                elem_id="explore-dim-amount")
+                c["reset"] = gr.Button("Reset directions", size="sm", elem_id="explore-reset")
+            with gr.Group(visible=False, elem_id="explore-class-box") as class_box:
+                gr.Markdown("**Classes**: pick several for a grid (same seeds in every row), or blend two.")
+                c["classes"] = gr.Dropdown([], multiselect=True, label="classes for the grid",
+                                           elem_id="explore-classes")
+                with gr.Row():
+                    c["class_a"] = gr.Dropdown([], label="class", elem_id="explore-class-a")
+                    c["class_b"] = gr.Dropdown([], label="blend towards", elem_id="explore-class-b")
+                c["blend"] = gr.Slider(0, 1, value=0, step=0.05, label="blend", elem_id="explore-blend")
+        with gr.Column(scale=2, min_width=480):
+            c["image"] = gr.Image(label="image", type="pil", format="png", interactive=False, height=280,
+                                  elem_id="explore-image", buttons=["download"])
+            c["caption"] = gr.Textbox(label="how to get this image again (copy it)", interactive=False,
+                                      buttons=["copy"], elem_id="explore-caption", max_lines=2)
+            c["strip"] = gr.Image(label="A → B", type="pil", format="png", interactive=False,
+                                  elem_id="explore-strip", buttons=["download"])
+            c["grid"] = gr.Image(label="one row per class", type="pil", format="png", interactive=False,
+                                 visible=False, elem_id="explore-grid", buttons=["download"])
+            with gr.Row():
+                c["gif"] = gr.Button("GIF of the walk", size="sm", elem_id="explore-gif")
+                c["mp4"] = gr.Button("MP4", size="sm", elem_id="explore-mp4")
+                c["png"] = gr.Button("PNG strip", size="sm", elem_id="explore-png")
+                c["onnx"] = gr.Button("G as ONNX", size="sm", elem_id="explore-onnx")
+                c["ts"] = gr.Button("G as TorchScript", size="sm", elem_id="explore-ts")
+            c["download"] = gr.File(label="download", interactive=False, height=70, elem_id="explore-download")
+            c["near_btn"] = gr.Button("Nearest training images (is it a copy?)", size="sm", elem_id="explore-near")
+            c["near"] = gr.Image(label="nearest training images", type="pil", format="png", interactive=False,
+                                 visible=False, elem_id="explore-near-image")
+            c["message"] = gr.Markdown("", elem_id="explore-message")
+    _wire(h, c, class_box, tab)
+    return h
+
+
+def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab) -> None:
+    view_inputs: List = [c[k] for k in VIEW_KEYS]
+    msg = c["message"]
+
+    @guarded(2)
+    def render(*values, request: gr.Request):
+        return h.render(_view(values), request.session_hash)
+
+    def render_out(*values, request: gr.Request):
+        img, cap = render(*values, request=request)
+        if isinstance(img, str):                          # guarded() turned an error into a message
+            return gr.skip(), gr.skip(), img
+        return img, cap, ""
+
+    def strip(*values, request: gr.Request):
+        try:
+            return h.strip(_view(values), request.session_hash)
+        except Exception:
+            return gr.skip()
+
+    @guarded(9)
+    def open_model(path, request: gr.Request):
+        ex = h.select(path, request.session_hash)
+        names = ex.class_names if ex.conditional else []
+        first = names[0] if names else None
+        info = f"**{ex.describe()}** · `{ex.source}`"
+        return ("", info, gr.update(visible=ex.conditional), gr.update(choices=names, value=names[:4]),
+                gr.update(choices=names, value=first), gr.update(choices=names, value=first),
+                gr.update(choices=h.models()), gr.update(visible=ex.conditional), gr.update(visible=False))
+
+    @guarded(2)
+    def class_grid(classes, *values, request: gr.Request):
+        return "", gr.update(value=h.class_grid(classes, _view(values), request.session_hash), visible=True)
+
+    @guarded(2)
+    def nearest(*values, request: gr.Request):
+        img, text = h.nearest(_view(values), request.session_hash)
+        return text, gr.update(value=img, visible=True)
+
+    def exporter(what):
+        @guarded(2)
+        def run(*values, request: gr.Request):
+            path = export_file(h, what, _view(values), request.session_hash)
+            return f"Ready: `{path.name}` below.", str(path)
+        return run
+
+    main = [c["image"], c["caption"], msg]
+    opened = [msg, c["info"], class_box, c["classes"], c["class_a"], c["class_b"], c["model"], c["grid"], c["near"]]
+
+    def on_select(path, request: gr.Request):
+        return open_model(path or h.default_model(), request=request)
+
+    chain = dict(fn=render_out, inputs=view_inputs, outputs=main, show_progress="hidden")
+    tab.select(on_select, c["model"], opened, show_progress="hidden").then(**chain).then(
+        strip, view_inputs, c["strip"], show_progress="hidden")
+    c["open"].click(open_model, c["model"], opened).then(**chain).then(strip, view_inputs, c["strip"])
+    # live controls: the newest slider position wins, older pending renders are dropped
+    live = [c["t"], c["psi"], c["blend"], c["dim_amount"]] + [c[f"pc{i}"] for i in range(N_DIRECTIONS)]
+    for comp in live:
+        comp.input(render_out, view_inputs, main, show_progress="hidden", trigger_mode="always_last",
+                   concurrency_limit=8, concurrency_id="explore-render")
+        comp.release(strip, view_inputs, c["strip"], show_progress="hidden", trigger_mode="always_last")
+    for comp in (c["seed_a"], c["seed_b"], c["mode"], c["class_a"], c["class_b"], c["frames"], c["dim"]):
+        comp.change(render_out, view_inputs, main, show_progress="hidden", trigger_mode="always_last")
+        comp.change(strip, view_inputs, c["strip"], show_progress="hidden", trigger_mode="always_last")
+    c["rand_a"].click(lambda: random.randrange(2 ** 31), None, c["seed_a"], show_progress="hidden")
+    c["rand_b"].click(lambda: random.randrange(2 ** 31), None, c["seed_b"], show_progress="hidden")
+    c["reset"].click(lambda: [0] * (N_DIRECTIONS + 1), None,
+                     [c[f"pc{i}"] for i in range(N_DIRECTIONS)] + [c["dim_amount"]]).then(**chain)
+    c["classes"].change(class_grid, [c["classes"]] + view_inputs, [msg, c["grid"]], show_progress="hidden",
+                        trigger_mode="always_last")
+    c["near_btn"].click(nearest, view_inputs, [msg, c["near"]])
+    for name, what in (("gif", "gif"), ("mp4", "mp4"), ("png", "png"), ("onnx", "onnx"), ("ts", "torchscript")):
+        c[name].click(exporter(what), view_inputs, [msg, c["download"]])
