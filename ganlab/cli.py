@@ -60,10 +60,16 @@ def _train_parser(sub) -> None:
                    "e.g. shapes: shape, colour or shape+colour")
     p.add_argument("--augment", default=t.augment, help="DiffAugment for D: e.g. translation,cutout")
     p.add_argument("--r1", type=float, default=t.r1, help="R1 penalty weight on real images, e.g. 1.0")
+    p.add_argument("--clip", default=m.clip, help="text-gan's embedder: minilm (offline) or openclip:MODEL:TAG "
+                   "(a number here is read as --weight-clip, its meaning before text-gan)")
+    p.add_argument("--condition", default=t.condition, choices=["image", "caption", "mixed"],
+                   help="text-gan: perturbed image embeddings (LAFITE), caption embeddings, or both")
+    p.add_argument("--clip-noise", type=float, default=t.clip_noise, help="text-gan: LAFITE's perturbation xi")
+    p.add_argument("--contrastive", type=float, default=t.contrastive, help="text-gan: contrastive weight")
     p.add_argument("--label-smoothing", type=float, default=t.label_smoothing, help="one-sided, e.g. 0.1")
     p.add_argument("--instance-noise", type=float, default=t.instance_noise, help="std, annealed to 0")
     p.add_argument("--ema", type=float, default=t.ema, help="EMA decay of G for samples, e.g. 0.999")
-    p.add_argument("--clip", type=float, default=t.clip, help="weight clip for wgan")
+    p.add_argument("--weight-clip", type=float, default=t.clip, help="weight clip for wgan")
     p.add_argument("--gp-weight", type=float, default=t.gp_weight, help="penalty weight for wgan-gp")
     p.add_argument("--z-dim", type=int, default=m.z_dim)
     p.add_argument("--width", type=int, default=m.width)
@@ -87,11 +93,11 @@ FIELDS = {
     "channels": ("data", "channels"), "n": ("data", "n"), "label": ("data", "label"),
     "model": ("model", "name"), "z_dim": ("model", "z_dim"), "width": ("model", "width"),
     "depth": ("model", "depth"), "spectral_norm": ("model", "spectral_norm"),
-    "minibatch_std": ("model", "minibatch_std"),
+    "minibatch_std": ("model", "minibatch_std"), "clip": ("model", "clip"), "weight_clip": ("train", "clip"),
     **{k: ("train", k) for k in ("loss", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "n_critic",
-                                 "label_smoothing", "instance_noise", "clip", "gp_weight", "ema", "augment", "r1",
+                                 "label_smoothing", "instance_noise", "gp_weight", "ema", "augment", "r1",
                                  "seed", "device", "log_every", "sample_every", "checkpoint_every", "eval_every",
-                                 "eval_n")},
+                                 "eval_n", "condition", "clip_noise", "contrastive")},
 }
 
 
@@ -109,12 +115,23 @@ def _config_from_args(a, explicit=None) -> RunConfig:
         cfg = RunConfig(data=DataConfig(name="ring"), model=ModelConfig(name="mlp"),
                         train=TrainConfig(loss="ns", steps=2000))
         chosen = {k for k in FIELDS if getattr(a, k, None) is not None}
+    if getattr(a, "clip", None) is not None and _is_number(a.clip):    # the old spelling of --weight-clip
+        a.weight_clip, a.clip = float(a.clip), None
+        chosen = (chosen - {"clip"}) | {"weight_clip"}
     for dest in chosen & set(FIELDS):
         section, field = FIELDS[dest]
         setattr(getattr(cfg, section), field, getattr(a, dest))
     if a.offline:
         cfg.data.download = False
     return cfg
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _explicit(parser: argparse.ArgumentParser, argv: Optional[List[str]]) -> set:
@@ -188,6 +205,8 @@ def cmd_sample(a) -> int:
         labels = torch.tensor(ids).repeat(a.n // len(ids) + 1)[:a.n]
     elif is_conditional(G):
         labels = torch.arange(a.n) % G.num_classes
+    if a.prompt:
+        return _sample_prompt(a, G, cfg, step)
     if a.interpolate:
         ex = Explorer(G, cfg, step, str(a.run))
         y = labels[:1] if labels is not None else None
@@ -211,6 +230,20 @@ def cmd_sample(a) -> int:
         x = x[torch.argsort(labels[:len(x)], stable=True)]           # one row per class
     samples_image(x, nrow=nrow).save(a.out)
     print(f"{a.n} samples from {cfg.model.name} on {cfg.data.name} at step {step} -> {a.out}")
+    return 0
+
+
+def _sample_prompt(a, G, cfg, step) -> int:
+    """``sample --prompt``: images from a text-gan, with their CLIP scores and the domain check."""
+    from .text.embedders import load_embedder
+    from .text.generate import TextGenerator
+    tg = TextGenerator(G, cfg, step, load_embedder(cfg.model.clip or "minilm"), str(a.run))
+    dom = tg.domain(a.prompt)
+    print(dom.sentence(), file=sys.stderr)
+    x = tg.generate(a.prompt, a.n, a.seed, a.truncation)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    samples_image(x).save(a.out)
+    print(f"{a.n} images for “{a.prompt}” (mean CLIP score {float(tg.scores(x, a.prompt).mean()):.3f}) -> {a.out}")
     return 0
 
 
@@ -255,6 +288,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="class name or index for a conditional model (repeat for several)")
     s.add_argument("--truncation", type=float, default=1.0, help="psi: 1 = as trained, lower = safer, less varied")
     s.add_argument("--interpolate", type=int, nargs=2, metavar=("SEED_A", "SEED_B"), help="walk between two seeds")
+    s.add_argument("--prompt", help="a text-gan model: draw images for this prompt")
     s.add_argument("--frames", type=int, default=24)
     s.add_argument("--mode", default="slerp", choices=["slerp", "lerp"])
     s.add_argument("--fps", type=int, default=12)

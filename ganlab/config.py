@@ -46,6 +46,8 @@ class ModelConfig:
     minibatch_std: bool = False        # D sees the batch's feature spread (Karras et al. 2018)
     z_dist: str = "gaussian"           # noise distribution: gaussian | uniform (in [-1, 1])
     num_classes: Optional[int] = None  # classes of a conditional family, filled in from the data
+    clip: Optional[str] = None         # text-gan's embedder: minilm | openclip:MODEL:TAG | a folder
+    cond_dim: Optional[int] = None     # text-gan's condition size, filled in from the embedder
 
 
 @dataclass
@@ -66,6 +68,9 @@ class TrainConfig:
     ema: float = 0.0                   # EMA decay of G used for samples; 0 = off
     augment: str = ""                  # DiffAugment for D's inputs: "translation,cutout,color" or ""
     r1: float = 0.0                    # R1 penalty weight (gamma) on real images; 0 = off
+    condition: str = "image"           # text-gan: image (LAFITE: perturbed image embeddings), caption, mixed
+    clip_noise: float = 0.25           # text-gan: LAFITE's perturbation level xi of image embeddings
+    contrastive: float = 1.0           # text-gan: weight of the contrastive terms (D's and the embedder's)
     seed: int = 0
     device: str = "auto"               # auto | cpu | cuda | mps
     log_every: int = 10                # steps averaged into one metrics.jsonl row
@@ -119,6 +124,10 @@ class RunConfig:
             raise GanlabError(f"Instance noise cannot be negative (got {t.instance_noise}).")
         if not 0 <= t.ema < 1:
             raise GanlabError(f"The EMA decay must lie in [0, 1) (got {t.ema}).")
+        if t.condition not in ("image", "caption", "mixed"):
+            raise GanlabError(f"condition must be image, caption or mixed (got {t.condition!r}).")
+        if t.clip_noise < 0 or t.contrastive < 0:
+            raise GanlabError("clip_noise and contrastive cannot be negative.")
         if t.r1 < 0:
             raise GanlabError(f"The R1 weight cannot be negative (got {t.r1}).")
         from .augment import check_policy

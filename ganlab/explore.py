@@ -82,6 +82,8 @@ class Explorer:
     @classmethod
     def open(cls, path) -> "Explorer":
         G, cfg, step = load_generator(Path(path))
+        if getattr(G, "cond_dim", 0):
+            raise GanlabError(f"{path} is a text-to-image model; open it in the Text → Image tab.")
         if len(cfg_shape(G, cfg)) != 3:
             raise GanlabError(f"{path} makes 2-D points, not images; open it in the 2-D Playground instead.")
         return cls(G, cfg, step, str(path))

@@ -31,6 +31,11 @@ from .data import DataSource, load_dataset
 from .errors import GanlabError
 from .losses import get_loss, gradient_penalty, r1_penalty
 from .nets import MODELS
+from .registry import Registry
+
+# Families whose training step differs from the plain GAN's register a Trainer subclass here
+# (model name -> class); make_trainer picks it.
+TRAINERS: Registry = Registry("trainer")
 
 
 def configure_threads(n: Optional[int] = None) -> int:
@@ -300,3 +305,10 @@ class Trainer:
         finally:
             G.train(was_training)
         return out.cpu()
+
+
+def make_trainer(cfg: RunConfig, data: Optional[DataSource] = None) -> Trainer:
+    """The Trainer for ``cfg``'s model family: a registered subclass, or the plain one."""
+    from .text import trainer as _text  # noqa: F401  (registers the text-gan trainer)
+    cls = TRAINERS.get(cfg.model.name) if cfg.model.name in TRAINERS else Trainer
+    return cls(cfg, data)

@@ -197,3 +197,16 @@ def test_explore_slider_moves_the_image_and_classes_change_the_grid(page, tmp_pa
     assert _until(lambda: _src(page, "explore-grid") not in ("", grid)), "the class grid did not change"
     shot = ROOT / "docs" / "explore.png" if os.environ.get("GANLAB_SCREENSHOT") else tmp_path / "explore.png"
     page.screenshot(path=str(shot), full_page=True)
+
+
+@pytest.mark.skipif(not (ROOT / "models" / "text-captioned").is_dir(), reason="no shipped text-gan model")
+def test_text_tab_draws_a_prompt(page, tmp_path):
+    page.get_by_role("tab", name="Text → Image").click()
+    assert _until(lambda: "text-gan on" in page.inner_text("#text-info"), timeout=60), page.inner_text("#text-message")
+    page.fill("#text-prompt :is(input, textarea)", "the digit seven")
+    page.click("#text-go")
+    count = "(id) => document.querySelectorAll('#' + id + ' img').length"
+    assert _until(lambda: page.evaluate(count, "text-gallery") >= 8, timeout=60), page.inner_text("#text-message")
+    assert "In domain" in page.inner_text("#text-domain")
+    page.locator("#text-gallery img").first.click()                    # is it memorised?
+    assert _until(lambda: _src(page, "text-near"), timeout=60), page.inner_text("#text-message")

@@ -69,3 +69,6 @@ def relabel(ds: DataSource, label: str) -> DataSource:
 
 def list_datasets() -> List[Tuple[str, str]]:
     return DATASETS.describe()
+
+
+from ..text import data as _captioned  # noqa: E402,F401  (registers captioned, built from the sets above)

@@ -44,7 +44,7 @@ from ..errors import GanlabError
 from ..losses import LOSSES
 from ..metrics.health import Finding, HealthMonitor, diversity
 from ..runs import RunDir
-from ..trainer import Trainer
+from ..trainer import Trainer, make_trainer
 from ..viz import samples_image
 from .evaluator import EvalJob, Evaluator
 
@@ -92,7 +92,7 @@ class Engine:
         A pretrained start takes the checkpoint's nets, optimizer state and step
         count, and keeps ``cfg``'s learning rates, n_critic and loss.
         """
-        trainer = Trainer(cfg, data)                   # raises GanlabError before any folder is made
+        trainer = make_trainer(cfg, data)                   # raises GanlabError before any folder is made
         if init is not None:                           # load_checkpoint refuses a different model
             t = trainer.cfg.train
             lr_g, lr_d, n_critic, loss = t.lr_g, t.lr_d, t.n_critic, t.loss
@@ -113,7 +113,7 @@ class Engine:
             run.cfg.train = read_config(ckpt).train
         if steps is not None:
             run.cfg.train.steps = steps
-        trainer = Trainer(run.cfg, data)
+        trainer = make_trainer(run.cfg, data)
         if ckpt is not None:
             load_checkpoint(trainer, ckpt)
         run.truncate_metrics(trainer.step_count)
@@ -397,7 +397,7 @@ class Engine:
     def _submit_eval(self) -> None:
         """Hand a frozen copy of G (its EMA if there is one) to the evaluator; training goes on at once."""
         t = self.trainer
-        if not t.data.is_image:
+        if not t.data.is_image or getattr(t.G, "cond_dim", 0):     # text-gan needs prompts: no FID here
             return
         G = copy.deepcopy(t.G_ema if t.G_ema is not None else t.G).eval().requires_grad_(False)
         G.z_dist = t.cfg.model.z_dist

@@ -18,6 +18,6 @@ from ..registry import Registry
 
 MODELS: Registry = Registry("model")
 
-from . import acgan, cgan, dcgan, mlp, projection  # noqa: E402,F401  (register the families)
+from . import acgan, cgan, dcgan, mlp, projection, textgan  # noqa: E402,F401  (register the families)
 
 __all__ = ["MODELS"]

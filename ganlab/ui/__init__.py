@@ -16,6 +16,7 @@ from .compare_tab import build_compare_tab
 from .explore_tab import build_explore_tab
 from .playground_tab import build_playground_tab
 from .sessions import Sessions
+from .text_tab import build_text_tab
 from .train_tab import build_train_tab
 
 __all__ = ["build_app", "Sessions"]
@@ -36,9 +37,11 @@ def build_app(runs_root=None, max_runs=None) -> gr.Blocks:
                 build_playground_tab(sessions, play_tab)
             with gr.Tab("Explore", id="explore", elem_id="tab-explore") as explore_tab:
                 explore = build_explore_tab(sessions, explore_tab)
+            with gr.Tab("Text → Image", id="text", elem_id="tab-text") as text_tab:
+                text = build_text_tab(sessions, text_tab)
             with gr.Tab("Compare runs", id="compare", elem_id="tab-compare") as compare_tab:
                 build_compare_tab(sessions, compare_tab)
-        demo.unload(_closer(train.close, explore.forget))
+        demo.unload(_closer(train.close, explore.forget, text.forget))
     demo.sessions = sessions                      # for tests and for shutting down cleanly
     return demo
 

@@ -37,10 +37,19 @@ MAX_LOADED = 8                       # generators kept in memory, shared by ever
 
 
 def shipped_models(root: Path = MODELS_DIR) -> List[Path]:
-    """Model folders under models/ (not the playground's 2-D nets or the classifiers)."""
+    """Image model folders under models/ (not the playground's 2-D nets, the classifiers or text models)."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and (p / GENERATOR_FILE).is_file())
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / GENERATOR_FILE).is_file()
+                  and _family(p) != "text-gan")
+
+
+def _family(folder: Path) -> str:
+    from ..checkpoint import read_config
+    try:
+        return read_config(folder).model.name
+    except GanlabError:
+        return ""
 
 
 def _scale(side: int, target: int = 256) -> int:

@@ -1,0 +1,149 @@
+"""Prompts to images with a trained text-gan: the API behind the Text -> Image tab and ``sample --prompt``.
+
+    tg = TextGenerator.open("models/text-captioned")       # any text-gan run, checkpoint or model folder
+    x = tg.generate("a sneaker for jogging", n=16, seed=0)  # [16, 3, 32, 32] in [-1, 1]
+    tg.scores(x, "a sneaker for jogging")                   # CLIP score of each image with the prompt
+    tg.between("a red circle", "a blue square", t=0.5)      # images half way between two prompts
+    tg.domain("a red sports car")                           # Domain(ok=False, score=0.21, nearest="a red circle")
+
+The domain check compares the prompt with what the model was trained on: for
+the offline embedder, MiniLM's own sentence similarity to every caption of
+the training sets; with real CLIP, the prompt's similarity to the training
+images' embeddings. A prompt below the threshold is reported as outside the
+model's domains instead of being answered with confident noise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import GanlabError
+from ..explore import slerp, truncate
+from ..sampling import load_generator, noise
+from .embedders import Embedder, MiniLMEmbedder, load_embedder
+
+# The offline check asks: is the prompt closer (MiniLM sentence similarity) to some training caption
+# than to every one of these everyday concepts, and at least MINILM_FLOOR similar to a caption?
+# bench/text_to_image.py measures how often it accepts held-out in-domain prompts and rejects others.
+BACKGROUND = ["a car", "a truck", "a bicycle", "an airplane", "a boat", "a train", "a cat", "a dog", "a bird",
+              "a horse", "a fish", "an insect", "a person", "a face", "a woman", "a man", "a child", "a portrait",
+              "a crowd of people", "a building", "a house", "a bridge", "a city street", "a landscape",
+              "a mountain", "the sea", "a forest", "a flower", "a tree", "food", "a fruit", "a drink",
+              "a meal on a plate", "a computer", "a phone", "a television", "a musical instrument",
+              "a piece of furniture", "a chair", "a table", "a book", "a toy", "a ball", "a painting", "the sky",
+              "the night", "a sports game", "a kitchen", "a bedroom", "a tool", "a weapon", "jewellery", "a clock",
+              "a lamp"]
+MINILM_FLOOR = 0.4
+CLIP_MARGIN = 0.8          # real CLIP: at least this share of the training captions' own typical score
+
+
+@dataclass
+class Domain:
+    ok: bool
+    score: float
+    nearest: str
+    threshold: float
+    domains: List[str]
+
+    def sentence(self) -> str:
+        where = ", ".join(self.domains) or "its training images"
+        if self.ok:
+            return f"In domain (closest training caption: “{self.nearest}”, similarity {self.score:.2f})."
+        return (f"This prompt is outside what the model learned ({where}): its closest training caption is "
+                f"“{self.nearest}” at similarity {self.score:.2f}, no closer than everyday things unrelated to "
+                f"the training data ({self.threshold:.2f}). The images below are its best guess, not an answer.")
+
+
+class TextGenerator:
+    def __init__(self, G, cfg, step: int, embedder: Embedder, source: str = ""):
+        if not getattr(G, "cond_dim", 0):
+            raise GanlabError(f"{source or 'This model'} is not text-conditioned; train one with --model text-gan.")
+        self.G, self.cfg, self.step, self.embedder, self.source = G.eval(), cfg, step, embedder, source
+        self._pool: Optional[List[str]] = None
+        self._pool_vecs: Optional[torch.Tensor] = None
+
+    @classmethod
+    def open(cls, path) -> "TextGenerator":
+        G, cfg, step = load_generator(Path(path))
+        if not getattr(G, "cond_dim", 0):
+            raise GanlabError(f"{path} is a {cfg.model.name} model, not text-conditioned; open it in Explore.")
+        return cls(G, cfg, step, load_embedder(cfg.model.clip or "minilm"), str(path))
+
+    # ---- facts -------------------------------------------------------------------------------
+    def domains(self) -> List[str]:
+        name = self.cfg.data.name
+        if name.startswith("captioned"):
+            from .data import DOMAINS, _domains
+            return _domains(name.partition(":")[2] or None) if ":" in name else list(DOMAINS)
+        return [name]
+
+    def describe(self) -> str:
+        return (f"text-gan on {', '.join(self.domains())} with the {self.embedder.name} embedder, step {self.step:,}; "
+                f"{self.cfg.train.condition} conditioning")
+
+    # ---- images --------------------------------------------------------------------------------
+    def encode(self, prompts: Sequence[str]) -> torch.Tensor:
+        prompts = [p.strip() for p in prompts]
+        if not all(prompts):
+            raise GanlabError("Type a prompt first, e.g. “a sneaker for jogging”.")
+        with torch.no_grad():
+            return self.embedder.encode_text(prompts).cpu()
+
+    @torch.no_grad()
+    def from_condition(self, c: torch.Tensor, n: int, seed: int = 0, psi: float = 1.0) -> torch.Tensor:
+        if not 1 <= n <= 256:
+            raise GanlabError(f"Ask for 1 to 256 images (got {n}).")
+        z = truncate(noise(self.G, n, seed), psi)
+        device = next(self.G.parameters()).device
+        return self.G(z.to(device), c.expand(n, -1).to(device)).cpu()
+
+    def generate(self, prompt: str, n: int = 16, seed: int = 0, psi: float = 1.0) -> torch.Tensor:
+        return self.from_condition(self.encode([prompt]), n, seed, psi)
+
+    def between(self, a: str, b: str, t: float, n: int = 8, seed: int = 0, psi: float = 1.0) -> torch.Tensor:
+        """Images for the point a fraction t along the arc between two prompts' embeddings."""
+        ca, cb = self.encode([a])[0], self.encode([b])[0]       # one at a time: t = 0 is exactly "a" alone
+        c = ca if t <= 0 else cb if t >= 1 else F.normalize(slerp(ca, cb, float(t)), dim=-1)
+        return self.from_condition(c[None], n, seed, psi)
+
+    @torch.no_grad()
+    def scores(self, images: torch.Tensor, prompt: str) -> torch.Tensor:
+        """CLIP score: cosine similarity of each image's embedding with the prompt's, [n]."""
+        img = self.embedder.encode_image(images.to(self.embedder.device)).cpu()
+        return img @ self.encode([prompt])[0]
+
+    # ---- what the model knows ------------------------------------------------------------------
+    def _reference(self):
+        if self._pool is None:
+            from .data import caption_pool
+            if self.cfg.data.name.startswith("captioned"):
+                self._pool = caption_pool(self.domains()).texts
+            else:
+                self._pool = []
+        return self._pool
+
+    def domain(self, prompt: str) -> Domain:
+        pool = self._reference()
+        if isinstance(self.embedder, MiniLMEmbedder) and pool:
+            if self._pool_vecs is None:
+                self._pool_vecs = F.normalize(self.embedder.sentence_vectors(pool), dim=-1)
+                self._background = F.normalize(self.embedder.sentence_vectors(BACKGROUND), dim=-1)
+            v = F.normalize(self.embedder.sentence_vectors([prompt.strip()]), dim=-1)[0]
+            sims = self._pool_vecs @ v
+            best = int(sims.argmax())
+            score = float(sims[best])
+            threshold = max(MINILM_FLOOR, float((self._background @ v).max()))   # closer to us than to the world
+            return Domain(score > threshold, score, pool[best], threshold, self.domains())
+        if pool:
+            vecs = self.encode(pool)
+            sims = vecs @ self.encode([prompt])[0]
+            others = vecs @ vecs.T - 2 * torch.eye(len(pool))       # each caption's closest *other* caption
+            typical = float(others.max(1).values.median()) if len(pool) > 1 else 1.0
+            best = int(sims.argmax())
+            thr = CLIP_MARGIN * typical
+            return Domain(float(sims[best]) >= thr, float(sims[best]), pool[best], thr, self.domains())
+        return Domain(True, float("nan"), "", float("nan"), self.domains())   # no captions: cannot judge

@@ -1,0 +1,223 @@
+"""Training the text-conditioned GAN the LAFITE way: no captions needed.
+
+    t = make_trainer(RunConfig(DataConfig(name="captioned"), ModelConfig(name="text-gan", clip="minilm"), ...))
+    t.step()                      # D then G, as for any GAN
+
+The trick (Zhou et al. 2022): a joint embedder puts an image and its caption
+near each other, so G can be trained on the embeddings of the *images*,
+perturbed with noise (``h + xi * eps * |h| / |eps|``, renormalised) to cover
+the region where caption embeddings land, and then driven by the embedding
+of a prompt. D sees the condition by projection; two contrastive terms tie
+it down: D's own embedding of an image should point at the image's
+condition, and the embedder's view of a generated image should point at the
+condition it was made from (each against the other conditions in the batch).
+
+``condition="caption"`` trains on the captions' text embeddings instead (for
+captioned sets), ``"mixed"`` on either, half and half.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from ..augment import augment
+from ..errors import GanlabError
+from ..losses import gradient_penalty, r1_penalty
+from ..metrics.inception import _cache_dir
+from ..trainer import TRAINERS, Trainer, _grad_norm, draw_noise
+from .embedders import load_embedder
+
+TAU = 0.5                 # temperature of the contrastive terms
+DISPLAY = ["a photo of a sneaker", "a photo of a dress", "a photo of a bag", "a photo of a trouser",
+           "the digit seven", "the digit three", "a red circle", "a large blue triangle"]
+
+
+def perturb(h: torch.Tensor, xi: float, gen: torch.Generator) -> torch.Tensor:
+    """LAFITE's fixed perturbation of unit embeddings [B, E], renormalised to unit length."""
+    if xi <= 0:
+        return h
+    eps = torch.randn(h.shape, generator=gen).to(h.device)
+    h = h + xi * eps * h.norm(dim=1, keepdim=True) / eps.norm(dim=1, keepdim=True)
+    return F.normalize(h, dim=1)
+
+
+def contrastive(a: torch.Tensor, b: torch.Tensor, tau: float = TAU) -> torch.Tensor:
+    """Symmetric InfoNCE between matching rows of unit vectors a, b [B, E]."""
+    logits = a @ b.T / tau
+    target = torch.arange(len(a), device=a.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+@TRAINERS.register("text-gan", "LAFITE-style training on (perturbed) image embeddings")
+class TextGANTrainer(Trainer):
+    def __init__(self, cfg, data=None):
+        self.embedder = load_embedder(cfg.model.clip or "minilm")
+        cfg.model.clip = cfg.model.clip or "minilm"
+        cfg.model.cond_dim = self.embedder.dim
+        super().__init__(cfg, data)
+        t = cfg.train
+        if not self.data.is_image:
+            raise GanlabError("text-gan makes images; pick an image set (captioned, fashion-mnist, folder:...).")
+        if t.condition in ("caption", "mixed") and not self.data.captions:
+            raise GanlabError(f"{self.data.name} has no captions; use --condition image (LAFITE needs none).")
+        self.embedder.to(self.device).eval().requires_grad_(False)
+        self.img_emb = self._image_embeddings().to(self.device)              # [N, E]
+        self.cap_emb, self.cap_index = self._caption_embeddings()
+        self.weights = self._balance()
+        self.display = self._display_prompts()
+        per_row = max(4, t.n_samples // len(self.display))
+        self.sample_nrow = per_row
+        z = draw_noise(per_row, self.G.z_dim, cfg.model.z_dist, torch.Generator().manual_seed(t.seed + 2))
+        self.fixed_z = z.repeat(len(self.display), 1)
+        self.fixed_c = self.display_conditions().repeat_interleave(per_row, 0)
+
+    # ---- conditions ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def _image_embeddings(self) -> torch.Tensor:
+        """Every training image's embedding, cached on disk per dataset and embedder."""
+        d = self.cfg.data
+        key = hashlib.sha1(json.dumps([d.name, d.n, d.resolution, d.channels, d.label, self.cfg.train.seed,
+                                       self.embedder.name, len(self.data)]).encode()).hexdigest()[:16]
+        path = _cache_dir() / "embeddings" / f"{key}.safetensors"
+        if path.is_file():
+            try:
+                return load_file(str(path))["emb"]
+            except Exception:                      # a damaged cache entry: compute again
+                pass
+        out = [self.embedder.encode_image(self.data.x[i:i + 500].to(self.device)).cpu()
+               for i in range(0, len(self.data), 500)]
+        emb = torch.cat(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{time.time_ns()}")
+        save_file({"emb": emb.contiguous()}, str(tmp))
+        tmp.replace(path)
+        return emb
+
+    def _caption_embeddings(self):
+        caps = self.data.captions
+        if not caps:
+            return None, None
+        unique = sorted(set(caps))
+        with torch.no_grad():
+            emb = torch.cat([self.embedder.encode_text(unique[i:i + 512]) for i in range(0, len(unique), 512)])
+        pos = {c: i for i, c in enumerate(unique)}
+        return emb.to(self.device), torch.tensor([pos[c] for c in caps], device=self.device)
+
+    def _balance(self) -> Optional[torch.Tensor]:
+        """Equal shares of every batch for each part of a mixed set (MNIST has 5,000 items, not 60,000)."""
+        dom = self.data.attributes.get("domain")
+        if dom is None:
+            return None
+        w = torch.zeros(len(dom))
+        for d in dom.unique():
+            mask = dom == d
+            w[mask] = 1.0 / int(mask.sum())
+        return w
+
+    def _display_prompts(self) -> List[str]:
+        if self.data.name == "captioned":
+            return list(DISPLAY)
+        caps = sorted(set(self.data.captions or []))
+        return caps[:8] if caps else []
+
+    @torch.no_grad()
+    def display_conditions(self) -> torch.Tensor:
+        if self.display:
+            return self.embedder.encode_text(self.display).to(self.device)
+        return self.img_emb[:8]                        # no captions: a few training images' embeddings
+
+    def _indices(self, n: int) -> torch.Tensor:
+        if self.weights is not None:
+            return torch.multinomial(self.weights, n, replacement=True, generator=self.gen).to(self.device)
+        return torch.randint(len(self.x), (n,), generator=self.gen).to(self.device)
+
+    def condition(self, idx: torch.Tensor) -> torch.Tensor:
+        t = self.cfg.train
+        img = perturb(self.img_emb[idx], t.clip_noise, self.gen)
+        if t.condition == "image":
+            return img
+        cap = self.cap_emb[self.cap_index[idx]]
+        if t.condition == "caption":
+            return cap
+        pick = (torch.rand(len(idx), generator=self.gen) < 0.5).to(self.device)[:, None]
+        return torch.where(pick, img, cap)
+
+    # ---- the steps ---------------------------------------------------------------------------------
+    def _D(self, x, c):
+        return self.D(augment(x, self.cfg.train.augment, self.gen), c)
+
+    def step_d(self) -> Dict[str, float]:
+        t, spec = self.cfg.train, self.loss
+        idx = self._indices(t.batch_size)
+        real, c = self.x[idx], self.condition(idx)
+        with torch.no_grad():
+            fake = self.G(self._z(len(real)), c)
+        real, fake = self._noisy(real), self._noisy(fake)
+        if t.r1 > 0:
+            real.requires_grad_(True)
+        d_real, f_real = self._D(real, c)
+        d_fake, _ = self._D(fake, c)
+        con = contrastive(f_real, c)                   # D's view of a real image points at its condition
+        loss = spec.d(d_real, d_fake, t.label_smoothing) + t.contrastive * con
+        out = {"contrastive_d": con.item()}
+        if t.r1 > 0:
+            r1 = r1_penalty(d_real, real)
+            loss = loss + 0.5 * t.r1 * r1
+            out["r1"] = r1.item()
+        if spec.gradient_penalty:
+            alpha = torch.rand(len(real), generator=self.gen).to(self.device)
+            gp = gradient_penalty(lambda x: self._D(x, c)[0], real.detach(), fake, alpha)
+            loss = loss + t.gp_weight * gp
+            out["gp"] = gp.item()
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = _grad_norm(self.D)
+        self.opt_d.step()
+        show = torch.sigmoid if spec.probability else (lambda v: v)
+        out.update(loss_d=loss.item(), d_real=show(d_real).mean().item(), d_fake=show(d_fake).mean().item(),
+                   grad_norm_d=grad_norm)
+        return out
+
+    def step_g(self) -> Dict[str, float]:
+        t = self.cfg.train
+        idx = self._indices(t.batch_size)
+        c = self.condition(idx)
+        self.D.requires_grad_(False)
+        try:
+            fake = self.G(self._z(len(c)), c)
+            d_fake, f_fake = self._D(self._noisy(fake), c)
+            seen = self.embedder.encode_image(fake)     # the embedder's view of G's image ...
+            con = contrastive(f_fake, c) + contrastive(seen, c)   # ... should point at its condition
+            loss = self.loss.g(d_fake) + t.contrastive * con
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+        finally:
+            self.D.requires_grad_(True)
+        grad_norm = _grad_norm(self.G)
+        self.opt_g.step()
+        self._update_ema()
+        return {"loss_g": loss.item(), "grad_norm_g": grad_norm, "contrastive_g": con.item(),
+                "clip_score": (seen.detach() * c).sum(1).mean().item()}
+
+    @torch.no_grad()
+    def sample(self, z: Optional[torch.Tensor] = None, use_ema: bool = True,
+               y: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """G on noise and conditions ``y`` [B, E] (default: the fixed noise and the display prompts)."""
+        G = self.G_ema if (use_ema and self.G_ema is not None) else self.G
+        if z is None:
+            z, y = self.fixed_z, self.fixed_c
+        elif y is None:
+            y = self.fixed_c[torch.arange(len(z)) % len(self.fixed_c)]
+        was = G.training
+        G.eval()
+        try:
+            return G(z.to(self.device), y.to(self.device)).cpu()
+        finally:
+            G.train(was)
+

@@ -1,0 +1,200 @@
+"""What the Text → Image tab's controls do: thin handlers over ganlab.text.generate.TextGenerator.
+
+    h = TextHandlers(sessions)
+    h.models()                                         # (label, path) of text-gan models and runs
+    info = h.open(path, key)                           # load a model for this browser; its description
+    items, domain, label = h.generate("the digit seven", 8, 1.0, 0, key)   # gallery items, captioned
+    strip = h.between("a red circle", "a blue square", 0.5, 8, 1.0, 0, key)
+    picture, text = h.nearest("the digit seven", 3, 8, 1.0, 0, key)       # image #3 and its neighbours
+
+Handlers keep no state but the loaded TextGenerator per browser: image number
+``i`` of a gallery is made again from (prompt, n, psi, seed), so any control can
+be moved in any order. Loaded generators are shared by every browser.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from PIL import Image
+
+from ..checkpoint import read_config
+from ..errors import GanlabError
+from ..sampling import GENERATOR_FILE
+from ..text.generate import TextGenerator
+from .compare import find_runs
+from .explore import MODELS_DIR, to_picture
+from .sessions import Sessions
+
+MAX_LOADED = 4                       # text generators kept in memory (each holds an embedder)
+MAX_N = 64
+NEAR_K = 5
+GALLERY_PX = 128                     # one gallery image is enlarged to about this many pixels
+STRIP_PX, STRIP_ROW = 96, 8          # the two-prompt strip: image size, images per row
+# what each training set means to someone typing a prompt
+PLAIN = {"fashion-mnist": "clothes, shoes and bags (fashion-mnist)", "mnist": "handwritten digits 0–9 (mnist)",
+         "shapes": "coloured circles, squares and triangles (shapes)"}
+
+
+def is_text_gan(folder: Path) -> bool:
+    """A folder whose config.json names the text-gan model; a broken or missing config is not one."""
+    try:
+        return read_config(folder).model.name == "text-gan"
+    except Exception:                        # GanlabError, a config from another version, unreadable files
+        return False
+
+
+def text_models(root: Path = MODELS_DIR) -> List[Path]:
+    """Model folders under models/ (generator.safetensors + config.json) that hold a text-gan."""
+    if not Path(root).is_dir():
+        return []
+    return sorted(p for p in Path(root).iterdir()
+                  if p.is_dir() and (p / GENERATOR_FILE).is_file() and is_text_gan(p))
+
+
+def known_domains(tg: TextGenerator) -> str:
+    """The sentence that says plainly what the loaded model can draw."""
+    names = [PLAIN.get(d, d) for d in tg.domains()]
+    return f"This model understands prompts about: {'; '.join(names)}. Anything else is outside what it learned."
+
+
+class TextHandlers:
+    def __init__(self, sessions: Sessions, models_root: Path = MODELS_DIR):
+        self.sessions, self.models_root = sessions, Path(models_root)
+        self._loaded: "OrderedDict[str, TextGenerator]" = OrderedDict()
+        self._lock = threading.Lock()
+        self._choice: Dict[str, str] = {}            # session -> path of its model
+
+    # ---- models ---------------------------------------------------------------------------
+    def models(self) -> List[Tuple[str, str]]:
+        """Shipped text-gan models first, then text-gan run folders under the runs root (newest first)."""
+        out = [(f"shipped: {p.name}", str(p)) for p in text_models(self.models_root)]
+        for run in find_runs(self.sessions.root):
+            if is_text_gan(run):
+                out.append((f"run: {run.relative_to(self.sessions.root)}", str(run)))
+        return out
+
+    def default_model(self) -> Optional[str]:
+        """The shipped model if there is one, else the newest text-gan run, else None."""
+        found = self.models()
+        return found[0][1] if found else None
+
+    def _get(self, path: str) -> TextGenerator:
+        with self._lock:
+            tg = self._loaded.get(path)
+            if tg is not None:
+                self._loaded.move_to_end(path)
+                return tg
+        tg = TextGenerator.open(path)                   # outside the lock: loading takes a moment
+        with self._lock:
+            self._loaded[path] = tg
+            while len(self._loaded) > MAX_LOADED:
+                self._loaded.popitem(last=False)
+        return tg
+
+    def select(self, path: str, key: str) -> TextGenerator:
+        path = (path or "").strip()
+        if not path:
+            raise GanlabError("No text-gan model yet: train one with --model text-gan, or type its folder and "
+                              "press Open.")
+        folder = Path(path).expanduser()
+        if not folder.exists():
+            raise GanlabError(f"There is no folder at {path}.")
+        tg = self._get(str(folder))
+        self._choice[key or "local"] = str(folder)
+        return tg
+
+    def forget(self, key: str) -> None:
+        self._choice.pop(key or "local", None)
+
+    def generator(self, key: str) -> TextGenerator:
+        path = self._choice.get(key or "local") or self.default_model()
+        if path is None:
+            raise GanlabError("No text-gan model is loaded; pick one from the list or type a run folder and "
+                              "press Open.")
+        return self._get(path)
+
+    def open(self, path: str, key: str) -> str:
+        """Load ``path`` for this browser; the markdown describing it and the domains it knows."""
+        tg = self.select(path, key)
+        return f"**{tg.describe()}** · `{tg.source}`\n\n{known_domains(tg)}"
+
+    # ---- checks -----------------------------------------------------------------------------
+    @staticmethod
+    def _prompt(prompt: Any, label: str = "prompt") -> str:
+        text = str(prompt or "").strip()
+        if not text:
+            raise GanlabError(f"Type a {label} first, e.g. “the digit seven”.")
+        return text
+
+    @staticmethod
+    def _whole(v: Any, label: str, lo: int, hi: int) -> int:
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise GanlabError(f"The {label} must be a whole number.") from None
+        if x != int(x) or not lo <= x <= hi:
+            raise GanlabError(f"The {label} must be a whole number from {lo:,} to {hi:,} (got {v}).")
+        return int(x)
+
+    def _args(self, prompt, n, psi, seed) -> Tuple[str, int, float, int]:
+        n = self._whole(n, "number of images", 1, MAX_N)
+        seed = self._whole(seed, "seed", 0, 2 ** 31 - 1)
+        try:
+            psi = float(psi if psi is not None else 1.0)
+        except (TypeError, ValueError):
+            raise GanlabError("Truncation ψ must be a number from 0 to 1.5.") from None
+        return self._prompt(prompt), n, psi, seed
+
+    # ---- images -------------------------------------------------------------------------------
+    def generate(self, prompt: str, n: int, psi: float, seed: int, key: str) -> Tuple[List, str, str]:
+        """Gallery items (picture, "#i · seed s+i · CLIP c"), the domain markdown, and a one-line summary."""
+        prompt, n, psi, seed = self._args(prompt, n, psi, seed)
+        tg = self.generator(key)
+        x = tg.generate(prompt, n=n, seed=seed, psi=psi)                   # [n, C, H, W] in [-1, 1]
+        scores = tg.scores(x, prompt).tolist()
+        items = [(to_picture(x[i:i + 1], target=GALLERY_PX), f"#{i} · seed {seed}+{i} · CLIP {s:.2f}")
+                 for i, s in enumerate(scores)]
+        dom = tg.domain(prompt)
+        head = dom.sentence() if dom.ok else f"⚠️ {dom.sentence()}"
+        domain = f"{head}\n\n{known_domains(tg)}"
+        summary = (f"{n} images for “{prompt}” · seed {seed} · ψ {psi:.2f} · mean CLIP {sum(scores) / n:.2f} "
+                   "(click one for its nearest training images)")
+        return items, domain, summary
+
+    def between(self, prompt_a: str, prompt_b: str, t: float, n: int, psi: float, seed: int,
+                key: str) -> Image.Image:
+        """The n images (same seed) for the point t of the way from prompt A's embedding to prompt B's."""
+        prompt_a, n, psi, seed = self._args(prompt_a, n, psi, seed)
+        prompt_b = self._prompt(prompt_b, "second prompt")
+        x = self.generator(key).between(prompt_a, prompt_b, float(t or 0.0), n=n, seed=seed, psi=psi)
+        return strip_picture(x)
+
+    def nearest(self, prompt: str, index: int, n: int, psi: float, seed: int, key: str,
+                k: int = NEAR_K) -> Tuple[Image.Image, str]:
+        """Generated image number ``index`` beside its k nearest training images (pixel distance)."""
+        from ..explore import nearest
+        prompt, n, psi, seed = self._args(prompt, n, psi, seed)
+        if index is None or not 0 <= int(index) < n:
+            raise GanlabError("Click one of the generated images first.")
+        i = int(index)
+        tg = self.generator(key)
+        x = tg.generate(prompt, n=n, seed=seed, psi=psi)[i:i + 1]           # same batch: the same image
+        data = self.sessions.data.get(tg.cfg.data, seed=tg.cfg.train.seed).x
+        if data.shape[1:] != x.shape[1:]:
+            raise GanlabError(f"The training images are {list(data.shape[1:])}, the model makes "
+                              f"{list(x.shape[1:])}; nearest neighbours need the same shape.")
+        idx, dist = nearest(x, data, k=k)
+        pics = torch.cat([x, data[idx[0]].float()])
+        text = (f"Left: image #{i} (seed {seed}+{i}). Then its {k} nearest of {len(data):,} training images by "
+                "pixel distance: " + ", ".join(f"{d:.2f}" for d in dist[0].tolist())
+                + ". A copy would be at about 0; a new image is about as far as unseen real ones.")
+        return to_picture(pics, nrow=k + 1, target=112), text
+
+
+def strip_picture(x: torch.Tensor) -> Image.Image:
+    """A batch in [-1, 1] as rows of at most STRIP_ROW images, each about STRIP_PX pixels."""
+    return to_picture(x, nrow=min(len(x), STRIP_ROW), target=STRIP_PX)

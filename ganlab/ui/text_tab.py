@@ -1,0 +1,117 @@
+"""The Text → Image tab's layout and wiring; what the controls do is in text.py.
+
+Opens the shipped text-gan model (or the newest text-gan run) when the tab is
+selected. Every component has a stable ``elem_id`` (``text-...``) for the
+browser test.
+"""
+from __future__ import annotations
+
+import random
+from typing import Dict
+
+import gradio as gr
+
+from .sessions import Sessions
+from .text import MAX_N, TextHandlers
+from .train_handlers import guarded
+
+INTRO = ("Type what you want to see and press **Go**. A text-conditioned GAN draws it: each image comes from "
+         "the prompt and a **seed**, so the same prompt and seed give the same images again. Under each image is "
+         "its **CLIP score**, how well the embedder thinks it fits the prompt (higher is better). Click an image "
+         "to see its nearest training images (is it a copy?). Lower ψ for safer, less varied images. The model "
+         "only knows the sets it was trained on; the box above the images says which, and warns when a prompt "
+         "is outside them.")
+EXAMPLES = ["running footwear for jogging", "blue denim", "a tote", "the numeral 4 in pen",
+            "a small green triangle at the top", "a red sports car"]
+
+
+def build_text_tab(sessions: Sessions, tab: gr.Tab) -> TextHandlers:
+    h = TextHandlers(sessions)
+    c: Dict[str, gr.components.Component] = {}
+    gr.Markdown(INTRO, elem_id="text-intro")
+    with gr.Row():
+        c["model"] = gr.Dropdown(h.models(), value=h.default_model(), label="model", scale=3,
+                                 elem_id="text-model", allow_custom_value=True)
+        c["open"] = gr.Button("Open", scale=1, min_width=80, elem_id="text-open")
+    c["info"] = gr.Markdown("", elem_id="text-info")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=320):
+            c["prompt"] = gr.Textbox("", label="prompt (Enter to draw)", placeholder="e.g. the digit seven",
+                                     max_lines=1, elem_id="text-prompt")
+            c["go"] = gr.Button("Go", variant="primary", elem_id="text-go")
+            c["n"] = gr.Slider(1, min(32, MAX_N), value=8, step=1, label="images", elem_id="text-n")
+            c["psi"] = gr.Slider(0, 1.5, value=1.0, step=0.05, label="truncation ψ (1 = as trained)",
+                                 elem_id="text-psi")
+            with gr.Row():
+                c["seed"] = gr.Number(0, label="seed", precision=0, elem_id="text-seed", min_width=90)
+                c["rand"] = gr.Button("🎲", elem_id="text-rand", min_width=40, scale=0)
+            gr.Markdown("**Try** (the last one is outside what the model knows):")
+            c["examples"] = [gr.Button(p, size="sm", elem_id=f"text-example-{i}") for i, p in enumerate(EXAMPLES)]
+            with gr.Accordion("Between two prompts", open=True, elem_id="text-between-box"):
+                c["prompt_b"] = gr.Textbox("", label="second prompt", placeholder="e.g. a large blue square",
+                                           max_lines=1, elem_id="text-prompt-b")
+                c["t"] = gr.Slider(0, 1, value=0, step=0.05, label="prompt → second prompt", elem_id="text-between")
+        with gr.Column(scale=2, min_width=480):
+            c["domain"] = gr.Markdown("", elem_id="text-domain")
+            c["gallery"] = gr.Gallery(label="images", columns=4, height=None, object_fit="contain",
+                                      format="png", allow_preview=False, elem_id="text-gallery")
+            c["near"] = gr.Image(label="nearest training images", type="pil", format="png", interactive=False,
+                                 visible=False, elem_id="text-near")
+            c["strip"] = gr.Image(label="between the two prompts", type="pil", format="png", interactive=False,
+                                  elem_id="text-strip", buttons=["download"])
+            c["message"] = gr.Markdown("", elem_id="text-message")
+    _wire(h, c, tab)
+    return h
+
+
+def _wire(h: TextHandlers, c: Dict, tab: gr.Tab) -> None:
+    msg = c["message"]
+    controls = [c["prompt"], c["n"], c["psi"], c["seed"]]
+    shown = [msg, c["gallery"], c["domain"], c["near"]]
+
+    def show(prompt, n, psi, seed, key):
+        items, domain, summary = h.generate(prompt, n, psi, seed, key)
+        return "", gr.update(value=items, label=summary, selected_index=None), domain, gr.update(visible=False)
+
+    @guarded(4)
+    def go(prompt, n, psi, seed, request: gr.Request):
+        return show(prompt, n, psi, seed, request.session_hash)
+
+    @guarded(6)
+    def open_model(path, prompt, n, psi, seed, request: gr.Request):
+        key = request.session_hash
+        info = h.open(path or h.default_model(), key)
+        drawn = show(prompt, n, psi, seed, key) if (prompt or "").strip() else ("",) + (gr.skip(),) * 3
+        return (*drawn[:1], info, gr.update(choices=h.models()), *drawn[1:])
+
+    @guarded(2)
+    def nearest(prompt, n, psi, seed, evt: gr.SelectData, request: gr.Request):
+        img, text = h.nearest(prompt, evt.index, n, psi, seed, request.session_hash)
+        return text, gr.update(value=img, visible=True)
+
+    def strip(prompt, prompt_b, t, n, psi, seed, request: gr.Request):
+        if not (prompt or "").strip() or not (prompt_b or "").strip():
+            return gr.skip()                      # nothing to interpolate yet: not an error
+        try:
+            return h.between(prompt, prompt_b, t, n, psi, seed, request.session_hash)
+        except Exception:                         # go() already says what is wrong with the controls
+            return gr.skip()
+
+    opened = [msg, c["info"], c["model"], c["gallery"], c["domain"], c["near"]]
+    strip_in = [c["prompt"], c["prompt_b"], c["t"], c["n"], c["psi"], c["seed"]]
+    quiet = dict(show_progress="hidden", trigger_mode="always_last")
+    tab.select(open_model, [c["model"]] + controls, opened, show_progress="hidden").then(
+        strip, strip_in, c["strip"], show_progress="hidden")
+    c["open"].click(open_model, [c["model"]] + controls, opened).then(strip, strip_in, c["strip"])
+    for event in (c["prompt"].submit, c["go"].click):
+        event(go, controls, shown).then(strip, strip_in, c["strip"], show_progress="hidden")
+    for slider in (c["n"], c["psi"]):
+        slider.release(go, controls, shown, **quiet).then(strip, strip_in, c["strip"], **quiet)
+    c["seed"].change(go, controls, shown, **quiet).then(strip, strip_in, c["strip"], **quiet)
+    c["rand"].click(lambda: random.randrange(2 ** 31), None, c["seed"], show_progress="hidden")
+    c["t"].input(strip, strip_in, c["strip"], concurrency_limit=8, concurrency_id="text-strip", **quiet)
+    c["prompt_b"].submit(strip, strip_in, c["strip"])
+    c["gallery"].select(nearest, controls, [msg, c["near"]])
+    for button, prompt in zip(c["examples"], EXAMPLES):
+        button.click(lambda p=prompt: p, None, c["prompt"], show_progress="hidden").then(
+            go, controls, shown).then(strip, strip_in, c["strip"], show_progress="hidden")

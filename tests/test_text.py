@@ -1,0 +1,152 @@
+"""Text -> image: captions, both embedders, the LAFITE trainer and the prompt API."""
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ganlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from ganlab.engine import Engine
+from ganlab.errors import GanlabError
+from ganlab.text.captions import (
+    DIGIT_TEMPLATES,
+    DIGIT_WORDS,
+    FASHION_NAMES,
+    FASHION_TEMPLATES,
+    HELD_OUT,
+    all_digit_captions,
+    all_fashion_captions,
+)
+from ganlab.text.embedders import MODELS_DIR, MiniLMEmbedder, load_embedder
+from ganlab.text.generate import TextGenerator
+from ganlab.text.train_embedder import save
+from ganlab.text.trainer import contrastive, perturb
+from ganlab.trainer import make_trainer
+
+STOP = {"a", "an", "the", "for", "in", "of", "on"}
+TINY_CLIP = "openclip:ganlab-tiny:random"
+
+
+def words(text):
+    return set(re.findall(r"[a-z0-9-]+", text.lower())) - STOP
+
+
+def test_held_out_prompts_use_no_training_words():
+    fashion = set().union(*(words(c) for k in range(10) for c in all_fashion_captions(k)))
+    for prompt in HELD_OUT["fashion-mnist"]:
+        assert not words(prompt) & fashion, prompt
+    digits = set().union(*(words(c) for k in range(10) for c in all_digit_captions(k)))
+    for d, prompt in enumerate(HELD_OUT["mnist"]):
+        assert not (words(prompt) - {str(d)}) & digits, prompt
+    assert len(FASHION_NAMES) == 10 and FASHION_TEMPLATES and DIGIT_TEMPLATES and len(DIGIT_WORDS) == 10
+
+
+@pytest.fixture(scope="module")
+def emb_folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("emb")
+    torch.manual_seed(0)
+    return save(MiniLMEmbedder(64, 8), d / "emb", {"x": 0.5}, 1.0, "test", 0)
+
+
+@pytest.mark.parametrize("spec", ["folder", TINY_CLIP])
+def test_embedders_give_unit_vectors_of_their_size(spec, emb_folder):
+    emb = load_embedder(str(emb_folder) if spec == "folder" else spec)
+    assert emb.dim == 64
+    t = emb.encode_text(["a sneaker", "the digit seven", "a small red circle at the top"])
+    with torch.no_grad():
+        grey = emb.encode_image(torch.rand(4, 1, 28, 28) * 2 - 1)
+        rgb = emb.encode_image(torch.rand(2, 3, 32, 32) * 2 - 1)
+    for v, n in ((t, 3), (grey, 4), (rgb, 2)):
+        assert v.shape == (n, 64) and torch.allclose(v.norm(dim=1), torch.ones(n), atol=1e-5)
+    with pytest.raises(GanlabError, match="at least one prompt"):
+        emb.encode_text([])
+
+
+def test_unknown_embedders_are_clear_errors():
+    with pytest.raises(GanlabError, match="Unknown embedder"):
+        load_embedder("no-such-embedder")
+    with pytest.raises(GanlabError, match="open_clip could not"):
+        load_embedder("openclip:NoSuchModel:openai")
+
+
+@pytest.mark.skipif(not (MODELS_DIR / "minilm").is_dir(), reason="the offline embedder is not trained yet")
+def test_the_shipped_offline_embedder_ranks_the_right_class_first():
+    from ganlab.data.images import load_split
+    from ganlab.text.captions import class_prompts
+    emb = load_embedder("minilm")
+    for name, floor in (("fashion-mnist", 0.6), ("mnist", 0.6)):
+        ds = load_split(name, "test", DataConfig(name=name))
+        x, y = ds.x[-300:], ds.labels[-300:]
+        with torch.no_grad():
+            pred = (emb.encode_image(x) @ emb.encode_text(class_prompts(name)).T).argmax(1)
+        assert float((pred == y).float().mean()) > floor, name
+
+
+def test_perturbation_and_contrastive_loss():
+    g = torch.Generator().manual_seed(0)
+    h = torch.nn.functional.normalize(torch.randn(8, 32, generator=g), dim=1)
+    p = perturb(h, 0.25, g)
+    assert torch.allclose(p.norm(dim=1), torch.ones(8), atol=1e-5)
+    cos = (p * h).sum(1)
+    assert (cos > 0.9).all() and (cos < 1).all()                 # near, not equal
+    assert torch.equal(perturb(h, 0.0, g), h)
+    assert contrastive(h, h) < contrastive(h, h.roll(1, 0))
+
+
+@pytest.fixture(scope="module")
+def captioned_cfg():
+    def make(clip, **train):
+        t = dict(loss="hinge", batch_size=16, n_samples=16, steps=2, log_every=1, sample_every=1000, ema=0.9)
+        t.update(train)
+        return RunConfig(DataConfig(name="captioned", n=300), ModelConfig(name="text-gan", clip=clip, width=8,
+                                                                           z_dim=8), TrainConfig(**t))
+    return make
+
+
+@pytest.mark.parametrize("which", ["folder", TINY_CLIP])
+def test_the_generator_trains_with_each_embedder(which, emb_folder, captioned_cfg):
+    clip = str(emb_folder) if which == "folder" else TINY_CLIP
+    t = make_trainer(captioned_cfg(clip, condition="mixed", augment="translation"))
+    before = [p.clone() for p in t.G.parameters()]
+    for _ in range(2):
+        m = t.step()
+    assert all(torch.isfinite(torch.tensor(v)) for v in m.values())
+    assert "contrastive_g" in m and -1 <= m["clip_score"] <= 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, t.G.parameters()))
+    assert t.sample().shape == (8 * 4, 3, 32, 32) and t.cfg.model.cond_dim == 64
+
+
+def test_prompts_generate_and_out_of_domain_ones_are_flagged(tmp_path, emb_folder, captioned_cfg):
+    e = Engine.new(captioned_cfg(str(emb_folder)), tmp_path / "run")
+    for _ in range(2):
+        e.step_once()
+    e.stop()
+    tg = TextGenerator.open(tmp_path / "run")
+    x = tg.generate("the digit seven", n=5, seed=1)
+    assert x.shape == (5, 3, 32, 32) and torch.equal(x, tg.generate("the digit seven", n=5, seed=1))
+    s = tg.scores(x, "the digit seven")
+    assert s.shape == (5,) and (s.abs() <= 1).all()
+    assert torch.equal(tg.between("a red circle", "a bag", 0.0, n=3, seed=2), tg.generate("a red circle", 3, seed=2))
+    inside, outside = tg.domain("the numeral 4 in pen"), tg.domain("a red sports car on a race track")
+    assert inside.ok and not outside.ok and outside.score < inside.score
+    assert "outside what the model learned" in outside.sentence() and "fashion-mnist" in outside.sentence()
+    with pytest.raises(GanlabError, match="Type a prompt"):
+        tg.generate("  ")
+    with pytest.raises(GanlabError, match="not text-conditioned"):
+        from ganlab.explore import Explorer  # noqa: F401
+        TextGenerator(torch.nn.Linear(2, 2), None, 0, None)
+
+
+def test_cli_trains_a_text_gan_with_open_clip_and_samples_a_prompt(tmp_path):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "ganlab", *args], capture_output=True, text=True, timeout=300)
+
+    r = cli("train", "--model", "text-gan", "--clip", TINY_CLIP, "--data", "captioned:shapes", "--n", "200",
+            "--steps", "2", "--batch-size", "16", "--width", "8", "--z-dim", "8", "--loss", "hinge",
+            "--out", str(tmp_path / "t"))
+    assert r.returncode == 0, r.stderr
+    r = cli("sample", "--run", str(tmp_path / "t"), "--prompt", "a red circle", "--n", "4",
+            "--out", str(tmp_path / "g.png"))
+    assert r.returncode == 0 and (tmp_path / "g.png").stat().st_size > 0, r.stderr
+    assert "CLIP score" in r.stdout

@@ -1,0 +1,97 @@
+"""The Text → Image tab's handlers on a tiny text-gan trained for two steps (no shipped model needed).
+
+The model uses an untrained offline embedder, so its images are noise; the
+tests check what the tab promises: captions with CLIP scores, the domain
+statement, the two-prompt strip, nearest training images, and plain warnings.
+"""
+import re
+
+import numpy as np
+import pytest
+
+from ganlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from ganlab.engine import Engine
+from ganlab.errors import GanlabError
+from ganlab.sampling import export_generator
+from ganlab.text.embedders import MiniLMEmbedder
+from ganlab.text.train_embedder import save
+from ganlab.ui.sessions import Sessions
+from ganlab.ui.text import TextHandlers, strip_picture
+from ganlab.ui.train_handlers import guarded
+
+
+@pytest.fixture(scope="module")
+def handlers(tmp_path_factory):
+    """TextHandlers over models/text-tiny; the captioned set is built once and shared through the cache."""
+    tmp = tmp_path_factory.mktemp("text")
+    save(MiniLMEmbedder(64, 8), tmp / "emb", {"x": 0.5}, 1.0, "test", 0)
+    cfg = RunConfig(DataConfig(name="captioned", n=300),
+                    ModelConfig(name="text-gan", clip=str(tmp / "emb"), width=8, z_dim=8),
+                    TrainConfig(loss="hinge", batch_size=16, n_samples=16, steps=2, log_every=1, sample_every=1000))
+    sessions = Sessions(tmp / "runs")
+    data = sessions.data.get(cfg.data, seed=cfg.train.seed)
+    run = tmp / "runs" / "t"
+    engine = Engine.new(cfg, run, data=data)
+    engine.step_once()
+    engine.step_once()
+    engine.stop()
+    export_generator(run, tmp / "models" / "text-tiny")
+    return TextHandlers(sessions, models_root=tmp / "models")
+
+
+def test_lists_shipped_models_and_runs_but_not_broken_ones(handlers):
+    broken = handlers.sessions.root / "broken"
+    broken.mkdir(exist_ok=True)
+    (broken / "config.json").write_text("{not json")
+    (broken / "metrics.jsonl").write_text("")
+    labels = [label for label, _ in handlers.models()]
+    assert labels == ["shipped: text-tiny", "run: t"]
+    assert handlers.default_model().endswith("text-tiny")
+    info = handlers.open(handlers.default_model(), "k")
+    assert "text-gan on fashion-mnist, mnist, shapes" in info and "understands prompts about" in info
+
+
+def test_generate_captions_each_image_with_its_clip_score(handlers):
+    items, domain, summary = handlers.generate("the digit seven", 5, 1.0, 3, "k")
+    assert len(items) == 5
+    for i, (picture, caption) in enumerate(items):
+        assert picture.width >= 128 and caption.startswith(f"#{i} · seed 3+{i} · CLIP ")
+        assert -1.0 <= float(re.search(r"CLIP (-?\d+\.\d+)", caption).group(1)) <= 1.0
+    assert "5 images for “the digit seven”" in summary
+    assert domain.startswith("In domain")
+    assert all(name in domain for name in ("fashion-mnist", "mnist", "shapes"))
+
+
+def test_out_of_domain_prompts_are_flagged(handlers):
+    _, domain, _ = handlers.generate("a red sports car", 2, 1.0, 0, "k")     # MiniLM: 0.50 to “a red circle”
+    assert domain.startswith("⚠️ This prompt is outside what the model learned")
+    assert "understands prompts about" in domain
+
+
+def test_between_at_zero_is_prompt_a(handlers):
+    tg = handlers.generator("k")
+    strip = np.asarray(handlers.between("the digit seven", "a red circle", 0.0, 6, 0.8, 5, "k"))
+    same = np.asarray(strip_picture(tg.generate("the digit seven", n=6, seed=5, psi=0.8)))
+    assert strip.shape == same.shape and np.abs(strip.astype(int) - same).max() <= 1
+    half = np.asarray(handlers.between("the digit seven", "a red circle", 0.5, 6, 0.8, 5, "k"))
+    assert (half != strip).any()
+
+
+def test_nearest_shows_the_image_beside_training_images(handlers):
+    picture, text = handlers.nearest("a tote", 2, 4, 1.0, 0, "k")
+    assert picture.width > 5 * picture.height
+    assert text.startswith("Left: image #2 (seed 0+2). Then its 5 nearest of") and "training images" in text
+    with pytest.raises(GanlabError, match="Click one of the generated images"):
+        handlers.nearest("a tote", 4, 4, 1.0, 0, "k")
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")          # gr.Warning outside a request: just a warning
+@pytest.mark.parametrize("prompt, n, seed, words", [("  ", 8, 0, "Type a prompt first"),
+                                                    ("a tote", 0, 0, "from 1 to 64"),
+                                                    ("a tote", 8, "x", "seed must be a whole number"),
+                                                    ("a tote", 8, -1, "seed must be a whole number")])
+def test_bad_input_is_one_plain_sentence(handlers, prompt, n, seed, words):
+    with pytest.raises(GanlabError, match=words):
+        handlers.generate(prompt, n, 1.0, seed, "k")
+    message = guarded(3)(handlers.generate)(prompt, n, 1.0, seed, "k")[0]       # what the tab shows
+    assert message.startswith("⚠️") and words in message and not re.search(r"[.!?] [A-Z]", message)
