@@ -76,6 +76,7 @@ class TextGANTrainer(Trainer):
         z = draw_noise(per_row, self.G.z_dim, cfg.model.z_dist, torch.Generator().manual_seed(t.seed + 2))
         self.fixed_z = z.repeat(len(self.display), 1)
         self.fixed_c = self.display_conditions().repeat_interleave(per_row, 0)
+        self.fixed_y = self.fixed_c                      # Trainer.sample() hands these to _G
 
     # ---- conditions ----------------------------------------------------------------------------
     @torch.no_grad()
@@ -205,19 +206,9 @@ class TextGANTrainer(Trainer):
         return {"loss_g": loss.item(), "grad_norm_g": grad_norm, "contrastive_g": con.item(),
                 "clip_score": (seen.detach() * c).sum(1).mean().item()}
 
-    @torch.no_grad()
-    def sample(self, z: Optional[torch.Tensor] = None, use_ema: bool = True,
-               y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """G on noise and conditions ``y`` [B, E] (default: the fixed noise and the display prompts)."""
-        G = self.G_ema if (use_ema and self.G_ema is not None) else self.G
-        if z is None:
-            z, y = self.fixed_z, self.fixed_c
-        elif y is None:
+    def _G(self, z, y, G=None):
+        """G on conditions ``y`` [B, E]; without them, the display prompts round-robin (used by sample())."""
+        G = G or self.G
+        if y is None:
             y = self.fixed_c[torch.arange(len(z)) % len(self.fixed_c)]
-        was = G.training
-        G.eval()
-        try:
-            return G(z.to(self.device), y.to(self.device)).cpu()
-        finally:
-            G.train(was)
-
+        return G(z, y.to(z.device))

@@ -14,8 +14,6 @@ Explorer per browser, so any control can be moved in any order.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -24,10 +22,10 @@ from PIL import Image, ImageDraw
 
 from ..errors import GanlabError
 from ..explore import Explorer, interpolate
-from ..sampling import GENERATOR_FILE
 from ..viz import grid_image
 from .compare import find_runs
 from .sessions import Sessions
+from .shelf import Shelf, model_folders
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +36,7 @@ MAX_LOADED = 8                       # generators kept in memory, shared by ever
 
 def shipped_models(root: Path = MODELS_DIR) -> List[Path]:
     """Image model folders under models/ (not the playground's 2-D nets, the classifiers or text models)."""
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and (p / GENERATOR_FILE).is_file()
-                  and _family(p) != "text-gan")
-
-
-def _family(folder: Path) -> str:
-    from ..checkpoint import read_config
-    try:
-        return read_config(folder).model.name
-    except GanlabError:
-        return ""
+    return model_folders(root, text=False)
 
 
 def _scale(side: int, target: int = 256) -> int:
@@ -64,9 +51,7 @@ def to_picture(x: torch.Tensor, nrow: Optional[int] = None, target: int = 256) -
 class ExploreHandlers:
     def __init__(self, sessions: Sessions, models_root: Path = MODELS_DIR):
         self.sessions, self.models_root = sessions, models_root
-        self._loaded: "OrderedDict[str, Explorer]" = OrderedDict()
-        self._lock = threading.Lock()
-        self._choice: Dict[str, str] = {}            # session -> path of its model
+        self.shelf: Shelf[Explorer] = Shelf(Explorer.open, MAX_LOADED)
 
     # ---- models -------------------------------------------------------------------------
     def models(self) -> List[Tuple[str, str]]:
@@ -81,36 +66,14 @@ class ExploreHandlers:
         return str(shipped[0]) if shipped else None
 
     def explorer(self, key: str) -> Explorer:
-        path = self._choice.get(key or "local") or self.default_model()
-        if path is None:
-            raise GanlabError("No model is loaded; pick a shipped model or type a run folder and press Open.")
-        return self._get(path)
-
-    def _get(self, path: str) -> Explorer:
-        with self._lock:
-            ex = self._loaded.get(path)
-            if ex is not None:
-                self._loaded.move_to_end(path)
-                return ex
-        ex = Explorer.open(path)                        # outside the lock: loading can take a moment
-        with self._lock:
-            self._loaded[path] = ex
-            while len(self._loaded) > MAX_LOADED:
-                self._loaded.popitem(last=False)
-        return ex
+        return self.shelf.current(key, self.default_model(), "No model is loaded; pick a shipped model or type a "
+                                  "run folder and press Open.")
 
     def select(self, path: str, key: str) -> Explorer:
-        path = (path or "").strip()
-        if not path:
-            raise GanlabError("Pick a model from the list or type the path of a run folder first.")
-        if not Path(path).expanduser().exists():
-            raise GanlabError(f"There is no folder at {path}.")
-        ex = self._get(str(Path(path).expanduser()))
-        self._choice[key or "local"] = str(Path(path).expanduser())
-        return ex
+        return self.shelf.select(path, key, "Pick a model from the list or type the path of a run folder first.")
 
     def forget(self, key: str) -> None:
-        self._choice.pop(key or "local", None)
+        self.shelf.forget(key)
 
     # ---- the view ---------------------------------------------------------------------------
     @staticmethod

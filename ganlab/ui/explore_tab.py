@@ -150,7 +150,8 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab) -> None:
     live = [c["t"], c["psi"], c["blend"], c["dim_amount"]] + [c[f"pc{i}"] for i in range(N_DIRECTIONS)]
     for comp in live:
         comp.input(render_out, view_inputs, main, show_progress="hidden", trigger_mode="always_last",
-                   concurrency_limit=8, concurrency_id="explore-render")
+                   concurrency_limit=8, concurrency_id="explore-render",
+                   api_name="explore_render" if comp is c["t"] else None)   # the A -> B slider, for benchmarks
         comp.release(strip, view_inputs, c["strip"], show_progress="hidden", trigger_mode="always_last")
     for comp in (c["seed_a"], c["seed_b"], c["mode"], c["class_a"], c["class_b"], c["frames"], c["dim"]):
         comp.change(render_out, view_inputs, main, show_progress="hidden", trigger_mode="always_last")

@@ -13,21 +13,18 @@ be moved in any order. Loaded generators are shared by every browser.
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import torch
 from PIL import Image
 
-from ..checkpoint import read_config
 from ..errors import GanlabError
-from ..sampling import GENERATOR_FILE
 from ..text.generate import TextGenerator
 from .compare import find_runs
 from .explore import MODELS_DIR, to_picture
 from .sessions import Sessions
+from .shelf import Shelf, family, model_folders
 
 MAX_LOADED = 4                       # text generators kept in memory (each holds an embedder)
 MAX_N = 64
@@ -39,20 +36,9 @@ PLAIN = {"fashion-mnist": "clothes, shoes and bags (fashion-mnist)", "mnist": "h
          "shapes": "coloured circles, squares and triangles (shapes)"}
 
 
-def is_text_gan(folder: Path) -> bool:
-    """A folder whose config.json names the text-gan model; a broken or missing config is not one."""
-    try:
-        return read_config(folder).model.name == "text-gan"
-    except Exception:                        # GanlabError, a config from another version, unreadable files
-        return False
-
-
 def text_models(root: Path = MODELS_DIR) -> List[Path]:
     """Model folders under models/ (generator.safetensors + config.json) that hold a text-gan."""
-    if not Path(root).is_dir():
-        return []
-    return sorted(p for p in Path(root).iterdir()
-                  if p.is_dir() and (p / GENERATOR_FILE).is_file() and is_text_gan(p))
+    return model_folders(root, text=True)
 
 
 def known_domains(tg: TextGenerator) -> str:
@@ -64,16 +50,14 @@ def known_domains(tg: TextGenerator) -> str:
 class TextHandlers:
     def __init__(self, sessions: Sessions, models_root: Path = MODELS_DIR):
         self.sessions, self.models_root = sessions, Path(models_root)
-        self._loaded: "OrderedDict[str, TextGenerator]" = OrderedDict()
-        self._lock = threading.Lock()
-        self._choice: Dict[str, str] = {}            # session -> path of its model
+        self.shelf: Shelf[TextGenerator] = Shelf(TextGenerator.open, MAX_LOADED)
 
     # ---- models ---------------------------------------------------------------------------
     def models(self) -> List[Tuple[str, str]]:
         """Shipped text-gan models first, then text-gan run folders under the runs root (newest first)."""
         out = [(f"shipped: {p.name}", str(p)) for p in text_models(self.models_root)]
         for run in find_runs(self.sessions.root):
-            if is_text_gan(run):
+            if family(run) == "text-gan":
                 out.append((f"run: {run.relative_to(self.sessions.root)}", str(run)))
         return out
 
@@ -82,40 +66,16 @@ class TextHandlers:
         found = self.models()
         return found[0][1] if found else None
 
-    def _get(self, path: str) -> TextGenerator:
-        with self._lock:
-            tg = self._loaded.get(path)
-            if tg is not None:
-                self._loaded.move_to_end(path)
-                return tg
-        tg = TextGenerator.open(path)                   # outside the lock: loading takes a moment
-        with self._lock:
-            self._loaded[path] = tg
-            while len(self._loaded) > MAX_LOADED:
-                self._loaded.popitem(last=False)
-        return tg
-
     def select(self, path: str, key: str) -> TextGenerator:
-        path = (path or "").strip()
-        if not path:
-            raise GanlabError("No text-gan model yet: train one with --model text-gan, or type its folder and "
-                              "press Open.")
-        folder = Path(path).expanduser()
-        if not folder.exists():
-            raise GanlabError(f"There is no folder at {path}.")
-        tg = self._get(str(folder))
-        self._choice[key or "local"] = str(folder)
-        return tg
+        return self.shelf.select(path, key, "No text-gan model yet: train one with --model text-gan, or type its "
+                                 "folder and press Open.")
 
     def forget(self, key: str) -> None:
-        self._choice.pop(key or "local", None)
+        self.shelf.forget(key)
 
     def generator(self, key: str) -> TextGenerator:
-        path = self._choice.get(key or "local") or self.default_model()
-        if path is None:
-            raise GanlabError("No text-gan model is loaded; pick one from the list or type a run folder and "
-                              "press Open.")
-        return self._get(path)
+        return self.shelf.current(key, self.default_model(), "No text-gan model is loaded; pick one from the list "
+                                  "or type a run folder and press Open.")
 
     def open(self, path: str, key: str) -> str:
         """Load ``path`` for this browser; the markdown describing it and the domains it knows."""
