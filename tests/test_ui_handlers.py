@@ -239,3 +239,14 @@ def test_build_app_has_a_train_tab(tmp_path):
                 "train-save", "train-gif", "train-open", "train-upload"):
         assert eid in ids
     assert isinstance(demo.sessions, Sessions)
+
+
+def test_curves_gain_fid_and_diversity_panels_when_a_run_has_them():
+    rows = _rows(20) + [dict(step=100, fid=80.0, recall=0.2), dict(step=50, fid=120.0, recall=0.1)]
+    rows[3]["diversity"] = 0.8
+    fig = curves_figure(rows)
+    fid = next(t for t in fig.data if t.name == "FID")
+    assert list(fid.x) == [50, 100] and list(fid.y) == [120.0, 80.0]          # sorted by step
+    assert {"recall", "diversity"} <= {t.name for t in fig.data} and fig.layout.yaxis5.domain is not None
+    plain = curves_figure(_rows(20))
+    assert "yaxis4" not in plain.layout.to_plotly_json() and plain.layout.height < fig.layout.height

@@ -53,13 +53,13 @@ def _axis(**kw) -> Dict:
                 **{k: v for k, v in kw.items() if v is not None})
 
 
-def _curves_layout(probability: bool, height: int) -> Dict:
-    """Three stacked panels sharing the step axis; each title on the left, its legend on the right."""
-    n, gap = len(PANELS), 0.05
+def _curves_layout(probability: bool, height: int, panels=PANELS) -> Dict:
+    """Stacked panels sharing the step axis; each title on the left, its legend on the right."""
+    n, gap = len(panels), 0.05
     h = (1 - gap * (n - 1)) / n
     layout = dict(height=height, margin=dict(l=45, r=10, t=30, b=40), plot_bgcolor="white",
                   paper_bgcolor="white", hovermode="x unified", uirevision="curves", annotations=[])
-    for i, (title, _) in enumerate(PANELS, start=1):
+    for i, (title, _) in enumerate(panels, start=1):
         sfx = "" if i == 1 else str(i)
         top = round(1 - (i - 1) * (h + gap), 4)
         if i == 2 and not probability:
@@ -78,13 +78,15 @@ def _curves_layout(probability: bool, height: int) -> Dict:
     return layout
 
 
-def curves_figure(rows: Sequence[Dict], probability: bool = True, height: int = 640) -> go.Figure:
-    """Losses, D's outputs, gradient norms, the FID estimate and diversity/recall; empty until rows arrive."""
+def curves_figure(rows: Sequence[Dict], probability: bool = True, height: Optional[int] = None) -> go.Figure:
+    """Losses, D's outputs, gradient norms, then the FID estimate and diversity/recall once a run has them."""
     sparse = {k: thin(sorted((r for r in rows if k in r), key=lambda r: r["step"])) for k in SPARSE}
+    panels = PANELS[:3] + [p for p in PANELS[3:] if any(sparse.get(k) for k, _, _ in p[1])]
+    height = height or 130 + 110 * len(panels)
     rows = thin([r for r in rows if "loss_d" in r])          # training rows; evaluator rows are sparse
     steps = [r.get("step") for r in rows]
     data = []
-    for i, (_, series) in enumerate(PANELS, start=1):
+    for i, (_, series) in enumerate(panels, start=1):
         sfx = "" if i == 1 else str(i)
         for key, name, colour in series:
             pts = sparse.get(key)
@@ -96,7 +98,7 @@ def curves_figure(rows: Sequence[Dict], probability: bool = True, height: int = 
                 data.append(dict(type="scatter", mode=mode, name=name, x=x, y=y,
                                  xaxis=f"x{sfx}", yaxis=f"y{sfx}", legend="legend" if i == 1 else f"legend{i}",
                                  line=dict(color=colour, width=1.5), marker=dict(size=4), hovertemplate="%{y:.4g}"))
-    return _figure(data, _curves_layout(probability, height))
+    return _figure(data, _curves_layout(probability, height, panels))
 
 
 def points_figure(fake: Any, real: Optional[Any] = None, step: Optional[int] = None, size: int = 420) -> go.Figure:
