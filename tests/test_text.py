@@ -95,6 +95,13 @@ def test_perturbation_and_contrastive_loss():
 
 
 @pytest.fixture(scope="module")
+def captioned():
+    """The captioned set, built once for the module (Fashion-MNIST resized to 32x32 RGB takes a while)."""
+    from ganlab.data import load_dataset
+    return load_dataset(DataConfig(name="captioned", n=300))
+
+
+@pytest.fixture(scope="module")
 def captioned_cfg():
     def make(clip, **train):
         t = dict(loss="hinge", batch_size=16, n_samples=16, steps=2, log_every=1, sample_every=1000, ema=0.9)
@@ -105,9 +112,9 @@ def captioned_cfg():
 
 
 @pytest.mark.parametrize("which", ["folder", TINY_CLIP])
-def test_the_generator_trains_with_each_embedder(which, emb_folder, captioned_cfg):
+def test_the_generator_trains_with_each_embedder(which, emb_folder, captioned_cfg, captioned):
     clip = str(emb_folder) if which == "folder" else TINY_CLIP
-    t = make_trainer(captioned_cfg(clip, condition="mixed", augment="translation"))
+    t = make_trainer(captioned_cfg(clip, condition="mixed", augment="translation"), captioned)
     before = [p.clone() for p in t.G.parameters()]
     for _ in range(2):
         m = t.step()
@@ -117,8 +124,8 @@ def test_the_generator_trains_with_each_embedder(which, emb_folder, captioned_cf
     assert t.sample().shape == (8 * 4, 3, 32, 32) and t.cfg.model.cond_dim == 64
 
 
-def test_prompts_generate_and_out_of_domain_ones_are_flagged(tmp_path, emb_folder, captioned_cfg):
-    e = Engine.new(captioned_cfg(str(emb_folder)), tmp_path / "run")
+def test_prompts_generate_and_out_of_domain_ones_are_flagged(tmp_path, emb_folder, captioned_cfg, captioned):
+    e = Engine.new(captioned_cfg(str(emb_folder)), tmp_path / "run", data=captioned)
     for _ in range(2):
         e.step_once()
     e.stop()

@@ -104,16 +104,15 @@ class MiniLMEmbedder(Embedder):
         self.text_proj = nn.Linear(384, dim)
         self.image = ImageTower(dim, width)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
-        self._st = None                                # the sentence encoder, loaded on first use
-        self._cache: Dict[str, torch.Tensor] = {}      # sentence -> 384-d MiniLM vector
+        self._frozen: list = []                        # [the sentence encoder], loaded on first use; in a
+        self._cache: Dict[str, torch.Tensor] = {}      # list so it is not a submodule (not saved, not moved)
 
     def sentence_model(self):
-        if self._st is None:
+        if not self._frozen:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")            # never reach for the hub: the weights ship
             from sentence_transformers import SentenceTransformer
-            self._st = SentenceTransformer(str(minilm_path()), device="cpu")
-            self._st.eval()
-        return self._st
+            self._frozen.append(SentenceTransformer(str(minilm_path()), device="cpu").eval())
+        return self._frozen[0]
 
     @torch.no_grad()
     def sentence_vectors(self, texts: Sequence[str]) -> torch.Tensor:
