@@ -151,3 +151,17 @@ def test_monitor_reports_engine_events_first():
     m.event("nan", "loss_d became nan: rolled back", "d", "f", step=5)
     kinds = [f.kind for f in m.findings()]
     assert kinds == ["nan", "collapse"]
+
+
+def test_evaluator_reports_class_histogram_and_agreement_for_a_conditional_mnist_model():
+    from ganlab.engine.evaluator import EvalJob
+    from ganlab.metrics.classifier import MODELS_DIR
+    if not (MODELS_DIR / "mnist").is_dir():
+        pytest.skip("the MNIST classifier is not trained yet")
+    cfg = RunConfig(DataConfig(name="mnist"), ModelConfig(name="cgan", width=8, z_dim=8),
+                    TrainConfig(steps=1, batch_size=16, n_samples=20))
+    from ganlab.trainer import Trainer
+    t = Trainer(cfg)
+    row = Evaluator().evaluate(EvalJob(owner=1, step=0, G=t.G.eval(), data=cfg.data, n=20, on_result=print))
+    assert 0 <= row["class_agreement"] <= 1 and abs(sum(row["class_hist"].values()) - 1) < 1e-6
+    assert row["fid"] > 0 and 0 <= row["class_entropy"] <= 1

@@ -14,7 +14,9 @@ in memory here.
 
 A result row holds ``step``, ``fid``, ``kid``, ``precision``, ``recall``,
 ``density``, ``coverage``, ``eval_n``, ``eval_seconds`` and, for sets with a
-shipped classifier, ``class_entropy`` and ``class_hist``. A failure becomes a
+shipped classifier, ``class_entropy`` and ``class_hist`` (and, for a
+conditional G, ``class_agreement``: how often the classifier sees the class G
+was asked for). A failure becomes a
 row with ``eval_error``: evaluation never stops training.
 """
 from __future__ import annotations
@@ -141,7 +143,9 @@ class Evaluator:
         device = torch.device(self.device) if self.device else next(job.G.parameters()).device
         net = self._inception(device)
         real, _ = self._reference(net, job.data, job.split, job.n)
-        images = generated_images(job.G, len(real), seed=job.seed)
+        k = getattr(job.G, "num_classes", 0)
+        labels = torch.arange(len(real)) % k if k else None            # every class equally often
+        images = generated_images(job.G, len(real), seed=job.seed, labels=labels)
         fake = net.features(images)
         row = {"step": job.step, "fid": fid(real, fake), **kid(real, fake, subsets=20, subset_size=min(500, len(real)))}
         row.update(prdc(real, fake))
@@ -149,5 +153,7 @@ class Evaluator:
         if clf is not None:
             hist = class_histogram(clf, images)
             row.update(class_entropy=histogram_entropy(hist), class_hist=hist)
+            if labels is not None:                                      # conditional: did G draw what was asked?
+                row["class_agreement"] = float((clf.predict(images) == labels).float().mean())
         row.update(eval_n=len(real), eval_seconds=time.perf_counter() - t0)
         return row

@@ -28,9 +28,10 @@ PANELS = [
     ("gradient norm", [("grad_norm_d", "|∇D|", D_COLOUR), ("grad_norm_g", "|∇G|", G_COLOUR)]),
     ("FID estimate (lower is better)", [("fid", "FID", "#2ca02c")]),
     ("diversity and recall (1 = like real data)", [("diversity", "diversity", "#9467bd"),
-                                                   ("recall", "recall", "#8c564b")]),
+                                                   ("recall", "recall", "#8c564b"),
+                                                   ("class_agreement", "class as asked", "#17becf")]),
 ]
-SPARSE = {"fid", "recall", "diversity"}   # keys only some rows carry (evaluator rows arrive in any step order)
+SPARSE = {"fid", "recall", "diversity", "class_agreement"}   # keys only some rows carry, in any step order
 
 
 def thin(rows: Sequence[Dict], max_points: int = MAX_POINTS) -> List[Dict]:
