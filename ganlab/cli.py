@@ -166,10 +166,15 @@ def cmd_train(a) -> int:
             rows, cursor = engine.metrics_since(cursor)
             st = engine.status()
             bar.update(st["step"] - bar.n)
-            if rows:
-                r = rows[-1]
+            train_rows = [r for r in rows if "loss_d" in r]        # the evaluator's FID rows carry no losses
+            fid_rows = [r for r in rows if "fid" in r]
+            if train_rows:
+                r = train_rows[-1]
                 bar.set_postfix(loss_d=f"{r['loss_d']:.3f}", loss_g=f"{r['loss_g']:.3f}",
                                 img_s=f"{st['images_per_s']:.0f}")
+            for r in fid_rows:
+                bar.write(f"step {r['step']:,}: FID estimate {r['fid']:.1f} on {r['eval_n']:,} images, "
+                          f"precision {r['precision']:.2f}, recall {r['recall']:.2f}")
     except KeyboardInterrupt:
         print("\ninterrupted; saving a checkpoint", file=sys.stderr)
     finally:

@@ -71,3 +71,29 @@ def test_resume_of_missing_run_and_wrong_checkpoint(tmp_path, capsys):
 def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "ganlab", "list"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "fashion-mnist" in out.stdout
+
+
+def test_train_with_fid_estimates_prints_them_and_saves_them(tmp_path, capsys):
+    import json
+    code = main(["train", "--data", "shapes", "--n", "64", "--resolution", "32", "--model", "dcgan", "--width", "8",
+                 "--z-dim", "8", "--steps", "10", "--batch-size", "16", "--eval-every", "5", "--eval-n", "12",
+                 "--out", str(tmp_path / "run")])
+    assert code == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "fid" in r] == [5, 10]
+    err = capsys.readouterr().err
+    assert "FID estimate" in err
+
+
+def test_eval_prints_the_protocol_and_json(tmp_path, capsys):
+    import json
+    assert main(["train", "--data", "shapes", "--n", "64", "--resolution", "32", "--model", "dcgan", "--width", "8",
+                 "--z-dim", "8", "--steps", "2", "--batch-size", "16", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--run", str(tmp_path / "run"), "--metrics", "fid,kid,pr,dc", "--n", "20", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["fid"] > 0 and 0 <= report["recall"] <= 1 and "coverage" in report
+    assert "Lucic et al. 2018" in report["protocol"] and report["comparable"] is False     # shapes: no test split
+    assert main(["eval", "--run", str(tmp_path / "run"), "--metrics", "fid,nonsense"]) == 2
+    assert "Unknown metric" in capsys.readouterr().err
+    assert main(["eval", "--metrics", "fid"]) == 2
