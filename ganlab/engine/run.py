@@ -37,7 +37,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 import torch
 
-from ..checkpoint import capture_state, load_checkpoint, read_config, restore_state, save_checkpoint
+from ..checkpoint import load_checkpoint, read_config, save_checkpoint
 from ..config import RunConfig
 from ..data import DataSource
 from ..errors import GanlabError
@@ -47,11 +47,11 @@ from ..runs import RunDir
 from ..trainer import Trainer, make_trainer
 from ..viz import samples_image
 from .evaluator import EvalJob, Evaluator
+from .guard import NanGuard
 
 SAMPLE_SECONDS = 2.0        # refresh the live sample grid at least this often
 FLUSH_SECONDS = 1.0         # write buffered metrics rows to disk this often
 RATE_SECONDS = 3.0          # the step rate is measured over this window
-MAX_ROLLBACKS = 5           # NaN recoveries before a run is declared broken
 
 
 class Engine:
@@ -77,8 +77,7 @@ class Engine:
         self._health = HealthMonitor(probability=bool(spec and spec.probability))
         for row in self._rows:
             self._health.observe(row)
-        self._good = None                             # (tensors, state): the last state with finite losses
-        self._rollbacks = 0
+        self._guard = NanGuard()                      # rolls back to the last finite state on a NaN
         self._real_diversity = self._measure_real_diversity()
         self._diversity: Optional[float] = None       # latest fake/real diversity ratio, for the next row
         self._refresh_samples(save=not run.sample_steps())
@@ -231,7 +230,7 @@ class Engine:
                 "eta_s": left / self._rate if self._rate > 0 and self._state == "running" else None,
                 "lr_g": t.lr_g, "lr_d": t.lr_d, "n_critic": t.n_critic,
                 "loss": t.cfg.train.loss, "probability": bool(spec and spec.probability),   # D outputs in [0, 1]
-                "run_dir": str(self.run.path), "rollbacks": self._rollbacks,
+                "run_dir": str(self.run.path), "rollbacks": self._guard.rollbacks,
                 "checkpoint": str(self._last_ckpt) if self._last_ckpt else None,
             }
 
@@ -346,8 +345,8 @@ class Engine:
             self._flush()
 
     def _train_one(self) -> Dict:
-        if self._good is None:
-            self._keep_good()
+        if self._guard.good is None:
+            self._guard.keep(self.trainer)
         m = self.trainer.step()
         bad = [key for key in ("loss_d", "loss_g") if not math.isfinite(m[key])]
         if bad:
@@ -356,7 +355,7 @@ class Engine:
         t = self.trainer.cfg.train
         if m["step"] % t.log_every == 0:
             self._log_window()
-            self._keep_good()
+            self._guard.keep(self.trainer)
         if m["step"] % t.sample_every == 0:
             self._refresh_samples(save=True)
         if t.checkpoint_every and m["step"] % t.checkpoint_every == 0:
@@ -365,33 +364,13 @@ class Engine:
             self._submit_eval()
         return m
 
-    # ---- NaN guard ---------------------------------------------------------------------
-    def _keep_good(self) -> None:
-        """Remember the current state as the one to roll back to, if every weight is finite."""
-        nets = [n for n in (self.trainer.G, self.trainer.D) if n is not None]
-        if all(torch.isfinite(p).all() for n in nets for p in n.parameters()):
-            self._good = capture_state(self.trainer, on_cpu=False)
-
     def _roll_back(self, key: str, m: Dict) -> Dict:
-        """A loss became NaN or inf: restore the last good state, halve the learning rates, go on."""
-        t = self.trainer
-        if self._good is None or self._rollbacks >= MAX_ROLLBACKS:
-            raise GanlabError(f"{key} became {m[key]} at step {m['step']} again after {self._rollbacks} "
-                              "recoveries; lower the learning rates a lot (or use spectral norm or WGAN-GP) "
-                              "and resume the run from its last checkpoint.")
-        tensors, state = self._good
-        restore_state(t, tensors, state, where="The last good state")
-        lr_g, lr_d = t.lr_g * 0.5, t.lr_d * 0.5
-        t.set_lr(lr_g, lr_d)
-        self._rollbacks += 1
+        """A loss became NaN or inf: the guard restores the last good state; the health panel says so."""
+        finding = self._guard.recover(self.trainer, key, m[key], m["step"])
         self._window = []                             # the steps since the last row are undone
         with self._lock:
-            self._health.event(
-                "nan", f"{key} became {m[key]}: rolled back", f"At step {m['step']} {key} was {m[key]}; the run "
-                f"went back to step {t.step_count:,} and both learning rates were halved (lr G {lr_g:.2g}, "
-                f"lr D {lr_d:.2g}). Nothing was lost.", "If it happens again, lower the learning rates further, "
-                "or turn on spectral norm or use the WGAN-GP loss.", t.step_count)
-        return {"step": t.step_count, "rolled_back": True}
+            self._health.event(finding.kind, finding.title, finding.detail, finding.fix, finding.step)
+        return {"step": self.trainer.step_count, "rolled_back": True}
 
     # ---- evaluation ----------------------------------------------------------------------
     def _submit_eval(self) -> None:
