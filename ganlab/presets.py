@@ -54,8 +54,8 @@ PRESETS: Dict[str, Preset] = {
         "shapes conditioned on shape and colour together (24 classes)"),
     "text-captioned": Preset(
         RunConfig(DataConfig(name="captioned"),
-                  ModelConfig(name="text-gan", clip="minilm", width=48, z_dim=64, spectral_norm=True),
-                  _image_train(steps=15_000, eval_every=0, condition="mixed", clip_noise=0.25, contrastive=1.0)),
+                  ModelConfig(name="text-gan", clip="minilm", width=32, z_dim=64, spectral_norm=True),
+                  _image_train(steps=6_000, eval_every=0, condition="mixed", clip_noise=0.25, contrastive=1.0)),
         "text to image on the captioned built-in sets with the offline embedder (half LAFITE image "
         "embeddings, half caption embeddings)"),
 }
