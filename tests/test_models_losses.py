@@ -14,7 +14,8 @@ CASES = [("mlp", None), ("mlp", (1, 28)), ("dcgan", (1, 28)), ("dcgan", (3, 32))
 
 
 def test_every_model_is_covered():
-    assert {m for m, _ in CASES} == set(MODELS.names())
+    # text-gan needs captions and an embedder: tests/test_text.py trains it with each embedder
+    assert {m for m, _ in CASES} | {"text-gan"} == set(MODELS.names())
 
 
 @pytest.mark.parametrize("loss", list(LOSSES))

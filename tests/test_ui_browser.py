@@ -157,9 +157,13 @@ def test_playground_plays_a_preset_and_steps_d_only(page, tmp_path):
 
     page.click("#play-pause")
     assert _until(lambda: "Paused" in page.inner_text("#play-message"))
-    time.sleep(1.0)                                             # the last poll lands
+    def settled():                                              # the polls in flight have landed
+        before = _title(page, plane), _trace(page, plane, "G(z)")
+        time.sleep(1.5)
+        return before == (_title(page, plane), _trace(page, plane, "G(z)"))
+    assert _until(settled, timeout=20), "the plane kept changing after pause"
     points, heat, title = _trace(page, plane, "G(z)"), _heat(page, plane), _title(page, plane)
-    time.sleep(1.0)
+    time.sleep(2.0)
     assert _trace(page, plane, "G(z)") == points and _title(page, plane) == title     # paused: still
 
     page.click("#play-step-d")

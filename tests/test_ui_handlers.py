@@ -102,8 +102,8 @@ def test_status_markdown_says_state_step_device_and_folder():
 def test_image_datasets_suggest_dcgan():
     assert is_point_set("ring") and is_point_set("moons")
     assert not is_point_set("fashion-mnist") and not is_point_set("folder:/x")
-    assert TrainHandlers.dataset_defaults("mnist") == ("", "dcgan", 2e-4, 2e-4)
-    assert TrainHandlers.dataset_defaults("ring") == ("", "mlp", 1e-3, 1e-3)
+    assert TrainHandlers.dataset_defaults("mnist") == ("", "dcgan", 2e-4, 2e-4, 2000)   # images: FID on
+    assert TrainHandlers.dataset_defaults("ring") == ("", "mlp", 1e-3, 1e-3, 0)
     cfg = config_from_form(dict(DEFAULT_FORM, custom=" folder:/tmp/x ", resolution=32))
     assert cfg.data.name == "folder:/tmp/x" and cfg.data.resolution == 32
 
@@ -153,14 +153,15 @@ def test_step_pause_apply_and_tick(handlers):
     msg, status = h.apply(5e-4, 1e-4, 3, "k")
     assert "n_critic 3" in msg and "lr G 0.0005" in status and e.status()["n_critic"] == 3
     skip = {"__type__": "update"}                                 # gr.skip()
-    status, curves, points, grid = h.tick("k")
+    status, curves, points, grid, health, classes = h.tick("k")
     assert status == skip                                         # apply() already showed this status
     assert curves.data and points["visible"] and not grid["visible"]
+    assert isinstance(health, str) and not classes["visible"]   # a point set has no class histogram
     assert points["value"].data[1].name == "G(z)" and len(points["value"].data[1].x) == 512
-    assert h.tick("k") == (skip, skip, skip, skip)                # nothing new while paused
+    assert h.tick("k") == (skip,) * 6                             # nothing new while paused
     h.resume("k")
     assert _wait(lambda: e.status()["step"] > at + 30)
-    status, curves, _, _ = h.tick("k")
+    status, curves, *_ = h.tick("k")
     assert "RUNNING" in status and curves.data
 
 
@@ -212,7 +213,7 @@ def test_bad_upload_and_bad_folders_give_a_message(handlers, tmp_path):
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("a.txt", "hello")
         zf.writestr("b.txt", "world")
-    msg, custom, model, lr_g, _ = handlers.upload([str(z)], "k")
+    msg, custom, model, lr_g, _, _ = handlers.upload([str(z)], "k")
     assert custom.startswith("folder:") and custom.endswith(".zip") and model == "dcgan" and lr_g == 2e-4
     msg, _ = handlers.build(dict(FAST, custom=custom, model=model), "k")
     assert msg.startswith("⚠️") and "image" in msg
