@@ -17,6 +17,7 @@ import json
 import os
 import platform
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -27,14 +28,15 @@ from .sampling import export_generator
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
-def training_time(run: Path) -> str:
+def training_time(run: Path, upto: Optional[int] = None) -> str:
+    """Seconds spent in training steps up to the shipped step (a resumed leg's repeated rows count once)."""
     rows = RunDir(Path(run), None).read_metrics()
-    train = [r for r in rows if "loss_d" in r]
+    by_step = {r["step"]: r for r in rows if "loss_d" in r and (upto is None or r["step"] <= upto)}
+    train = [by_step[k] for k in sorted(by_step)]
     if not train:
         return "unknown"
     seconds = sum(r.get("seconds", 0.0) for r in train)
-    wall = train[-1]["time"] - train[0]["time"] if len(train) > 1 else seconds
-    return f"{seconds / 3600:.2f} h of training steps ({wall / 3600:.2f} h wall clock), {train[-1]['step']:,} steps"
+    return f"{seconds / 3600:.2f} h of training steps, {upto or train[-1]['step']:,} steps"
 
 
 def hardware() -> str:
@@ -43,7 +45,7 @@ def hardware() -> str:
     return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, torch {torch.__version__}"
 
 
-def card(name: str, run: Path, command: str, scores: dict, notes: str = "") -> str:
+def card(name: str, run: Path, command: str, scores: dict, notes: str = "", step: Optional[int] = None) -> str:
     cfg = read_config(run)
     m, t, d = cfg.model, cfg.train, cfg.data
     lines = [f"# {name}", "",
@@ -53,7 +55,7 @@ def card(name: str, run: Path, command: str, scores: dict, notes: str = "") -> s
              f"lr {t.lr_g:g}/{t.lr_d:g}, Adam betas ({t.beta1:g}, {t.beta2:g}), EMA {t.ema:g}"
              f"{f', DiffAugment {t.augment}' if t.augment else ''}. The weights are the EMA of G.", "",
              f"- **Command:** `{command}`",
-             f"- **Training:** {training_time(run)}, on {hardware()} (the training machine).",
+             f"- **Training:** {training_time(run, step)}, on {hardware()} (the training machine).",
              f"- **Data:** {notes or d.name}"]
     if scores:
         lines += ["", "## Scores", "", f"Measured with `python -m ganlab eval --run models/{name} --n "
@@ -81,7 +83,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     out = export_generator(a.run, MODELS / a.name)
     scores = {} if a.no_fid else evaluate_run(out, ["fid", "kid", "pr"], a.fid_n)
-    text = card(a.name, a.run, a.command, scores, a.notes)
+    step = json.loads((out / "state.json").read_text())["step"]
+    text = card(a.name, a.run, a.command, scores, a.notes, step)
     if a.extra:
         text += "\n" + a.extra.read_text()
     (out / "README.md").write_text(text)
