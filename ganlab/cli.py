@@ -66,6 +66,8 @@ def _train_parser(sub) -> None:
                    help="text-gan: perturbed image embeddings (LAFITE), caption embeddings, or both")
     p.add_argument("--clip-noise", type=float, default=t.clip_noise, help="text-gan: LAFITE's perturbation xi")
     p.add_argument("--contrastive", type=float, default=t.contrastive, help="text-gan: contrastive weight")
+    p.add_argument("--diversity", type=float, default=t.diversity,
+                   help="mode-seeking weight (MSGAN), so one class or prompt does not give one image (e.g. 1.0)")
     p.add_argument("--label-smoothing", type=float, default=t.label_smoothing, help="one-sided, e.g. 0.1")
     p.add_argument("--instance-noise", type=float, default=t.instance_noise, help="std, annealed to 0")
     p.add_argument("--ema", type=float, default=t.ema, help="EMA decay of G for samples, e.g. 0.999")
@@ -97,7 +99,7 @@ FIELDS = {
     **{k: ("train", k) for k in ("loss", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "n_critic",
                                  "label_smoothing", "instance_noise", "gp_weight", "ema", "augment", "r1",
                                  "seed", "device", "log_every", "sample_every", "checkpoint_every", "eval_every",
-                                 "eval_n", "condition", "clip_noise", "contrastive")},
+                                 "eval_n", "condition", "clip_noise", "contrastive", "diversity")},
 }
 
 

@@ -71,6 +71,7 @@ class TrainConfig:
     condition: str = "image"           # text-gan: image (LAFITE: perturbed image embeddings), caption, mixed
     clip_noise: float = 0.25           # text-gan: LAFITE's perturbation level xi of image embeddings
     contrastive: float = 1.0           # text-gan: weight of the contrastive terms (D's and the embedder's)
+    diversity: float = 0.0             # mode-seeking weight (MSGAN): two noises, one condition, two images
     seed: int = 0
     device: str = "auto"               # auto | cpu | cuda | mps
     log_every: int = 10                # steps averaged into one metrics.jsonl row
@@ -126,8 +127,8 @@ class RunConfig:
             raise GanlabError(f"The EMA decay must lie in [0, 1) (got {t.ema}).")
         if t.condition not in ("image", "caption", "mixed"):
             raise GanlabError(f"condition must be image, caption or mixed (got {t.condition!r}).")
-        if t.clip_noise < 0 or t.contrastive < 0:
-            raise GanlabError("clip_noise and contrastive cannot be negative.")
+        if t.clip_noise < 0 or t.contrastive < 0 or t.diversity < 0:
+            raise GanlabError("clip_noise, contrastive and diversity cannot be negative.")
         if t.r1 < 0:
             raise GanlabError(f"The R1 weight cannot be negative (got {t.r1}).")
         from .augment import check_policy

@@ -104,3 +104,11 @@ def get_loss(name: str) -> LossSpec:
 
 def describe_losses() -> List[Tuple[str, str]]:
     return [(name, spec.help) for name, spec in LOSSES.items()]
+
+
+def mode_seeking(x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor,
+                 eps: float = 1e-5) -> torch.Tensor:
+    """MSGAN's mode-seeking term (Mao et al. 2019): small when two noises given the same condition
+    give images as far apart as the noises are, large when G ignores the noise (one image per prompt)."""
+    ratio = (x1 - x2).abs().mean() / (z1 - z2).abs().mean()
+    return 1.0 / (ratio + eps)

@@ -29,7 +29,7 @@ from .augment import augment
 from .config import OPTIMIZERS, RunConfig
 from .data import DataSource, load_dataset
 from .errors import GanlabError
-from .losses import get_loss, gradient_penalty, r1_penalty
+from .losses import get_loss, gradient_penalty, mode_seeking, r1_penalty
 from .nets import MODELS
 from .registry import Registry
 
@@ -247,13 +247,22 @@ class Trainer:
         """One generator update against the current discriminator."""
         self.D.requires_grad_(False)                   # no D grads needed; saves the backward through D's weights
         try:
-            n = self.cfg.train.batch_size
-            y = self._labels(n)
-            fake = self._G(self._z(n), y)
+            n, weight = self.cfg.train.batch_size, self.cfg.train.diversity
+            half = n // 2
+            y = self._labels(half if weight > 0 else n)
+            if weight > 0 and y is not None:           # pairs: two noises for each class asked for
+                y = torch.cat([y, y])
+            z = self._z(2 * half if weight > 0 else n)
+            fake = self._G(z, y)
             d_fake, aux = self._D(self._noisy(fake), y)
             loss = self.loss.g(d_fake)
             if aux is not None:                        # ACGAN: G is rewarded for the class it was asked for
                 loss = loss + aux
+            extra = {}
+            if weight > 0:                             # MSGAN: G may not ignore its noise
+                ms = mode_seeking(fake[:half], fake[half:], z[:half], z[half:])
+                loss = loss + weight * ms
+                extra["mode_seeking"] = ms.item()
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
         finally:
@@ -261,7 +270,7 @@ class Trainer:
         grad_norm = _grad_norm(self.G)
         self.opt_g.step()
         self._update_ema()
-        return {"loss_g": loss.item(), "grad_norm_g": grad_norm}
+        return {"loss_g": loss.item(), "grad_norm_g": grad_norm, **extra}
 
     def step(self) -> Dict[str, float]:
         """n_critic D steps then one G step; returns the step's metrics."""

@@ -35,6 +35,13 @@ def test_every_family_and_loss_trains_with_finite_losses(model, loss):
     assert t.sample_nrow == 4 and t.fixed_y.tolist() == sum(([k] * 4 for k in range(8)), [])
 
 
+@pytest.mark.parametrize("model", FAMILIES)
+def test_mode_seeking_pairs_train_every_family(model):
+    t = Trainer(cfg(model, "hinge", diversity=1.0))
+    m = t.step()
+    assert math.isfinite(m["mode_seeking"]) and m["mode_seeking"] > 0 and math.isfinite(m["loss_g"])
+
+
 def test_fixed_samples_keep_z_across_the_rows():
     t = Trainer(cfg("cgan"))
     rows = t.fixed_z.view(8, 4, -1)

@@ -124,6 +124,20 @@ def test_the_generator_trains_with_each_embedder(which, emb_folder, captioned_cf
     assert t.sample().shape == (8 * 4, 3, 32, 32) and t.cfg.model.cond_dim == 64
 
 
+def test_mode_seeking_term_reads_noise_use():
+    from ganlab.losses import mode_seeking
+    z1, z2 = torch.zeros(4, 8), torch.ones(4, 8)
+    same = torch.zeros(4, 3, 8, 8)
+    assert mode_seeking(same, same, z1, z2) > 1e4                 # noise ignored: a huge penalty
+    assert mode_seeking(same, same + 1.0, z1, z2) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_diversity_pairs_train_with_a_finite_term(emb_folder, captioned_cfg, captioned):
+    t = make_trainer(captioned_cfg(str(emb_folder), diversity=1.0), captioned)
+    m = t.step()
+    assert "mode_seeking" in m and torch.isfinite(torch.tensor(m["mode_seeking"])) and m["mode_seeking"] > 0
+
+
 def test_prompts_generate_and_out_of_domain_ones_are_flagged(tmp_path, emb_folder, captioned_cfg, captioned):
     e = Engine.new(captioned_cfg(str(emb_folder)), tmp_path / "run", data=captioned)
     for _ in range(2):

@@ -11,6 +11,9 @@ of a prompt. D sees the condition by projection; two contrastive terms tie
 it down: D's own embedding of an image should point at the image's
 condition, and the embedder's view of a generated image should point at the
 condition it was made from (each against the other conditions in the batch).
+With ``diversity`` > 0, G's batch is pairs (two noises, one condition) and
+MSGAN's mode-seeking term keeps G from ignoring its noise, which a condition
+as rich as an embedding otherwise invites: one image per prompt.
 
 ``condition="caption"`` trains on the captions' text embeddings instead (for
 captioned sets), ``"mixed"`` on either, half and half.
@@ -28,7 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from ..augment import augment
 from ..errors import GanlabError
-from ..losses import gradient_penalty, r1_penalty
+from ..losses import gradient_penalty, mode_seeking, r1_penalty
 from ..metrics.inception import _cache_dir
 from ..trainer import TRAINERS, Trainer, _grad_norm, draw_noise
 from .embedders import load_embedder
@@ -189,13 +192,24 @@ class TextGANTrainer(Trainer):
         t = self.cfg.train
         idx = self._indices(t.batch_size)
         c = self.condition(idx)
+        if t.diversity > 0:                             # pairs: the first half's conditions, twice
+            half = len(c) // 2
+            c = torch.cat([c[:half], c[:half]])
         self.D.requires_grad_(False)
+        extra = {}
         try:
-            fake = self.G(self._z(len(c)), c)
+            z = self._z(len(c))
+            fake = self.G(z, c)
             d_fake, f_fake = self._D(self._noisy(fake), c)
             seen = self.embedder.encode_image(fake)     # the embedder's view of G's image ...
-            con = contrastive(f_fake, c) + contrastive(seen, c)   # ... should point at its condition
+            # ... should point at its condition (with pairs, each half on its own: no condition twice)
+            parts = [slice(0, half), slice(half, None)] if t.diversity > 0 else [slice(None)]
+            con = sum(contrastive(f_fake[p], c[p]) + contrastive(seen[p], c[p]) for p in parts) / len(parts)
             loss = self.loss.g(d_fake) + t.contrastive * con
+            if t.diversity > 0:
+                ms = mode_seeking(fake[:half], fake[half:], z[:half], z[half:])
+                loss = loss + t.diversity * ms
+                extra["mode_seeking"] = ms.item()
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
         finally:
@@ -204,7 +218,7 @@ class TextGANTrainer(Trainer):
         self.opt_g.step()
         self._update_ema()
         return {"loss_g": loss.item(), "grad_norm_g": grad_norm, "contrastive_g": con.item(),
-                "clip_score": (seen.detach() * c).sum(1).mean().item()}
+                "clip_score": (seen.detach() * c).sum(1).mean().item(), **extra}
 
     def _G(self, z, y, G=None):
         """G on conditions ``y`` [B, E]; without them, the display prompts round-robin (used by sample())."""
