@@ -11,7 +11,9 @@ an image as right only when both the shape and the colour classifier agree.
 Beside each figure it prints the same classifier's accuracy on *real* images of
 that class: the ceiling a perfect generator could reach with this judge (the
 Fashion-MNIST classifier itself calls only about three real shirts in four
-"Shirt"). ``--psi 1 0.7`` also reports truncated noise (the Explore slider).
+"Shirt"), and how varied one class's images are relative to real images of
+that class (1 = as varied; near 0 = one image per class, ACGAN's known
+failure). ``--psi 1 0.7`` also reports truncated noise (the Explore slider).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import torch
 
 from ganlab.explore import truncate
 from ganlab.metrics.classifier import _labelled, load_classifier
+from ganlab.metrics.health import diversity
 from ganlab.sampling import generate, is_conditional, load_generator, noise
 from ganlab.trainer import configure_threads
 from ganlab.ui.explore import shipped_models
@@ -66,24 +69,32 @@ def agreement(path: Path, n: int, psis) -> None:
     real, note = real_by_class(cfg)
     print(f"\n{path} ({cfg.model.name} on {cfg.data.name}, label {cfg.data.label or 'class'}, step {step:,}); "
           f"{n} images per class; real: {note}")
-    print(f"  {'class':18s} " + " ".join(f"{'psi ' + format(p, 'g'):>9s}" for p in psis) + f" {'real':>7s}")
-    rates = {p: [] for p in psis}
+    print(f"  {'class':18s} " + " ".join(f"{'psi ' + format(p, 'g'):>9s}" for p in psis) + f" {'real':>7s}"
+          f" {'diversity':>10s}")
+    rates, spreads = {p: [] for p in psis}, []
     for k, name in enumerate(names):
-        cells = []
+        cells, first = [], None
         for p in psis:
             x = generate(G, truncate(noise(G, n, seed=1000 + k), p), torch.full((n,), k))
+            first = x if first is None else first
             rate = float(_judge(checks, name, x).float().mean())
             rates[p].append(rate)
             cells.append(f"{100 * rate:8.1f}%")
         r = real.get(name)
-        ceiling = "    n/a"
+        ceiling = spread = "    n/a"
         if r is not None and len(r):
             ceiling = f"{100 * float(_judge(checks, name, r).float().mean()):6.1f}%"
-        print(f"  {name:18s} " + " ".join(cells) + f" {ceiling}")
+            ratio = diversity(first) / max(diversity(r), 1e-8)
+            spreads.append(ratio)
+            spread = f"{ratio:9.2f}x"
+        print(f"  {name:18s} " + " ".join(cells) + f" {ceiling} {spread}")
     for p in psis:
         v = rates[p]
         print(f"  psi {p:g}: mean {100 * sum(v) / len(v):5.1f}%, worst class {100 * min(v):5.1f}%, "
               f"classes at >= 90%: {sum(x >= 0.9 for x in v)}/{len(v)}")
+    if spreads:
+        print(f"  diversity within a class (mean pairwise distance, psi {psis[0]:g}) relative to real images of it: "
+              f"mean {sum(spreads) / len(spreads):.2f}x, lowest {min(spreads):.2f}x")
 
 
 def _part(name: str, part: str) -> str:
