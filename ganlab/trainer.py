@@ -288,7 +288,11 @@ class Trainer:
     def _update_ema(self) -> None:
         if self.G_ema is None:
             return
-        decay = self.cfg.train.ema
+        # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the average
+        # follows G closely, so a short run's EMA samples are not mostly the random initial weights
+        # (0.999 ** 2000 is still 14%).
+        n = self.step_count
+        decay = min(self.cfg.train.ema, (1.0 + n) / (10.0 + n))
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
             p_ema.lerp_(p, 1.0 - decay)
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):   # BatchNorm statistics

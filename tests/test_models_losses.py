@@ -40,6 +40,19 @@ def test_model_loss_trains_three_steps(model, image, loss, tiny_images):
         assert x.abs().max() <= 1
 
 
+def test_ema_warms_up_so_a_short_run_is_not_its_initial_weights():
+    cfg = RunConfig(DataConfig(name="ring", n=256), ModelConfig(name="mlp", width=16),
+                    TrainConfig(loss="ns", batch_size=16, ema=0.999, device="cpu"))
+    t = Trainer(cfg)
+    init = [p.clone() for p in t.G.parameters()]
+    for _ in range(20):
+        t.step()
+    # distance of the EMA from G and from the initial weights: it must sit much nearer G
+    to_g = sum((a - b).norm() for a, b in zip(t.G_ema.parameters(), t.G.parameters()))
+    to_init = sum((a - b).norm() for a, b in zip(t.G_ema.parameters(), init))
+    assert to_g < 0.5 * to_init
+
+
 def test_wgan_clips_weights():
     cfg = RunConfig(DataConfig(name="ring", n=256), ModelConfig(name="mlp", width=16),
                     TrainConfig(loss="wgan", clip=0.01, batch_size=16, device="cpu"))
