@@ -55,8 +55,8 @@ PRESETS: Dict[str, Preset] = {
     "shapes-cgan": Preset(
         RunConfig(DataConfig(name="shapes", label="shape+colour", n=20_000),
                   ModelConfig(name="acgan", width=48, z_dim=64, spectral_norm=True),
-                  _image_train(steps=2_000, eval_every=0)),
-        "shapes conditioned on shape and colour together (24 classes), ACGAN"),
+                  _image_train(steps=3_000, eval_every=0, diversity=1.0)),
+        "shapes conditioned on shape and colour together (24 classes), ACGAN with the mode-seeking term"),
     "text-captioned": Preset(
         RunConfig(DataConfig(name="captioned"),
                   ModelConfig(name="text-gan", clip="minilm", width=32, z_dim=64, spectral_norm=True),
