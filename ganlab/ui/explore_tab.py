@@ -95,16 +95,16 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab) -> None:
     msg = c["message"]
 
     @guarded(2)
-    def render(*values, request: gr.Request):
+    def render(request: gr.Request, *values):
         return h.render(_view(values), request.session_hash)
 
-    def render_out(*values, request: gr.Request):
-        img, cap = render(*values, request=request)
+    def render_out(request: gr.Request, *values):
+        img, cap = render(request, *values)
         if isinstance(img, str):                          # guarded() turned an error into a message
             return gr.skip(), gr.skip(), img
         return img, cap, ""
 
-    def strip(*values, request: gr.Request):
+    def strip(request: gr.Request, *values):
         try:
             return h.strip(_view(values), request.session_hash)
         except Exception:
@@ -121,17 +121,17 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab) -> None:
                 gr.update(choices=h.models()), gr.update(visible=ex.conditional), gr.update(visible=False))
 
     @guarded(2)
-    def class_grid(classes, *values, request: gr.Request):
+    def class_grid(classes, request: gr.Request, *values):
         return "", gr.update(value=h.class_grid(classes, _view(values), request.session_hash), visible=True)
 
     @guarded(2)
-    def nearest(*values, request: gr.Request):
+    def nearest(request: gr.Request, *values):
         img, text = h.nearest(_view(values), request.session_hash)
         return text, gr.update(value=img, visible=True)
 
     def exporter(what):
         @guarded(2)
-        def run(*values, request: gr.Request):
+        def run(request: gr.Request, *values):
             path = export_file(h, what, _view(values), request.session_hash)
             return f"Ready: `{path.name}` below.", str(path)
         return run

@@ -103,13 +103,13 @@ def _wire(h: PlaygroundHandlers, c: Dict, plots, tab: gr.Tab) -> None:
             return f"⚠️ {e}"
         return gr.skip()
 
-    def on_new(*values, request: gr.Request):
+    def on_new(request: gr.Request, *values):
         return h.new(s_dict(values[:4]), l_dict(values[4:]), request.session_hash)
 
-    def on_live(*values, request: gr.Request):
+    def on_live(request: gr.Request, *values):
         return h.live(l_dict(values), request.session_hash)
 
-    def on_draw(sketch, *values, request: gr.Request):
+    def on_draw(sketch, request: gr.Request, *values):
         return h.draw(sketch, s_dict(values[:4]), l_dict(values[4:]), request.session_hash)
 
     def keyed(fn, *bound):
