@@ -221,15 +221,26 @@ class Trainer:
         if aux_real is not None:                       # ACGAN: D learns the class of real and fake images
             loss = loss + aux_real + aux_fake
             out["class_loss_d"] = (aux_real + aux_fake).item() / 2
+        loss = self._penalise_d(loss, out, d_real, real, fake, lambda x: self._D(x, y_real)[0])
+        return self._update_d(loss, out, d_real, d_fake)
+
+    def _penalise_d(self, loss, out: Dict[str, float], d_real, real, fake, critic) -> torch.Tensor:
+        """D's loss plus R1 and the gradient penalty where the config asks for them (``critic(x)``: D's logits)."""
+        t = self.cfg.train
         if t.r1 > 0:                                   # R1 (Mescheder et al. 2018): keep D flat on real data
             r1 = r1_penalty(d_real, real)
             loss = loss + 0.5 * t.r1 * r1
             out["r1"] = r1.item()
-        if spec.gradient_penalty:
+        if self.loss.gradient_penalty:
             alpha = torch.rand(len(real), generator=self.gen).to(self.device)
-            gp = gradient_penalty(lambda x: self._D(x, y_real)[0], real.detach(), fake, alpha)
+            gp = gradient_penalty(critic, real.detach(), fake, alpha)
             loss = loss + t.gp_weight * gp
             out["gp"] = gp.item()
+        return loss
+
+    def _update_d(self, loss, out: Dict[str, float], d_real, d_fake) -> Dict[str, float]:
+        """Backward, step (and clip, for WGAN) D; the metrics every D step reports."""
+        spec = self.loss
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = _grad_norm(self.D)
@@ -237,7 +248,7 @@ class Trainer:
         if spec.clip_weights:
             with torch.no_grad():
                 for p in self.D.parameters():
-                    p.clamp_(-t.clip, t.clip)
+                    p.clamp_(-self.cfg.train.clip, self.cfg.train.clip)
         show = torch.sigmoid if spec.probability else (lambda v: v)
         out.update(loss_d=loss.item(), d_real=show(d_real).mean().item(),
                    d_fake=show(d_fake).mean().item(), grad_norm_d=grad_norm)
@@ -258,19 +269,31 @@ class Trainer:
             loss = self.loss.g(d_fake)
             if aux is not None:                        # ACGAN: G is rewarded for the class it was asked for
                 loss = loss + aux
-            extra = {}
-            if weight > 0:                             # MSGAN: G may not ignore its noise
-                ms = mode_seeking(fake[:half], fake[half:], z[:half], z[half:])
-                loss = loss + weight * ms
-                extra["mode_seeking"] = ms.item()
+            out: Dict[str, float] = {}
+            loss = self._seek_modes(loss, out, fake, z)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
         finally:
             self.D.requires_grad_(True)
+        return self._update_g(loss, out)
+
+    def _seek_modes(self, loss, out: Dict[str, float], fake, z) -> torch.Tensor:
+        """With ``diversity`` > 0 the batch is pairs (halves share their conditions): add MSGAN's term."""
+        weight = self.cfg.train.diversity
+        if weight <= 0:
+            return loss
+        half = len(z) // 2
+        ms = mode_seeking(fake[:half], fake[half:], z[:half], z[half:])
+        out["mode_seeking"] = ms.item()
+        return loss + weight * ms
+
+    def _update_g(self, loss, out: Dict[str, float]) -> Dict[str, float]:
+        """Step G (its gradients are in place), update the EMA; the metrics every G step reports."""
         grad_norm = _grad_norm(self.G)
         self.opt_g.step()
         self._update_ema()
-        return {"loss_g": loss.item(), "grad_norm_g": grad_norm, **extra}
+        out.update(loss_g=loss.item(), grad_norm_g=grad_norm)
+        return out
 
     def step(self) -> Dict[str, float]:
         """n_critic D steps then one G step; returns the step's metrics."""

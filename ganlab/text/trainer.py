@@ -31,9 +31,8 @@ from safetensors.torch import load_file, save_file
 
 from ..augment import augment
 from ..errors import GanlabError
-from ..losses import gradient_penalty, mode_seeking, r1_penalty
 from ..metrics.inception import _cache_dir
-from ..trainer import TRAINERS, Trainer, _grad_norm, draw_noise
+from ..trainer import TRAINERS, Trainer, draw_noise
 from .embedders import load_embedder
 
 TAU = 0.5                 # temperature of the contrastive terms
@@ -170,23 +169,8 @@ class TextGANTrainer(Trainer):
         con = contrastive(f_real, c)                   # D's view of a real image points at its condition
         loss = spec.d(d_real, d_fake, t.label_smoothing) + t.contrastive * con
         out = {"contrastive_d": con.item()}
-        if t.r1 > 0:
-            r1 = r1_penalty(d_real, real)
-            loss = loss + 0.5 * t.r1 * r1
-            out["r1"] = r1.item()
-        if spec.gradient_penalty:
-            alpha = torch.rand(len(real), generator=self.gen).to(self.device)
-            gp = gradient_penalty(lambda x: self._D(x, c)[0], real.detach(), fake, alpha)
-            loss = loss + t.gp_weight * gp
-            out["gp"] = gp.item()
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = _grad_norm(self.D)
-        self.opt_d.step()
-        show = torch.sigmoid if spec.probability else (lambda v: v)
-        out.update(loss_d=loss.item(), d_real=show(d_real).mean().item(), d_fake=show(d_fake).mean().item(),
-                   grad_norm_d=grad_norm)
-        return out
+        loss = self._penalise_d(loss, out, d_real, real, fake, lambda x: self._D(x, c)[0])
+        return self._update_d(loss, out, d_real, d_fake)
 
     def step_g(self) -> Dict[str, float]:
         t = self.cfg.train
@@ -196,7 +180,7 @@ class TextGANTrainer(Trainer):
             half = len(c) // 2
             c = torch.cat([c[:half], c[:half]])
         self.D.requires_grad_(False)
-        extra = {}
+        out: Dict[str, float] = {}
         try:
             z = self._z(len(c))
             fake = self.G(z, c)
@@ -205,20 +189,13 @@ class TextGANTrainer(Trainer):
             # ... should point at its condition (with pairs, each half on its own: no condition twice)
             parts = [slice(0, half), slice(half, None)] if t.diversity > 0 else [slice(None)]
             con = sum(contrastive(f_fake[p], c[p]) + contrastive(seen[p], c[p]) for p in parts) / len(parts)
-            loss = self.loss.g(d_fake) + t.contrastive * con
-            if t.diversity > 0:
-                ms = mode_seeking(fake[:half], fake[half:], z[:half], z[half:])
-                loss = loss + t.diversity * ms
-                extra["mode_seeking"] = ms.item()
+            loss = self._seek_modes(self.loss.g(d_fake) + t.contrastive * con, out, fake, z)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
         finally:
             self.D.requires_grad_(True)
-        grad_norm = _grad_norm(self.G)
-        self.opt_g.step()
-        self._update_ema()
-        return {"loss_g": loss.item(), "grad_norm_g": grad_norm, "contrastive_g": con.item(),
-                "clip_score": (seen.detach() * c).sum(1).mean().item(), **extra}
+        out.update(contrastive_g=con.item(), clip_score=(seen.detach() * c).sum(1).mean().item())
+        return self._update_g(loss, out)
 
     def _G(self, z, y, G=None):
         """G on conditions ``y`` [B, E]; without them, the display prompts round-robin (used by sample())."""
