@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from ganlab.lessons import LESSONS, best_preset
+from ganlab.lessons import LESSONS, THREADS, best_preset
 from ganlab.metrics import mode_coverage
 from ganlab.trainer import Trainer, configure_threads, draw_noise
 
@@ -61,7 +61,7 @@ def main() -> None:
     p.add_argument("--data", nargs="+", default=["ring", "grid"])
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=int, default=THREADS, help="torch threads (default: the Playground's)")
     a = p.parse_args()
     threads = configure_threads(a.threads)
     print(f"CPU training budget {a.seconds:g} s per run, torch threads {threads}; {N_EVAL} samples per evaluation")

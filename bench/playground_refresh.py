@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ganlab.devtools import chromium, serve_app
 from ganlab.engine import Engine
-from ganlab.lessons import best_preset
+from ganlab.lessons import THREADS, best_preset
 
 COUNT_JS = """() => {
     window.__redraws = 0; window.__last = '';
@@ -35,7 +35,7 @@ TITLE_JS = """() => window.__last || ''"""
 
 def headless(seconds: float) -> float:
     with tempfile.TemporaryDirectory() as d:
-        e = Engine.new(best_preset("ring"), Path(d) / "run")
+        e = Engine.new(best_preset("ring"), Path(d) / "run", threads=THREADS)      # as the Playground runs it
         e.start()
         time.sleep(3)                                     # warm-up
         s0, t0 = e.status()["step"], time.monotonic()

@@ -115,6 +115,21 @@ def test_two_engines_run_side_by_side(tmp_path):
     assert a.run.path != b.run.path
 
 
+def test_threads_apply_to_the_run_worker_only(tmp_path):
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        e = Engine.new(_cfg(), tmp_path / "one", threads=1)
+        e.start()
+        assert _wait(lambda: e.status()["step"] > 5)
+        assert e.inspect(lambda t: torch.get_num_threads()) == 1      # read on the worker thread
+        assert torch.get_num_threads() == 2                          # the caller's count is untouched
+        e.stop()
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_bad_live_values_are_reported_and_training_goes_on(tmp_path):
     e = Engine.new(_cfg(), tmp_path / "run")
     e.start()

@@ -55,8 +55,10 @@ RATE_SECONDS = 3.0          # the step rate is measured over this window
 
 
 class Engine:
-    def __init__(self, trainer: Trainer, run: RunDir, evaluator: Optional[Evaluator] = None):
+    def __init__(self, trainer: Trainer, run: RunDir, evaluator: Optional[Evaluator] = None,
+                 threads: Optional[int] = None):
         self.trainer, self.run = trainer, run
+        self.threads = threads                        # torch threads of the worker (None: the process's)
         self._evaluator = evaluator                   # made on first use when eval_every is set
         self._commands: "queue.Queue[Tuple[Callable[[], Any], Future]]" = queue.Queue()
         self._lock = threading.Lock()                 # guards the fields read by other threads
@@ -85,8 +87,11 @@ class Engine:
     # ---- construction ----------------------------------------------------------
     @classmethod
     def new(cls, cfg: RunConfig, run_dir, data: Optional[DataSource] = None, init=None,
-            evaluator: Optional[Evaluator] = None) -> "Engine":
+            evaluator: Optional[Evaluator] = None, threads: Optional[int] = None) -> "Engine":
         """A fresh run; ``init`` (a checkpoint folder of the same model) gives a pretrained start.
+
+        ``threads`` sets torch's CPU threads for this run's worker only (torch's count is
+        per thread): the 2-D Playground's small nets train fastest on one.
 
         A pretrained start takes the checkpoint's nets, optimizer state and step
         count, and keeps ``cfg``'s learning rates, n_critic and loss.
@@ -100,7 +105,7 @@ class Engine:
             trainer.set_n_critic(n_critic)
             trainer.set_loss(loss)
         run = RunDir.create(Path(run_dir), trainer.cfg)
-        return cls(trainer, run, evaluator)
+        return cls(trainer, run, evaluator, threads)
 
     @classmethod
     def open(cls, run_dir, steps: Optional[int] = None, data: Optional[DataSource] = None,
@@ -257,6 +262,8 @@ class Engine:
 
     # ---- the worker thread -----------------------------------------------------------
     def _loop(self) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
         last_flush = last_sample = time.monotonic()
         try:
             while True:
