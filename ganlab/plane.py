@@ -96,7 +96,9 @@ def noise_grid(dist: str, z_dim: int, lines: int = 11, points: int = 41) -> List
 def manifold_lines(G: nn.Module, dist: str, lines: int = 11, points: int = 41) -> List[np.ndarray]:
     """G's image of the noise grid: a list of polylines, each [points, 2]."""
     device = next(G.parameters()).device
-    return [G(z.to(device)).cpu().numpy() for z in noise_grid(dist, G.z_dim, lines, points)]
+    grid = noise_grid(dist, G.z_dim, lines, points)
+    out = G(torch.cat(grid).to(device)).cpu()                      # one batch: [len(grid) * points, 2]
+    return [part.numpy() for part in out.split([len(z) for z in grid])]
 
 
 def _density(points: torch.Tensor, n: int, box: float, sigma_bins: float) -> torch.Tensor:

@@ -1,4 +1,7 @@
 """The 2-D Playground without a browser: lessons run, views and figures are right, controls act."""
+import asyncio
+import base64
+import json
 import math
 import time
 
@@ -108,7 +111,7 @@ def test_plane_figure_layers():
     assert heat.zmin == 0 and heat.zmax == 1                        # probabilities on a fixed scale
     arrows = next(t for t in fig.data if t.name == "G's gradient")
     assert arrows.x[0] == 0.0 and arrows.x[1] == pytest.approx(ARROW_MAX / 1.2, abs=1e-3)
-    assert arrows.x[2] is None
+    assert np.isnan(arrows.x[2])                                    # a break between two arrows
     only = plane_figure(_view(), layers={"fake"})
     assert [t.name for t in only.data] == ["G(z)"]
     st = view_stats(_view())
@@ -225,7 +228,9 @@ def test_play_pause_live_changes_and_noise_settings(handlers):
     assert e.trainer.cfg.train.optimizer == "rmsprop"
     assert "⚠️" in h.live(dict(LIVE_DEFAULTS, lr_g=-1), "k")
     fig, _, _ = _tick(h)
-    assert len(fig["value"].data[1].x) == 41 + 1          # 1-D noise: the manifold is one curve
+    manifold = json.loads(fig["value"])["data"][1]                  # the panel's value: plotly JSON text
+    xs = np.frombuffer(base64.b64decode(manifold["x"]["bdata"]), dtype=manifold["x"]["dtype"])
+    assert manifold["name"] == "G(noise grid)" and len(xs) == 41 + 1       # 1-D noise: one curve and a break
     h.pause("k")
     assert e.state == "paused"
 
@@ -260,3 +265,32 @@ def test_train_on_a_drawing(handlers):
     assert "empty" in h.draw(None, dict(DEFAULT_SETTINGS), dict(LIVE_DEFAULTS), "k")[0]
     msg = h.new(dict(DEFAULT_SETTINGS, dataset=DRAWING), dict(LIVE_DEFAULTS), "k")   # the drawing is kept
     assert "drawing" in msg
+
+
+def test_stream_sends_changes_only_and_ends_with_the_session(handlers):
+    """The views stream: the first view at once, nothing while paused, new steps while playing, and
+    the stream ends when the browser's session is closed (demo.unload)."""
+    h = handlers
+    h.open("k")
+    got = []
+
+    async def consume():
+        async for out in h.stream(LAYERS, "k"):
+            got.append(out)
+
+    async def scenario():
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(1.5)
+        assert len(got) == 1 and json.loads(got[0][0]["value"])["layout"]["title"]["text"].startswith("step")
+        h.set_layers(["heat"], "k")                                    # a layer change redraws once
+        await asyncio.sleep(1.0)
+        assert len(got) == 2 and {t["type"] for t in json.loads(got[1][0]["value"])["data"]} == {"heatmap"}
+        h.play("k")
+        await asyncio.sleep(2.0)
+        h.pause("k")
+        titles = [json.loads(o[0]["value"])["layout"]["title"]["text"] for o in got[2:] if "value" in o[0]]
+        assert len(titles) >= 2 and len(set(titles)) == len(titles)    # each push shows a new step
+        h.sessions.close("k")
+        await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(scenario())

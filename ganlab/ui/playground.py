@@ -7,7 +7,8 @@
     h.play(key); h.pause(key); h.step("d" | "g" | "both", key)
     h.live(settings, key)                    # loss, optimizer, lrs, D:G ratio, speed: applied at once
     h.draw(sketch, key)                      # train on the user's drawing
-    outputs = h.tick(layers, key)            # the gr.Timer poll: panels, stats, charts
+    outputs = h.tick(layers, key)            # panels, stats, charts: what changed since the last call
+    async for outputs in h.stream(layers, key):  # the same, pushed to the browser up to 5 times a second
 
 The views are computed from a snapshot of the nets (ganlab.plane.snapshot),
 taken between two training steps, so drawing never holds training up for
@@ -15,11 +16,14 @@ longer than a copy of two small MLPs.
 """
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
+import anyio
 import gradio as gr
 import numpy as np
 import torch
@@ -28,10 +32,11 @@ from ..config import OPTIMIZERS, RunConfig
 from ..data.toys import points_from_drawing, write_points
 from ..engine import Engine
 from ..errors import GanlabError
-from ..lessons import LESSONS, best_preset
+from ..lessons import LESSONS, THREADS, best_preset
 from ..losses import LOSSES
 from ..plane import PlaneView, plane_view, snapshot
 from ..pretrained import pretrained_path
+from .liveplot import live_value
 from .plane_plot import ALL_LAYERS, plane_figure, playground_charts, stats_markdown, view_stats
 from .sessions import Sessions
 from .train_handlers import guarded
@@ -44,6 +49,9 @@ DRAWING = "my drawing"
 DEFAULT_SETTINGS = dict(dataset="ring", z_dim=2, z_dist="gaussian", pretrained=True)
 LIVE_DEFAULTS = dict(loss="ns", optimizer="adam", lr_g=5e-4, lr_d=5e-4, n_critic=1, delay=0.0)
 HISTORY = 4000                      # divergence points kept per panel
+REFRESH_SECONDS = 0.15             # the stream's period: the plane redraws up to ~6.7 times a second
+STATS_SECONDS = 0.5                 # the stats line, redrawn at most this often while training runs
+CHARTS_SECONDS = 1.0                # the charts move slowly: redraw them at most this often
 
 
 @dataclass
@@ -63,6 +71,10 @@ class Playground:
     lesson: str = ""                # key in LESSONS, or "" for a free run
     drawing: Optional[str] = None   # points:PATH of the user's last drawing
     charts_rows: int = -1           # rows drawn in the charts, to skip redraws
+    charts_at: float = 0.0          # time.monotonic() of the last charts redraw
+    shown_panels: int = -1          # panels visible on screen, to hide the others only once
+    stats_text: str = ""            # the stats line on screen
+    stats_at: float = 0.0           # time.monotonic() of its last redraw
 
     def engines(self) -> List[Engine]:
         return [p.engine for p in self.panels]
@@ -122,7 +134,7 @@ class PlaygroundHandlers:
     def _engine(self, key: str, cfg: RunConfig, tag: str, init=None) -> Engine:
         data = self.sessions.data.get(cfg.data, seed=cfg.train.seed)
         run_dir = self.sessions.new_run_dir(key, f"play-{tag}")
-        return Engine.new(cfg, run_dir, data=data, init=init)
+        return Engine.new(cfg, run_dir, data=data, init=init, threads=THREADS)
 
     # ---- building runs ------------------------------------------------------------------
     def open(self, key: str) -> None:
@@ -250,25 +262,48 @@ class PlaygroundHandlers:
         return (f"Applied: {loss} loss, {opt}, lr G {lr_g:g}, lr D {lr_d:g}, D:G {n_critic}:1"
                 + (f", {delay:g} s between steps" if delay else "") + ".")
 
-    # ---- the poll ----------------------------------------------------------------------
-    def tick(self, layers: Sequence[str], key: str) -> tuple:
-        """New figures for panels whose step (or layer choice) changed; gr.skip() elsewhere."""
+    # ---- the views -------------------------------------------------------------------
+    def set_layers(self, layers: Optional[Sequence[str]], key: str) -> None:
+        """Which layers this browser shows (the 'show' checkboxes); used by tick(None, key)."""
+        self.sessions.get(key).play_layers = tuple(sorted(layers or ()))
+
+    def tick(self, layers: Optional[Sequence[str]], key: str) -> tuple:
+        """New figures for panels whose step (or layer choice) changed; gr.skip() elsewhere.
+
+        ``layers=None`` uses the browser's choice from set_layers.
+        """
         skip = gr.skip()
         s = self.sessions.peek(key)
         if s is None or s.play is None or not s.play.panels:
-            return (skip,) * (MAX_PANELS * 2 + 2)
+            return (skip,) * (MAX_PANELS + 2)
+        shown = s.play_layers if layers is None else tuple(sorted(layers))
         try:
-            return self._tick(s.play, tuple(sorted(layers or ())))
+            return self._tick(s.play, ALL_LAYERS if shown is None else shown)
         except Exception:                                   # a poll must never raise; the next one retries
             log.exception("playground tick failed")
-            return (skip,) * (MAX_PANELS * 2 + 2)
+            return (skip,) * (MAX_PANELS + 2)
+
+    async def stream(self, layers: Sequence[str], key: str):
+        """tick()'s outputs whenever something changed, at most every REFRESH_SECONDS, while the session lives.
+
+        One long event per browser instead of a timer's poll: a poll costs a round trip
+        through Gradio's queue (about 0.4 s on a busy 2-core machine), a yield costs none.
+        Between yields it holds no thread, so 30 browsers cost 30 sleeping coroutines.
+        """
+        self.set_layers(layers, key)
+        while self.sessions.peek(key) is not None:         # unload (the browser closed) ends it
+            start = time.monotonic()
+            out = await anyio.to_thread.run_sync(self.tick, None, key)
+            if any(not _skipped(o) for o in out):
+                yield out
+            await asyncio.sleep(max(0.02, REFRESH_SECONDS - (time.monotonic() - start)))
 
     def _tick(self, play: Playground, layers: tuple) -> tuple:
         skip = gr.skip()
         plots, visible, texts = [], [], []
         for i in range(MAX_PANELS):
             if i >= len(play.panels):
-                plots.append(gr.update(visible=False))
+                plots.append(gr.update(visible=False) if play.shown_panels != len(play.panels) else skip)
                 continue
             p = play.panels[i]
             rows, p.cursor = p.engine.metrics_since(p.cursor)
@@ -282,7 +317,8 @@ class PlaygroundHandlers:
                     del p.divergence[:-HISTORY]
             if p.shown != (p.view.step, layers):
                 p.shown = (p.view.step, layers)
-                plots.append(gr.update(value=plane_figure(p.view, layers, title=_title(p)), visible=True))
+                fig = plane_figure(p.view, layers, title=_title(p))
+                plots.append(gr.update(value=live_value(fig), visible=True))
             else:
                 plots.append(skip)
             visible.append(p)
@@ -290,13 +326,20 @@ class PlaygroundHandlers:
             st = p.engine.status()
             line = stats_markdown(p.name, view_stats(p.view), st["steps_per_s"] if st["state"] == "running" else 0)
             texts.append(f"{line} · *{st['state']}*")
+        play.shown_panels = len(play.panels)
+        now = time.monotonic()
+        running = any(p.engine.state == "running" for p in play.panels)
         stats = "\n\n".join(texts)
+        if stats == play.stats_text or (running and now - play.stats_at < STATS_SECONDS):
+            stats = skip
+        else:
+            play.stats_text, play.stats_at = stats, now
         total = sum(len(p.rows) + len(p.divergence) for p in play.panels)
         charts = skip
-        if total != play.charts_rows:
-            play.charts_rows = total
-            charts = playground_charts({p.name or "run": p.rows for p in play.panels},
-                                       {p.name or "run": p.divergence for p in play.panels})
+        if total != play.charts_rows and now - play.charts_at >= CHARTS_SECONDS:
+            play.charts_rows, play.charts_at = total, now
+            charts = live_value(playground_charts({p.name or "run": p.rows for p in play.panels},
+                                                  {p.name or "run": p.divergence for p in play.panels}))
         return tuple(plots) + (stats, charts)
 
     def close(self, key: str) -> None:
@@ -305,6 +348,10 @@ class PlaygroundHandlers:
             for p in s.play.panels:
                 p.engine.stop()
             s.play = None
+
+
+def _skipped(update: Any) -> bool:
+    return isinstance(update, dict) and update.get("__type__") == "update" and len(update) == 1
 
 
 def _title(p: Panel) -> str:

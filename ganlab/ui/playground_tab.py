@@ -11,11 +11,11 @@ import gradio as gr
 from ..config import OPTIMIZERS
 from ..lessons import LESSONS
 from ..losses import LOSSES
+from .liveplot import live_plot, live_value
 from .plane_plot import ALL_LAYERS, playground_charts
 from .playground import DEFAULT_SETTINGS, DRAWING, LIVE_DEFAULTS, MAX_PANELS, TOY_SETS, PlaygroundHandlers
 from .sessions import Sessions
 
-REFRESH_SECONDS = 0.2            # the views redraw up to five times a second
 LAYER_LABELS = {"heat": "D heatmap", "real": "real data", "fake": "G's points", "arrows": "G's gradients",
                 "manifold": "G's manifold"}
 INTRO = ("Green points are real data, purple ones are G's samples. The background is D's verdict "
@@ -77,10 +77,9 @@ def build_playground_tab(sessions: Sessions, tab: gr.Tab) -> PlaygroundHandlers:
             c["layers"] = gr.CheckboxGroup([(v, k) for k, v in LAYER_LABELS.items()], value=list(ALL_LAYERS),
                                            label="show", elem_id="play-layers")
             with gr.Row(equal_height=False):
-                plots = [gr.Plot(label=f"panel {i + 1}", show_label=False, elem_id=f"play-plane-{i}",
-                                 visible=i == 0) for i in range(MAX_PANELS)]
+                plots = [live_plot(elem_id=f"play-plane-{i}", visible=i == 0) for i in range(MAX_PANELS)]
             c["stats"] = gr.Markdown("", elem_id="play-stats")
-            c["charts"] = gr.Plot(playground_charts({}, {}), show_label=False, elem_id="play-charts")
+            c["charts"] = live_plot(live_value(playground_charts({}, {})), elem_id="play-charts")
     _wire(h, c, plots, tab)
     return h
 
@@ -96,12 +95,15 @@ def _wire(h: PlaygroundHandlers, c: Dict, plots, tab: gr.Tab) -> None:
     def l_dict(v):
         return dict(zip(("loss", "optimizer", "lr_g", "lr_d", "n_critic", "delay"), v))
 
-    def on_open(request: gr.Request):
+    async def on_open(layers, request: gr.Request):
+        """Opening the tab: the pretrained ring, then the views streamed for as long as the page lives."""
+        skip = gr.skip()
         try:
             h.open(request.session_hash)
-        except Exception as e:                       # shown by the next message; the tab still works
-            return f"⚠️ {e}"
-        return gr.skip()
+        except Exception as e:                       # the tab still works: a lesson or new run can follow
+            yield (f"⚠️ {e}",) + (skip,) * (len(plots) + 2)
+        async for out in h.stream(layers, request.session_hash):
+            yield (skip,) + out
 
     def on_new(request: gr.Request, *values):
         return h.new(s_dict(values[:4]), l_dict(values[4:]), request.session_hash)
@@ -120,10 +122,13 @@ def _wire(h: PlaygroundHandlers, c: Dict, plots, tab: gr.Tab) -> None:
     def on_lesson(lesson, request: gr.Request):
         return h.load_lesson(lesson, request.session_hash)
 
-    def on_tick(layers, request: gr.Request):
-        return h.tick(layers, request.session_hash)
+    def on_layers(layers, request: gr.Request):
+        h.set_layers(layers, request.session_hash)
 
-    tab.select(on_open, None, msg, show_progress="hidden")
+    # trigger_mode="once": coming back to the tab must not start a second stream beside the first
+    tab.select(on_open, c["layers"], [msg] + plots + [c["stats"], c["charts"]], show_progress="hidden",
+               trigger_mode="once", concurrency_limit=None)
+    c["layers"].change(on_layers, c["layers"], None, show_progress="hidden")
     c["new"].click(on_new, settings + live, msg, concurrency_id="play-build", concurrency_limit=4)
     for comp in (c["dataset"], c["z_dim"], c["z_dist"]):
         comp.input(on_new, settings + live, msg, concurrency_id="play-build", concurrency_limit=4)
@@ -141,7 +146,3 @@ def _wire(h: PlaygroundHandlers, c: Dict, plots, tab: gr.Tab) -> None:
     c["step_d"].click(keyed(h.step, "d"), None, msg)
     c["step_g"].click(keyed(h.step, "g"), None, msg)
     c["step"].click(keyed(h.step, "both"), None, msg)
-
-    timer = gr.Timer(REFRESH_SECONDS)
-    timer.tick(on_tick, c["layers"], plots + [c["stats"], c["charts"]], show_progress="hidden",
-               concurrency_id="play-poll", concurrency_limit=8)

@@ -44,6 +44,7 @@ class Session:
     uploads: int = 0                       # uploads so far, to name their folders
     launch: bool = False                   # a run was built and waits for launch() to start it
     play: Optional[object] = None          # the 2-D Playground's state (ui.playground.Playground)
+    play_layers: Optional[tuple] = None    # the Playground layers this browser shows (None: all)
     health_text: str = ""                  # last health findings shown
     redraw_classes: bool = True            # hide the class histogram of a previous run
 
