@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from ganlab.lessons import LESSONS
+from ganlab.lessons import LESSONS, THREADS
 from ganlab.plane import plane_view
 from ganlab.trainer import Trainer, configure_threads
 from ganlab.ui.plane_plot import view_stats
@@ -43,7 +43,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--lesson", nargs="+", default=list(LESSONS), choices=list(LESSONS))
     p.add_argument("--seconds", type=float, default=30)
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=int, default=THREADS, help="torch threads (default: the Playground's)")
     a = p.parse_args()
     print(f"{a.seconds:g} s of CPU per run, torch threads {configure_threads(a.threads)}")
     torch.manual_seed(0)
