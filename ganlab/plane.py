@@ -170,25 +170,29 @@ def snapshot(trainer) -> Snapshot:
                     trainer.cfg.model.z_dist, trainer.fixed_z.cpu().clone(), trainer.data)
 
 
-def plane_view(snap, n_real: int = 500, heat_n: int = 48, n_eval: int = 2000) -> PlaneView:
+def plane_view(snap, n_real: int = 500, heat_n: int = 48, n_eval: int = 2000, stats: bool = True) -> PlaneView:
     """Every playground view at one moment, from a Snapshot (or a Trainer, which it copies first).
 
     Computing from a copy never touches the training nets: no spectral-norm power
-    iterations, no gradients left behind.
+    iterations, no gradients left behind. ``stats=False`` skips the divergences and
+    the mode coverage (a 2,000-sample draw): NaN and None in the view.
     """
     if not isinstance(snap, Snapshot):
         snap = snapshot(snap)
     G, D, spec = snap.G, snap.D, snap.loss
     with torch.no_grad():
         fake = G(snap.fixed_z)                                      # [B, 2], the run's fixed noise
-        gen = torch.Generator().manual_seed(12345)                  # an evaluation draw apart from training
-        eval_fake = G(draw_noise(n_eval, G.z_dim, snap.z_dist, gen))
     grads = generator_gradients(D, spec, fake)
     axis, heat = d_heatmap(D, spec, heat_n)
     lines = manifold_lines(G, snap.z_dist)
     data = snap.data
-    real = data.x[:n_eval]
-    div = divergences(real, eval_fake)
-    cov = mode_coverage(eval_fake, data.modes, data.mode_std) if data.modes is not None else None
+    div, cov = {"kl": math.nan, "js": math.nan}, None
+    if stats:
+        with torch.no_grad():
+            gen = torch.Generator().manual_seed(12345)              # an evaluation draw apart from training
+            eval_fake = G(draw_noise(n_eval, G.z_dim, snap.z_dist, gen))
+        div = divergences(data.x[:n_eval], eval_fake)
+        if data.modes is not None:
+            cov = mode_coverage(eval_fake, data.modes, data.mode_std)
     return PlaneView(snap.step, data.x[:n_real].numpy(), fake.numpy(), grads, axis, heat,
                      spec.probability, lines, div["kl"], div["js"], cov)

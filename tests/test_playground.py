@@ -1,6 +1,5 @@
 """The 2-D Playground without a browser: lessons run, views and figures are right, controls act."""
 import asyncio
-import base64
 import json
 import math
 import time
@@ -18,7 +17,15 @@ from ganlab.metrics import mode_coverage
 from ganlab.plane import PlaneView, plane_view, snapshot
 from ganlab.pretrained import TOYS, pretrained_path
 from ganlab.trainer import Trainer, draw_noise
-from ganlab.ui.plane_plot import ARROW_MAX, arrow_ends, plane_figure, playground_charts, view_stats
+from ganlab.ui.plane_plot import (
+    ARROW_MAX,
+    arrow_ends,
+    heat_colours,
+    plane_figure,
+    plane_picture,
+    playground_charts,
+    view_stats,
+)
 from ganlab.ui.playground import DEFAULT_SETTINGS, DRAWING, LIVE_DEFAULTS, PlaygroundHandlers
 from ganlab.ui.sessions import Sessions
 
@@ -103,18 +110,47 @@ def test_arrows_follow_the_gradient_and_stay_on_the_plot():
     assert -1e-3 < ends[2, 0] < 0 and np.allclose(ends[3], 0)      # vanishing ones shrink to a dot
 
 
+def _pixel(img, x, y, box=1.25):
+    """The RGB of the picture at plane point (x, y)."""
+    px = img.size[0]
+    col = min(px - 1, int((x + box) / (2 * box) * px))
+    row = min(px - 1, int((box - y) / (2 * box) * px))
+    return np.asarray(img)[row, col].astype(int)
+
+
+def test_plane_picture_draws_each_layer_where_it_belongs():
+    v = _view()                                    # real points at (0, 0), G's at (0, 0) and (0.5, 0.5)
+    heat = plane_picture(v, layers={"heat"}, px=100)
+    assert img_close(_pixel(heat, -1, 1), heat_colours(np.float32(0.25), 0, 1))   # D = 0.25 everywhere
+    assert tuple(heat_colours(np.array([0.0, 0.5, 1.0]), 0, 1)[1]) == (255, 255, 255)  # 0.5: white
+    fake = plane_picture(v, layers={"fake"}, px=100)
+    r, g, b = _pixel(fake, 0.5, 0.5)
+    assert g < r < 200 and g < b                   # purple where G put a point ...
+    assert tuple(_pixel(fake, -1, -1)) == (255, 255, 255)      # ... and nothing elsewhere
+    r, g, b = _pixel(plane_picture(v, layers={"real"}, px=100), 0, 0)
+    assert g > r and g > b                         # green at the real points
+    ends = arrow_ends(v.fake, v.grads)
+    arrows = plane_picture(v, layers={"arrows"}, px=100)
+    assert _pixel(arrows, *ends[1]).max() < 100 and _pixel(arrows, 0.5, 0.65).max() < 100   # along G's push
+    assert tuple(_pixel(arrows, -0.5, 0.6)) == (255, 255, 255)
+
+
+def img_close(a, b, tol=2):
+    return np.abs(np.asarray(a, int) - np.asarray(b, int)).max() <= tol
+
+
 def test_plane_figure_layers():
-    fig = plane_figure(_view())
-    names = [t.name for t in fig.data]
-    assert names[:4] == ["D", "G(noise grid)", "real data", "G(z)"] and "G's gradient" in names
-    heat = fig.data[0]
-    assert heat.zmin == 0 and heat.zmax == 1                        # probabilities on a fixed scale
-    arrows = next(t for t in fig.data if t.name == "G's gradient")
-    assert arrows.x[0] == 0.0 and arrows.x[1] == pytest.approx(ARROW_MAX / 1.2, abs=1e-3)
-    assert np.isnan(arrows.x[2])                                    # a break between two arrows
-    only = plane_figure(_view(), layers={"fake"})
-    assert [t.name for t in only.data] == ["G(z)"]
-    st = view_stats(_view())
+    v = _view()
+    fig = plane_figure(v)
+    assert [t.name for t in fig.data] == ["D"]                     # the colour bar; the plane is a picture
+    assert fig.data[0].zmin == 0 and fig.data[0].zmax == 1          # probabilities on a fixed scale
+    assert fig.layout.images[0].source.startswith("data:image/jpeg;base64,")
+    meta = fig.layout.meta                                          # the numbers behind the picture
+    assert np.array_equal(meta["fake"], v.fake.astype(np.float32)) and meta["heat"].shape == (4, 4)
+    assert meta["arrow_ends"][0][0] == pytest.approx(ARROW_MAX / 1.2, abs=1e-3)
+    only = plane_figure(v, layers={"fake"})
+    assert not only.data and only.layout.meta["layers"] == ["fake"]
+    st = view_stats(v)
     assert st["modes"] == 3 and st["grad"] == pytest.approx((1 + 100) / 2)
 
 
@@ -228,9 +264,9 @@ def test_play_pause_live_changes_and_noise_settings(handlers):
     assert e.trainer.cfg.train.optimizer == "rmsprop"
     assert "⚠️" in h.live(dict(LIVE_DEFAULTS, lr_g=-1), "k")
     fig, _, _ = _tick(h)
-    manifold = json.loads(fig["value"])["data"][1]                  # the panel's value: plotly JSON text
-    xs = np.frombuffer(base64.b64decode(manifold["x"]["bdata"]), dtype=manifold["x"]["dtype"])
-    assert manifold["name"] == "G(noise grid)" and len(xs) == 41 + 1       # 1-D noise: one curve and a break
+    lines = h.sessions.get("k").play.panels[0].view.manifold
+    assert len(lines) == 1 and lines[0].shape == (41, 2)                  # 1-D noise: the manifold is one curve
+    assert json.loads(fig["value"])["layout"]["images"][0]["source"].startswith("data:image/jpeg")
     h.pause("k")
     assert e.state == "paused"
 

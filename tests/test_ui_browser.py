@@ -122,35 +122,50 @@ def _title(page, elem_id):
     }""", elem_id)
 
 
-def _heat(page, elem_id):
-    """The heatmap's z values (flattened) in the plot inside #elem_id, or None."""
-    return page.evaluate("""(id) => {
+def _meta(page, elem_id, key):
+    """``layout.meta[key]`` of the Playground panel #elem_id, flattened (None if not drawn yet).
+
+    The plane is a picture; its figure's meta carries the numbers behind it (G's points, D's grid).
+    """
+    return page.evaluate("""([id, key]) => {
         const div = document.querySelector('#' + id + ' .js-plotly-plot');
-        if (!div || !div.data) return null;
-        const t = div.data.find(t => t.type === 'heatmap');
-        if (!t) return null;
-        const z = t.z;
-        if (z && z.bdata) {
-            const bytes = Uint8Array.from(atob(z.bdata), c => c.charCodeAt(0));
-            const types = {f4: Float32Array, f8: Float64Array};
-            return Array.from(new types[z.dtype](bytes.buffer), Number);
-        }
-        return z.flat();
+        const v = div && div.layout && div.layout.meta ? div.layout.meta[key] : null;
+        if (!v) return null;
+        if (!v.bdata) return v.flat ? v.flat(Infinity) : v;
+        const bytes = Uint8Array.from(atob(v.bdata), c => c.charCodeAt(0));
+        const types = {f4: Float32Array, f8: Float64Array};
+        return Array.from(new types[v.dtype](bytes.buffer), Number);
+    }""", [elem_id, key])
+
+
+def _points(page, elem_id):
+    return _meta(page, elem_id, "fake")
+
+
+def _heat(page, elem_id):
+    return _meta(page, elem_id, "heat")
+
+
+def _picture(page, elem_id):
+    """The data URI of the plane's picture, as drawn in the page."""
+    return page.evaluate("""(id) => {
+        const img = document.querySelector('#' + id + ' .imagelayer image');
+        return img ? img.getAttribute('href') : null;
     }""", elem_id)
 
 
 def test_playground_plays_a_preset_and_steps_d_only(page, tmp_path):
     page.get_by_role("tab", name="2-D Playground").click()
     plane = "play-plane-0"
-    assert _until(lambda: (_trace(page, plane, "G(z)") or [[]])[0], timeout=30), "no playground plot"
+    assert _until(lambda: _points(page, plane), timeout=30), "no playground plot"
     assert "step" in _title(page, plane)
     page.locator("#play-lesson input").click()                  # lesson 1: a vanilla GAN on the ring
     page.get_by_role("option", name="1. Mode collapse").click()
     page.click("#play-load")
     assert _until(lambda: "Lesson loaded" in page.inner_text("#play-message"), timeout=30)
     assert _until(lambda: "Mode collapse" in page.inner_text("#play-lesson-text"))
-    first = _until(lambda: _trace(page, plane, "G(z)"))
-    assert _until(lambda: _trace(page, plane, "G(z)") != first, timeout=10), "the points did not move"
+    first = _until(lambda: _points(page, plane))
+    assert _until(lambda: _points(page, plane) != first, timeout=10), "the points did not move"
     assert _until(lambda: _heat(page, plane))
     shot = ROOT / "docs" / "playground.png" if os.environ.get("GANLAB_SCREENSHOT") else tmp_path / "play.png"
     page.screenshot(path=str(shot), full_page=True)
@@ -158,22 +173,25 @@ def test_playground_plays_a_preset_and_steps_d_only(page, tmp_path):
     page.click("#play-pause")
     assert _until(lambda: "Paused" in page.inner_text("#play-message"))
     def settled():                                              # the polls in flight have landed
-        before = _title(page, plane), _trace(page, plane, "G(z)")
+        before = _title(page, plane), _points(page, plane)
         time.sleep(1.5)
-        return before == (_title(page, plane), _trace(page, plane, "G(z)"))
+        return before == (_title(page, plane), _points(page, plane))
     assert _until(settled, timeout=20), "the plane kept changing after pause"
-    points, heat, title = _trace(page, plane, "G(z)"), _heat(page, plane), _title(page, plane)
+    points, heat, title = _points(page, plane), _heat(page, plane), _title(page, plane)
+    picture = _picture(page, plane)
+    assert picture and picture.startswith("data:image/jpeg")
     time.sleep(2.0)
-    assert _trace(page, plane, "G(z)") == points and _title(page, plane) == title     # paused: still
+    assert _points(page, plane) == points and _title(page, plane) == title     # paused: still
 
     page.click("#play-step-d")
     assert _until(lambda: "D only" in page.inner_text("#play-message"))
     assert _until(lambda: _heat(page, plane) != heat, timeout=10), "D's heatmap did not change"
-    assert _trace(page, plane, "G(z)") == points                 # G's points did not move
+    assert _until(lambda: _picture(page, plane) != picture), "the picture on screen did not change"
+    assert _points(page, plane) == points                 # G's points did not move
     assert _title(page, plane) == title                          # and no full step was counted
 
     page.click("#play-step-g")
-    assert _until(lambda: _trace(page, plane, "G(z)") != points, timeout=10), "G's points did not move"
+    assert _until(lambda: _points(page, plane) != points, timeout=10), "G's points did not move"
 
 
 def _src(page, elem_id):
