@@ -11,7 +11,7 @@ about one redraw a second while training ran (bench/playground_refresh.py).
 A live plot is a gr.HTML holding one plotly div for its whole life: a new figure
 (JSON text) is drawn with a single Plotly.react on that div, and a figure that
 arrives while the last one is still drawing replaces it rather than queueing.
-Figures must give their own width and height.
+A figure should give its height; without a width it takes the page's at first draw.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Plotly figures for the 2-D Playground, as pure functions of PlaneViews and metric rows.
 
     fig = plane_figure(view, layers={"heat", "real", "fake", "arrows", "manifold"})
+    img = plane_picture(view, layers, px=352)          # the plane alone, as a PIL image
     fig = playground_charts({"vanilla": rows_a, "WGAN-GP": rows_b}, {"vanilla": js_a, ...})
 
 Colours follow GAN Lab: real data green, G's points purple, and D's heatmap
