@@ -55,7 +55,7 @@ PRESETS: Dict[str, Preset] = {
     "shapes-cgan": Preset(
         RunConfig(DataConfig(name="shapes", label="shape+colour", n=20_000),
                   ModelConfig(name="acgan", width=48, z_dim=64, spectral_norm=True),
-                  _image_train(steps=3_000, eval_every=0, diversity=1.0)),
+                  _image_train(steps=10_000, eval_every=0, diversity=1.0)),
         "shapes conditioned on shape and colour together (24 classes), ACGAN with the mode-seeking term"),
     "text-captioned": Preset(
         RunConfig(DataConfig(name="captioned"),
