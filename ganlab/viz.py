@@ -28,15 +28,23 @@ def grid_image(x: torch.Tensor, nrow: Optional[int] = None, scale: int = 2) -> I
     return img
 
 
+def to_pixels(points: np.ndarray, size: int) -> np.ndarray:
+    """Plane points [B, 2] -> drawing coordinates (x right, y down) [B, 2] in a size x size picture.
+
+    The picture's edges are the plane's: -BOX maps to 0 and +BOX to ``size`` (the outer
+    edge of the last pixel), so it lines up with axes that stretch it over [-BOX, BOX].
+    """
+    p = np.asarray(points, dtype=np.float64)
+    return np.stack([p[:, 0] + BOX, BOX - p[:, 1]], 1) * (size / (2 * BOX))
+
+
 def points_image(fake: torch.Tensor, real: Optional[torch.Tensor] = None, size: int = 320) -> Image.Image:
     """Real points (grey) and generated points (orange) on the plane [-BOX, BOX]^2."""
     img = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(img)
 
     def to_px(p: torch.Tensor) -> np.ndarray:
-        q = (p.detach().cpu().float().numpy() + BOX) / (2 * BOX) * (size - 1)
-        q[:, 1] = size - 1 - q[:, 1]                    # y up
-        return q
+        return to_pixels(p.detach().cpu().float().numpy(), size)
 
     draw.line([(0, size // 2), (size, size // 2)], fill=(230, 230, 230))
     draw.line([(size // 2, 0), (size // 2, size)], fill=(230, 230, 230))

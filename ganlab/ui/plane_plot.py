@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..plane import PlaneView
-from ..viz import BOX
+from ..viz import BOX, to_pixels
 from .plots import _axis, _figure, thin
 
 REAL, FAKE = "#2ca25f", "#7b3294"
@@ -77,7 +77,7 @@ def plane_picture(view: PlaneView, layers: Iterable[str] = ALL_LAYERS, px: int =
         img = Image.new("RGBA", (big, big), (255, 255, 255, 255))
 
     def at(points: np.ndarray) -> np.ndarray:                          # plane -> pixel coordinates
-        return np.stack([(points[:, 0] + BOX), (BOX - points[:, 1])], 1) * (big / (2 * BOX))
+        return to_pixels(points, big)
 
     def dots(points: np.ndarray, r: float, fill) -> None:
         # every point's disc in one numpy scatter: no Python loop, so the GIL stays with training
@@ -104,12 +104,11 @@ def plane_picture(view: PlaneView, layers: Iterable[str] = ALL_LAYERS, px: int =
         dots(view.fake, 2.5 * s, _rgb(FAKE) + (217,))
     if "arrows" in layers and len(view.fake):
         k = min(n_arrows, len(view.fake))
-        starts, ends = at(view.fake[:k]), at(arrow_ends(view.fake[:k], view.grads[:k]))
+        ends = arrow_ends(view.fake[:k], view.grads[:k])
         draw = ImageDraw.Draw(img)
-        for a, b in zip(starts, ends):
+        for a, b in zip(at(view.fake[:k]), at(ends)):
             draw.line((tuple(a), tuple(b)), fill=(34, 34, 34, 255), width=s)
-        for x, y in ends:
-            draw.ellipse((x - 1.5 * s, y - 1.5 * s, x + 1.5 * s, y + 1.5 * s), fill=(34, 34, 34, 255))
+        dots(ends, 1.5 * s, (34, 34, 34, 255))                         # the arrow heads
     return img.convert("RGB").reduce(supersample)                     # a box filter: the mean of s x s pixels
 
 
