@@ -106,6 +106,8 @@ def save_checkpoint(trainer, folder: Path) -> Path:
         save_file(tensors, str(tmp / STATE_FILE), metadata={"format": "ganlab-checkpoint-1"})
         _write_text(tmp / "config.json", trainer.cfg.to_json())
         _write_text(tmp / "state.json", json.dumps(state, indent=2))
+        if hasattr(trainer, "write_extras"):           # files a family keeps beside its state (text-gan's prior)
+            trainer.write_extras(tmp)
         if folder.exists():                            # replacing: move the old one aside first
             old = folder.parent / f".old-{folder.name}-{uuid.uuid4().hex[:8]}"
             os.replace(folder, old)

@@ -242,12 +242,19 @@ def cmd_sample(a) -> int:
 
 def _sample_prompt(a, G, cfg, step) -> int:
     """``sample --prompt``: images from a text-gan, with their CLIP scores and the domain check."""
+    from .sampling import find_checkpoint
     from .text.embedders import load_embedder
     from .text.generate import TextGenerator
-    tg = TextGenerator(G, cfg, step, load_embedder(cfg.model.clip or "minilm"), str(a.run))
+    from .text.prior import load_bank
+    embedder = load_embedder(cfg.model.clip or "minilm")
+    tg = TextGenerator(G, cfg, step, embedder, str(a.run), load_bank(find_checkpoint(a.run), embedder.name))
     dom = tg.domain(a.prompt)
     print(dom.sentence(), file=sys.stderr)
-    x = tg.generate(a.prompt, a.n, a.seed, a.truncation)
+    read = tg.read_as(a.prompt, a.prior)
+    if read:
+        print(f"Read as the training caption “{read}” ({tg.prior.check(a.prior)} prior; --prior none to turn it off).",
+              file=sys.stderr)
+    x = tg.generate(a.prompt, a.n, a.seed, a.truncation, prior=a.prior)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     samples_image(x).save(a.out)
     print(f"{a.n} images for “{a.prompt}” (mean CLIP score {float(tg.scores(x, a.prompt).mean()):.3f}) -> {a.out}")
@@ -296,6 +303,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     s.add_argument("--truncation", type=float, default=1.0, help="psi: 1 = as trained, lower = safer, less varied")
     s.add_argument("--interpolate", type=int, nargs=2, metavar=("SEED_A", "SEED_B"), help="walk between two seeds")
     s.add_argument("--prompt", help="a text-gan model: draw images for this prompt")
+    s.add_argument("--prior", choices=["image", "caption", "none"],
+                   help="how the prompt reaches a text-gan: training images near its nearest caption (default "
+                        "when the model has an image bank), that caption, or the prompt as it is")
     s.add_argument("--frames", type=int, default=24)
     s.add_argument("--mode", default="slerp", choices=["slerp", "lerp"])
     s.add_argument("--fps", type=int, default=12)

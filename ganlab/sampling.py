@@ -80,6 +80,9 @@ def export_generator(run: Path, out: Path, card: str = "") -> Path:
     tmp.mkdir(parents=True)
     save_file(weights, str(tmp / GENERATOR_FILE), metadata={"format": "ganlab-generator-1"})
     shutil.copyfile(ckpt / "config.json", tmp / "config.json")
+    for extra in ckpt.glob("*.safetensors"):           # a family's own files (text-gan's prior.safetensors)
+        if extra.name != STATE_FILE:
+            shutil.copyfile(extra, tmp / extra.name)
     (tmp / "state.json").write_text(json.dumps(dict(slim, source=str(ckpt)), indent=2))
     if card:
         (tmp / "README.md").write_text(card)

@@ -20,6 +20,7 @@ from ganlab.text.captions import (
 )
 from ganlab.text.embedders import MODELS_DIR, MiniLMEmbedder, load_embedder
 from ganlab.text.generate import TextGenerator
+from ganlab.text.prior import PRIOR_FILE, Prior, image_bank, load_bank, save_bank
 from ganlab.text.train_embedder import save
 from ganlab.text.trainer import contrastive, perturb
 from ganlab.trainer import make_trainer
@@ -152,11 +153,68 @@ def test_prompts_generate_and_out_of_domain_ones_are_flagged(tmp_path, emb_folde
     inside, outside = tg.domain("the numeral 4 in pen"), tg.domain("a red sports car on a race track")
     assert inside.ok and not outside.ok and outside.score < inside.score
     assert "outside what the model learned" in outside.sentence() and "fashion-mnist" in outside.sentence()
+    # the checkpoint carries the image bank, so the prompt goes in through the image prior by default
+    assert (tg.prior.rules(), tg.prior.default()) == (["image", "caption", "none"], "image")
+    assert tg.read_as("the numeral 7 in pen") in tg.prior.captions and tg.read_as("a tote", "none") is None
+    raw = tg.generate("the digit seven", n=5, seed=1, prior="none")
+    assert raw.shape == x.shape and not torch.equal(raw, x)
     with pytest.raises(GanlabError, match="Type a prompt"):
         tg.generate("  ")
     with pytest.raises(GanlabError, match="not text-conditioned"):
         from ganlab.explore import Explorer  # noqa: F401
         TextGenerator(torch.nn.Linear(2, 2), None, 0, None)
+
+
+def test_prior_rules_on_a_hand_made_space():
+    """Captions at e0 and e1, bank images scattered near each; a prompt a little off e0."""
+    e = torch.eye(4)
+    g = torch.Generator().manual_seed(0)
+    near0 = torch.nn.functional.normalize(e[0] + 0.1 * torch.randn(30, 4, generator=g), dim=1)
+    near1 = torch.nn.functional.normalize(e[1] + 0.1 * torch.randn(30, 4, generator=g), dim=1)
+    prior = Prior(["a zero", "a one"], e[:2], torch.cat([near0, near1]), k=10)
+    v = torch.nn.functional.normalize(e[0] + 0.6 * e[2] + 0.2 * e[1], dim=0)
+    assert torch.equal(prior.conditions(v, 3, rule="none"), v.expand(3, -1))
+    assert torch.equal(prior.conditions(v, 3, rule="caption"), e[0].expand(3, -1))
+    c = prior.conditions(v, 40, seed=1)                       # default: the image rule
+    top = (near0 @ e[0]).topk(10).values
+    assert c.shape == (40, 4) and ((c @ e[0])[:, None] == top[None]).any(1).all()   # only e0's 10 nearest images
+    assert torch.equal(c, prior.conditions(v, 40, seed=1)) and not torch.equal(c, prior.conditions(v, 40, seed=2))
+    assert len(set((c @ e[0]).tolist())) > 3                  # the images vary: not one condition for all
+    assert prior.read_as(v) == ("a zero", pytest.approx(float(v[0])))
+    no_bank = Prior(["a zero"], e[:1], None)
+    assert no_bank.rules() == ["caption", "none"] and no_bank.default() == "caption"
+    with pytest.raises(GanlabError, match="no image bank"):
+        no_bank.conditions(v, 2, rule="image")
+    with pytest.raises(GanlabError, match="one of image, caption, none"):
+        prior.check("closest")
+    assert Prior([], None, None).rules() == ["none"]
+
+
+def test_image_bank_is_balanced_and_refuses_another_embedder(tmp_path):
+    emb = torch.nn.functional.normalize(torch.randn(100, 8), dim=1)
+    groups = torch.tensor([0] * 90 + [1] * 10)
+    bank = image_bank(emb, groups, size=16)
+    picked = [int(groups[(emb == row).all(1).nonzero()[0, 0]]) for row in bank]
+    assert picked.count(0) == 8 and picked.count(1) == 8
+    save_bank(bank, tmp_path, "minilm")
+    assert torch.allclose(load_bank(tmp_path, "minilm"), bank, atol=2e-3)        # stored at half precision
+    assert load_bank(tmp_path / "nowhere", "minilm") is None
+    with pytest.raises(GanlabError, match="made with the 'minilm' embedder"):
+        load_bank(tmp_path, "openclip:ViT-B-32:openai")
+    (tmp_path / PRIOR_FILE).write_bytes(b"not a safetensors file")
+    with pytest.raises(GanlabError, match="unreadable"):
+        load_bank(tmp_path, "minilm")
+
+
+def test_the_shipped_model_reads_unseen_wording_through_the_prior():
+    """bench/text_to_image.py has the full figures; here one prompt, judged at the model's size."""
+    from ganlab.metrics.classifier import load_classifier
+    tg = TextGenerator.open(MODELS_DIR.parent / "text-captioned")
+    judge = load_classifier("fashion-mnist-32px")
+    assert tg.prior.default() == "image" and tg.read_as("a casual tee") == "a t-shirt"
+    right = {rule: float((judge.predict(tg.generate("a casual tee", 50, seed=2, prior=rule)) == 0).float().mean())
+             for rule in ("image", "none")}
+    assert right["image"] >= 0.6 and right["none"] < 0.3, right        # measured: 0.70 and 0.08
 
 
 def test_cli_trains_a_text_gan_with_open_clip_and_samples_a_prompt(tmp_path):

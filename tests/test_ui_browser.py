@@ -5,7 +5,7 @@ Curves and samples are compared through the plotly divs' trace data, read
 with ``document.querySelector('#ID .js-plotly-plot').data``: robust to
 fonts and rendering, and exact about what the user sees.
 
-GANLAB_SCREENSHOT=1 also refreshes docs/train_tab.png (the README's picture).
+GANLAB_SCREENSHOT=1 also refreshes docs/*.png (the README's pictures).
 """
 import os
 import re
@@ -225,10 +225,17 @@ def test_explore_slider_moves_the_image_and_classes_change_the_grid(page, tmp_pa
 def test_text_tab_draws_a_prompt(page, tmp_path):
     page.get_by_role("tab", name="Text → Image").click()
     assert _until(lambda: "text-gan on" in page.inner_text("#text-info"), timeout=60), page.inner_text("#text-message")
-    page.fill("#text-prompt :is(input, textarea)", "the digit seven")
+    page.fill("#text-prompt :is(input, textarea)", "a casual tee")        # wording no training caption uses
     page.click("#text-go")
     count = "(id) => document.querySelectorAll('#' + id + ' img').length"
     assert _until(lambda: page.evaluate(count, "text-gallery") >= 8, timeout=60), page.inner_text("#text-message")
     assert "In domain" in page.inner_text("#text-domain")
+    assert "Read as the training caption" in page.inner_text("#text-domain")
+    shot = ROOT / "docs" / "text.png" if os.environ.get("GANLAB_SCREENSHOT") else tmp_path / "text.png"
+    page.screenshot(path=str(shot), full_page=True)
+    first = _src(page, "text-gallery")
+    page.get_by_label("the prompt as it is (LAFITE)").check()          # the raw prompt: new images, no reading
+    assert _until(lambda: _src(page, "text-gallery") not in ("", first), timeout=60), page.inner_text("#text-message")
+    assert _until(lambda: "Read as" not in page.inner_text("#text-domain"), timeout=30)
     page.locator("#text-gallery img").first.click()                    # is it memorised?
     assert _until(lambda: _src(page, "text-near"), timeout=60), page.inner_text("#text-message")

@@ -5,6 +5,11 @@
     tg.scores(x, "a sneaker for jogging")                   # CLIP score of each image with the prompt
     tg.between("a red circle", "a blue square", t=0.5)      # images half way between two prompts
     tg.domain("a red sports car")                           # Domain(ok=False, score=0.21, nearest="a red circle")
+    tg.generate("blue denim", prior="none")                 # the raw prompt embedding, without the prior
+
+The prompt reaches G through a retrieval prior (:mod:`ganlab.text.prior`):
+by default each image is conditioned on one of the training images nearest
+the prompt's closest training caption, which is what G was trained on.
 
 The domain check compares the prompt with what the model was trained on: for
 the offline embedder, MiniLM's own sentence similarity to every caption of
@@ -23,8 +28,9 @@ import torch.nn.functional as F
 
 from ..errors import GanlabError
 from ..explore import slerp, truncate
-from ..sampling import load_generator, noise
+from ..sampling import find_checkpoint, load_generator, noise
 from .embedders import Embedder, MiniLMEmbedder, load_embedder
+from .prior import Prior, load_bank
 
 # The offline check asks: is the prompt closer (MiniLM sentence similarity) to some training caption
 # than to every one of these everyday concepts, and at least MINILM_FLOOR similar to a caption?
@@ -59,19 +65,22 @@ class Domain:
 
 
 class TextGenerator:
-    def __init__(self, G, cfg, step: int, embedder: Embedder, source: str = ""):
+    def __init__(self, G, cfg, step: int, embedder: Embedder, source: str = "", bank: Optional[torch.Tensor] = None):
         if not getattr(G, "cond_dim", 0):
             raise GanlabError(f"{source or 'This model'} is not text-conditioned; train one with --model text-gan.")
         self.G, self.cfg, self.step, self.embedder, self.source = G.eval(), cfg, step, embedder, source
+        self.bank = bank
         self._pool: Optional[List[str]] = None
         self._pool_vecs: Optional[torch.Tensor] = None
+        self._prior: Optional[Prior] = None
 
     @classmethod
     def open(cls, path) -> "TextGenerator":
         G, cfg, step = load_generator(Path(path))
         if not getattr(G, "cond_dim", 0):
             raise GanlabError(f"{path} is a {cfg.model.name} model, not text-conditioned; open it in Explore.")
-        return cls(G, cfg, step, load_embedder(cfg.model.clip or "minilm"), str(path))
+        embedder = load_embedder(cfg.model.clip or "minilm")
+        return cls(G, cfg, step, embedder, str(path), load_bank(find_checkpoint(Path(path)), embedder.name))
 
     # ---- facts -------------------------------------------------------------------------------
     def domains(self) -> List[str]:
@@ -83,7 +92,16 @@ class TextGenerator:
 
     def describe(self) -> str:
         return (f"text-gan on {', '.join(self.domains())} with the {self.embedder.name} embedder, step {self.step:,}; "
-                f"{self.cfg.train.condition} conditioning")
+                f"{self.cfg.train.condition} conditioning; prompts read through the {self.prior.default()} prior")
+
+    @property
+    def prior(self) -> Prior:
+        """The retrieval prior over this model's training captions and image bank (built on first use)."""
+        if self._prior is None:
+            pool = self._reference()
+            vecs = torch.cat([self.encode(pool[i:i + 512]) for i in range(0, len(pool), 512)]) if pool else None
+            self._prior = Prior(pool, vecs, self.bank)
+        return self._prior
 
     # ---- images --------------------------------------------------------------------------------
     def encode(self, prompts: Sequence[str]) -> torch.Tensor:
@@ -95,20 +113,36 @@ class TextGenerator:
 
     @torch.no_grad()
     def from_condition(self, c: torch.Tensor, n: int, seed: int = 0, psi: float = 1.0) -> torch.Tensor:
+        """n images from conditions ``c``: one [1, E] for all, or one row per image [n, E]."""
         if not 1 <= n <= 256:
             raise GanlabError(f"Ask for 1 to 256 images (got {n}).")
         z = truncate(noise(self.G, n, seed), psi)
         device = next(self.G.parameters()).device
         return self.G(z.to(device), c.expand(n, -1).to(device)).cpu()
 
-    def generate(self, prompt: str, n: int = 16, seed: int = 0, psi: float = 1.0) -> torch.Tensor:
-        return self.from_condition(self.encode([prompt]), n, seed, psi)
+    def conditions(self, prompt: str, n: int, seed: int = 0, prior: Optional[str] = None) -> torch.Tensor:
+        """The n conditions [n, E] a prompt becomes under ``prior`` (None: the strongest this model has)."""
+        if not 1 <= n <= 256:
+            raise GanlabError(f"Ask for 1 to 256 images (got {n}).")
+        return self.prior.conditions(self.encode([prompt])[0], n, seed, prior)
 
-    def between(self, a: str, b: str, t: float, n: int = 8, seed: int = 0, psi: float = 1.0) -> torch.Tensor:
-        """Images for the point a fraction t along the arc between two prompts' embeddings."""
-        ca, cb = self.encode([a])[0], self.encode([b])[0]       # one at a time: t = 0 is exactly "a" alone
+    def read_as(self, prompt: str, prior: Optional[str] = None) -> Optional[str]:
+        """The training caption the prior reads ``prompt`` as, or None when the prompt goes in as it is."""
+        if self.prior.check(prior) == "none":
+            return None
+        found = self.prior.read_as(self.encode([prompt])[0])
+        return found[0] if found else None
+
+    def generate(self, prompt: str, n: int = 16, seed: int = 0, psi: float = 1.0,
+                 prior: Optional[str] = None) -> torch.Tensor:
+        return self.from_condition(self.conditions(prompt, n, seed, prior), n, seed, psi)
+
+    def between(self, a: str, b: str, t: float, n: int = 8, seed: int = 0, psi: float = 1.0,
+                prior: Optional[str] = None) -> torch.Tensor:
+        """Images for the point a fraction t along the arc between two prompts' conditions (image by image)."""
+        ca, cb = self.conditions(a, n, seed, prior), self.conditions(b, n, seed, prior)   # [n, E] each
         c = ca if t <= 0 else cb if t >= 1 else F.normalize(slerp(ca, cb, float(t)), dim=-1)
-        return self.from_condition(c[None], n, seed, psi)
+        return self.from_condition(c, n, seed, psi)
 
     @torch.no_grad()
     def scores(self, images: torch.Tensor, prompt: str) -> torch.Tensor:

@@ -16,7 +16,10 @@ MSGAN's mode-seeking term keeps G from ignoring its noise, which a condition
 as rich as an embedding otherwise invites: one image per prompt.
 
 ``condition="caption"`` trains on the captions' text embeddings instead (for
-captioned sets), ``"mixed"`` on either, half and half.
+captioned sets), ``"mixed"`` on either, half and half. Each checkpoint also
+keeps a balanced sample of the training images' embeddings
+(``prior.safetensors``), which generation's retrieval prior draws conditions
+from (:mod:`ganlab.text.prior`).
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from ..errors import GanlabError
 from ..metrics.inception import _cache_dir
 from ..trainer import TRAINERS, Trainer, draw_noise
 from .embedders import load_embedder
+from .prior import image_bank, save_bank
 
 TAU = 0.5                 # temperature of the contrastive terms
 DISPLAY = ["a photo of a sneaker", "a photo of a dress", "a photo of a bag", "a photo of a trouser",
@@ -72,6 +76,7 @@ class TextGANTrainer(Trainer):
         self.img_emb = self._image_embeddings().to(self.device)              # [N, E]
         self.cap_emb, self.cap_index = self._caption_embeddings()
         self.weights = self._balance()
+        self.bank = image_bank(self.img_emb, self.data.attributes.get("domain"), seed=t.seed)   # for the prior
         self.display = self._display_prompts()
         per_row = max(4, t.n_samples // len(self.display))
         self.sample_nrow = per_row
@@ -150,6 +155,10 @@ class TextGANTrainer(Trainer):
             return cap
         pick = (torch.rand(len(idx), generator=self.gen) < 0.5).to(self.device)[:, None]
         return torch.where(pick, img, cap)
+
+    def write_extras(self, folder) -> None:
+        """Checkpoints carry the image bank that generation's prior draws conditions from."""
+        save_bank(self.bank, folder, self.embedder.name)
 
     # ---- the steps ---------------------------------------------------------------------------------
     def _D(self, x, c):

@@ -6,10 +6,11 @@
     items, domain, label = h.generate("the digit seven", 8, 1.0, 0, key)   # gallery items, captioned
     strip = h.between("a red circle", "a blue square", 0.5, 8, 1.0, 0, key)
     picture, text = h.nearest("the digit seven", 3, 8, 1.0, 0, key)       # image #3 and its neighbours
+    h.generate("blue denim", 8, 1.0, 0, key, prior="none")                # any of them: the prompt as it is
 
 Handlers keep no state but the loaded TextGenerator per browser: image number
-``i`` of a gallery is made again from (prompt, n, psi, seed), so any control can
-be moved in any order. Loaded generators are shared by every browser.
+``i`` of a gallery is made again from (prompt, n, psi, seed, prior), so any
+control can be moved in any order. Loaded generators are shared by every browser.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ NEAR_K = 5
 GALLERY_PX = 128                     # one gallery image is enlarged to about this many pixels
 STRIP_PX, STRIP_ROW = 96, 8          # the two-prompt strip: image size, images per row
 # what each training set means to someone typing a prompt
+PRIORS = {"image": "training images like the nearest caption (best)", "caption": "the nearest training caption",
+          "none": "the prompt as it is (LAFITE)"}
 PLAIN = {"fashion-mnist": "clothes, shoes and bags (fashion-mnist)", "mnist": "handwritten digits 0–9 (mnist)",
          "shapes": "coloured circles, squares and triangles (shapes)"}
 
@@ -100,6 +103,14 @@ class TextHandlers:
             raise GanlabError(f"The {label} must be a whole number from {lo:,} to {hi:,} (got {v}).")
         return int(x)
 
+    @staticmethod
+    def _prior(tg: TextGenerator, prior: Any) -> Optional[str]:
+        """A prior rule from the radio (its key or its label), or None for the model's default."""
+        if not prior:
+            return None
+        named = {label: rule for rule, label in PRIORS.items()}
+        return tg.prior.check(named.get(prior, prior))
+
     def _args(self, prompt, n, psi, seed) -> Tuple[str, int, float, int]:
         n = self._whole(n, "number of images", 1, MAX_N)
         seed = self._whole(seed, "seed", 0, 2 ** 31 - 1)
@@ -110,31 +121,38 @@ class TextHandlers:
         return self._prompt(prompt), n, psi, seed
 
     # ---- images -------------------------------------------------------------------------------
-    def generate(self, prompt: str, n: int, psi: float, seed: int, key: str) -> Tuple[List, str, str]:
+    def generate(self, prompt: str, n: int, psi: float, seed: int, key: str,
+                 prior: Optional[str] = None) -> Tuple[List, str, str]:
         """Gallery items (picture, "#i · seed s+i · CLIP c"), the domain markdown, and a one-line summary."""
         prompt, n, psi, seed = self._args(prompt, n, psi, seed)
         tg = self.generator(key)
-        x = tg.generate(prompt, n=n, seed=seed, psi=psi)                   # [n, C, H, W] in [-1, 1]
+        prior = self._prior(tg, prior)
+        x = tg.generate(prompt, n=n, seed=seed, psi=psi, prior=prior)      # [n, C, H, W] in [-1, 1]
         scores = tg.scores(x, prompt).tolist()
         items = [(to_picture(x[i:i + 1], target=GALLERY_PX), f"#{i} · seed {seed}+{i} · CLIP {s:.2f}")
                  for i, s in enumerate(scores)]
         dom = tg.domain(prompt)
         head = dom.sentence() if dom.ok else f"⚠️ {dom.sentence()}"
+        read = tg.read_as(prompt, prior)
+        if read:
+            given = "training images like it" if tg.prior.check(prior) == "image" else "that caption's embedding"
+            head += f" Read as the training caption “{read}”; G was given {given}."
         domain = f"{head}\n\n{known_domains(tg)}"
         summary = (f"{n} images for “{prompt}” · seed {seed} · ψ {psi:.2f} · mean CLIP {sum(scores) / n:.2f} "
                    "(click one for its nearest training images)")
         return items, domain, summary
 
     def between(self, prompt_a: str, prompt_b: str, t: float, n: int, psi: float, seed: int,
-                key: str) -> Image.Image:
-        """The n images (same seed) for the point t of the way from prompt A's embedding to prompt B's."""
+                key: str, prior: Optional[str] = None) -> Image.Image:
+        """The n images (same seed) for the point t of the way from prompt A's conditions to prompt B's."""
         prompt_a, n, psi, seed = self._args(prompt_a, n, psi, seed)
         prompt_b = self._prompt(prompt_b, "second prompt")
-        x = self.generator(key).between(prompt_a, prompt_b, float(t or 0.0), n=n, seed=seed, psi=psi)
+        tg = self.generator(key)
+        x = tg.between(prompt_a, prompt_b, float(t or 0.0), n=n, seed=seed, psi=psi, prior=self._prior(tg, prior))
         return strip_picture(x)
 
     def nearest(self, prompt: str, index: int, n: int, psi: float, seed: int, key: str,
-                k: int = NEAR_K) -> Tuple[Image.Image, str]:
+                prior: Optional[str] = None, k: int = NEAR_K) -> Tuple[Image.Image, str]:
         """Generated image number ``index`` beside its k nearest training images (pixel distance)."""
         from ..explore import nearest
         prompt, n, psi, seed = self._args(prompt, n, psi, seed)
@@ -142,7 +160,7 @@ class TextHandlers:
             raise GanlabError("Click one of the generated images first.")
         i = int(index)
         tg = self.generator(key)
-        x = tg.generate(prompt, n=n, seed=seed, psi=psi)[i:i + 1]           # same batch: the same image
+        x = tg.generate(prompt, n=n, seed=seed, psi=psi, prior=self._prior(tg, prior))[i:i + 1]   # same batch
         data = self.sessions.data.get(tg.cfg.data, seed=tg.cfg.train.seed).x
         if data.shape[1:] != x.shape[1:]:
             raise GanlabError(f"The training images are {list(data.shape[1:])}, the model makes "

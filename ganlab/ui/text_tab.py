@@ -12,12 +12,15 @@ from typing import Dict
 import gradio as gr
 
 from .sessions import Sessions
-from .text import MAX_N, TextHandlers
+from .text import MAX_N, PRIORS, TextHandlers
 from .train_handlers import guarded
 
 INTRO = ("Type what you want to see and press **Go**. A text-conditioned GAN draws it: each image comes from "
          "the prompt and a **seed**, so the same prompt and seed give the same images again. Under each image is "
-         "its **CLIP score**, how well the embedder thinks it fits the prompt (higher is better). Click an image "
+         "its **CLIP score**, how well the embedder thinks it fits the prompt (higher is better). The prompt "
+         "reaches G through a **prior**: by default it is read as the nearest caption the model was trained on, "
+         "and each image starts from a training image like it; pick “the prompt as it is” to see the raw "
+         "text embedding at work. Click an image "
          "to see its nearest training images (is it a copy?). Lower ψ for safer, less varied images. The model "
          "only knows the sets it was trained on; the box above the images says which, and warns when a prompt "
          "is outside them.")
@@ -40,8 +43,10 @@ def build_text_tab(sessions: Sessions, tab: gr.Tab) -> TextHandlers:
                                      max_lines=1, elem_id="text-prompt")
             c["go"] = gr.Button("Go", variant="primary", elem_id="text-go")
             c["n"] = gr.Slider(1, min(32, MAX_N), value=8, step=1, label="images", elem_id="text-n")
-            c["psi"] = gr.Slider(0, 1.5, value=1.0, step=0.05, label="truncation ψ (1 = as trained)",
-                                 elem_id="text-psi")
+            c["psi"] = gr.Slider(0, 1.5, value=0.7, step=0.05, label="truncation ψ (1 = as trained, lower = "
+                                 "surer but less varied)", elem_id="text-psi")
+            c["prior"] = gr.Radio(list(PRIORS.values()), value=PRIORS["image"], label="G is given",
+                                  elem_id="text-prior")
             with gr.Row():
                 c["seed"] = gr.Number(0, label="seed", precision=0, elem_id="text-seed", min_width=90)
                 c["rand"] = gr.Button("🎲", elem_id="text-rand", min_width=40, scale=0)
@@ -66,39 +71,42 @@ def build_text_tab(sessions: Sessions, tab: gr.Tab) -> TextHandlers:
 
 def _wire(h: TextHandlers, c: Dict, tab: gr.Tab) -> None:
     msg = c["message"]
-    controls = [c["prompt"], c["n"], c["psi"], c["seed"]]
+    controls = [c["prompt"], c["n"], c["psi"], c["seed"], c["prior"]]
     shown = [msg, c["gallery"], c["domain"], c["near"]]
 
-    def show(prompt, n, psi, seed, key):
-        items, domain, summary = h.generate(prompt, n, psi, seed, key)
+    def show(prompt, n, psi, seed, prior, key):
+        items, domain, summary = h.generate(prompt, n, psi, seed, key, prior)
         return "", gr.update(value=items, label=summary, selected_index=None), domain, gr.update(visible=False)
 
     @guarded(4)
-    def go(prompt, n, psi, seed, request: gr.Request):
-        return show(prompt, n, psi, seed, request.session_hash)
+    def go(prompt, n, psi, seed, prior, request: gr.Request):
+        return show(prompt, n, psi, seed, prior, request.session_hash)
 
-    @guarded(6)
-    def open_model(path, prompt, n, psi, seed, request: gr.Request):
+    @guarded(7)
+    def open_model(path, prompt, n, psi, seed, prior, request: gr.Request):
         key = request.session_hash
         info = h.open(path or h.default_model(), key)
-        drawn = show(prompt, n, psi, seed, key) if (prompt or "").strip() else ("",) + (gr.skip(),) * 3
-        return (*drawn[:1], info, gr.update(choices=h.models()), *drawn[1:])
+        rules = h.generator(key).prior.rules()                # what this model supports, best first
+        prior = prior if prior in [PRIORS[r] for r in rules] else PRIORS[rules[0]]
+        drawn = show(prompt, n, psi, seed, prior, key) if (prompt or "").strip() else ("",) + (gr.skip(),) * 3
+        radio = gr.update(choices=[PRIORS[r] for r in rules], value=prior)
+        return (*drawn[:1], info, gr.update(choices=h.models()), radio, *drawn[1:])
 
     @guarded(2)
-    def nearest(prompt, n, psi, seed, evt: gr.SelectData, request: gr.Request):
-        img, text = h.nearest(prompt, evt.index, n, psi, seed, request.session_hash)
+    def nearest(prompt, n, psi, seed, prior, evt: gr.SelectData, request: gr.Request):
+        img, text = h.nearest(prompt, evt.index, n, psi, seed, request.session_hash, prior)
         return text, gr.update(value=img, visible=True)
 
-    def strip(prompt, prompt_b, t, n, psi, seed, request: gr.Request):
+    def strip(prompt, prompt_b, t, n, psi, seed, prior, request: gr.Request):
         if not (prompt or "").strip() or not (prompt_b or "").strip():
             return gr.skip()                      # nothing to interpolate yet: not an error
         try:
-            return h.between(prompt, prompt_b, t, n, psi, seed, request.session_hash)
+            return h.between(prompt, prompt_b, t, n, psi, seed, request.session_hash, prior)
         except Exception:                         # go() already says what is wrong with the controls
             return gr.skip()
 
-    opened = [msg, c["info"], c["model"], c["gallery"], c["domain"], c["near"]]
-    strip_in = [c["prompt"], c["prompt_b"], c["t"], c["n"], c["psi"], c["seed"]]
+    opened = [msg, c["info"], c["model"], c["prior"], c["gallery"], c["domain"], c["near"]]
+    strip_in = [c["prompt"], c["prompt_b"], c["t"], c["n"], c["psi"], c["seed"], c["prior"]]
     quiet = dict(show_progress="hidden", trigger_mode="always_last")
     tab.select(open_model, [c["model"]] + controls, opened, show_progress="hidden").then(
         strip, strip_in, c["strip"], show_progress="hidden")
@@ -107,7 +115,8 @@ def _wire(h: TextHandlers, c: Dict, tab: gr.Tab) -> None:
         event(go, controls, shown).then(strip, strip_in, c["strip"], show_progress="hidden")
     for slider in (c["n"], c["psi"]):
         slider.release(go, controls, shown, **quiet).then(strip, strip_in, c["strip"], **quiet)
-    c["seed"].change(go, controls, shown, **quiet).then(strip, strip_in, c["strip"], **quiet)
+    for changed in (c["seed"].change, c["prior"].input):
+        changed(go, controls, shown, **quiet).then(strip, strip_in, c["strip"], **quiet)
     c["rand"].click(lambda: random.randrange(2 ** 31), None, c["seed"], show_progress="hidden")
     c["t"].input(strip, strip_in, c["strip"], concurrency_limit=8, concurrency_id="text-strip", **quiet)
     c["prompt_b"].submit(strip, strip_in, c["strip"])
