@@ -14,7 +14,7 @@ from ganlab.data.toys import points_from_drawing, write_points
 from ganlab.errors import GanlabError
 from ganlab.lessons import LESSONS, best_preset
 from ganlab.metrics import mode_coverage
-from ganlab.plane import PlaneView, plane_view, snapshot
+from ganlab.plane import PlaneView, plane_view, snapshot, view_between_steps
 from ganlab.pretrained import TOYS, pretrained_path
 from ganlab.trainer import Trainer, draw_noise
 from ganlab.ui.plane_plot import (
@@ -92,6 +92,23 @@ def test_views_come_from_a_copy_and_leave_training_alone():
     plane_view(t2)
     after = t2.D.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_views_between_steps_borrow_the_nets_and_leave_training_exactly_alone():
+    """The Playground looks at a run on its own thread without copying it; the run must not notice."""
+    cfg = _small(best_preset("ring"))
+    cfg.model.spectral_norm = True                         # eval mode: no power iteration may run
+    watched, alone = Trainer(cfg), Trainer(cfg)
+    for _ in range(4):
+        view = view_between_steps(watched, stats=True)
+        watched.step()
+        alone.step()
+    assert view.step == 3 and view.grads.shape == view.fake.shape and np.isfinite(view.heat).all()
+    same = plane_view(snapshot(watched))                   # a borrowed view is the view of a copy
+    assert np.array_equal(view_between_steps(watched).heat, same.heat)
+    for a, b in ((watched.G, alone.G), (watched.D, alone.D)):
+        assert a.training and all(q.requires_grad for q in a.parameters())
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 # ---- figures ------------------------------------------------------------------------------
@@ -317,14 +334,16 @@ def test_stream_sends_changes_only_and_ends_with_the_session(handlers):
     async def scenario():
         task = asyncio.create_task(consume())
         await asyncio.sleep(1.5)
-        assert len(got) == 1 and json.loads(got[0][0]["value"])["layout"]["title"]["text"].startswith("step")
+        assert len(got) == 1 and got[0][0]["visible"] is True           # the first frame shows the panel
+        assert json.loads(got[0][0]["value"])["layout"]["title"]["text"].startswith("step")
         h.set_layers(["heat"], "k")                                    # a layer change redraws once
         await asyncio.sleep(1.0)
-        assert len(got) == 2 and {t["type"] for t in json.loads(got[1][0]["value"])["data"]} == {"heatmap"}
+        assert len(got) == 2 and isinstance(got[1][0], str)            # then bare values: no config rebuilt
+        assert {t["type"] for t in json.loads(got[1][0])["data"]} == {"heatmap"}
         h.play("k")
         await asyncio.sleep(2.0)
         h.pause("k")
-        titles = [json.loads(o[0]["value"])["layout"]["title"]["text"] for o in got[2:] if "value" in o[0]]
+        titles = [json.loads(o[0])["layout"]["title"]["text"] for o in got[2:] if isinstance(o[0], str)]
         assert len(titles) >= 2 and len(set(titles)) == len(titles)    # each push shows a new step
         h.sessions.close("k")
         await asyncio.wait_for(task, timeout=5)

@@ -35,7 +35,7 @@ from ..engine import Engine
 from ..errors import GanlabError
 from ..lessons import LESSONS, THREADS, best_preset
 from ..losses import LOSSES
-from ..plane import PlaneView, plane_view
+from ..plane import PlaneView, view_between_steps
 from ..pretrained import pretrained_path
 from .liveplot import live_value
 from .plane_plot import ALL_LAYERS, plane_figure, playground_charts, stats_markdown, view_stats
@@ -65,6 +65,7 @@ class Panel:
     view: Optional[PlaneView] = None
     shown: Any = None               # (step, layers) of the figure on screen, to skip redraws
     stats_at: float = 0.0           # time.monotonic() of the view's last divergences and mode count
+    visible: bool = False           # its plot has been made visible on screen
 
 
 @dataclass
@@ -317,7 +318,7 @@ class PlaygroundHandlers:
                          or p.engine.state != "running")              # divergences and modes: 2/s is plenty
                 # computed on the run's worker thread, between two steps: a view computed beside
                 # training would fight it for the GIL (measured: 66% of the steps instead of 75%)
-                view = p.engine.inspect(partial(plane_view, stats=fresh))
+                view = p.engine.inspect(partial(view_between_steps, stats=fresh))
                 if fresh:
                     p.stats_at = now
                     st = view_stats(view)
@@ -329,8 +330,11 @@ class PlaygroundHandlers:
                 p.view, p.shown = view, None
             if p.shown != (p.view.step, layers):
                 p.shown = (p.view.step, layers)
-                fig = plane_figure(p.view, layers, title=_title(p))
-                plots.append(gr.update(value=live_value(fig), visible=True))
+                fig = plane_figure(p.view, layers, title=_title(p), as_dict=True)
+                # a bare value while the panel shows: an update with visible=True makes Gradio
+                # rebuild the component's config every frame (py-spy: a third of the server's work)
+                plots.append(live_value(fig) if p.visible else gr.update(value=live_value(fig), visible=True))
+                p.visible = True
             else:
                 plots.append(skip)
             visible.append(p)
