@@ -95,3 +95,31 @@ def test_bad_input_is_one_plain_sentence(handlers, prompt, n, seed, words):
         handlers.generate(prompt, n, 1.0, seed, "k")
     message = guarded(3)(handlers.generate)(prompt, n, 1.0, seed, "k")[0]       # what the tab shows
     assert message.startswith("⚠️") and words in message and not re.search(r"[.!?] [A-Z]", message)
+
+
+def test_the_prior_radio_changes_what_g_is_given(handlers):
+    from ganlab.ui.text import PRIORS
+    tg = handlers.generator("k")
+    assert tg.prior.rules() == ["image", "caption", "none"]            # the run's checkpoint carries a bank
+    _, domain, _ = handlers.generate("the numeral 7 in pen", 3, 1.0, 0, "k")
+    assert "Read as the training caption" in domain and "training images like it" in domain
+    _, raw, _ = handlers.generate("the numeral 7 in pen", 3, 1.0, 0, "k", PRIORS["none"])
+    assert "Read as" not in raw
+    _, caption, _ = handlers.generate("the numeral 7 in pen", 3, 1.0, 0, "k", "caption")
+    assert "that caption's embedding" in caption
+    with pytest.raises(GanlabError, match="one of image, caption, none"):
+        handlers.generate("a tote", 3, 1.0, 0, "k", "closest")
+
+
+def test_a_model_without_a_bank_gets_one_from_the_cli(handlers, tmp_path):
+    import shutil
+
+    from ganlab.text.prior import PRIOR_FILE, main
+    model = tmp_path / "old-model"
+    shutil.copytree(handlers.models_root / "text-tiny", model)
+    (model / PRIOR_FILE).unlink()                                      # as models made before banks
+    from ganlab.text.generate import TextGenerator
+    assert TextGenerator.open(model).prior.rules() == ["caption", "none"]
+    assert main([str(model)]) == 0 and (model / PRIOR_FILE).is_file()
+    assert TextGenerator.open(model).prior.default() == "image"
+    assert main([str(tmp_path / "nowhere")]) == 2
