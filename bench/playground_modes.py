@@ -2,6 +2,7 @@
 
     python bench/playground_modes.py                          # best preset and vanilla GAN, 60 s each
     python bench/playground_modes.py --data grid --seconds 60 --seeds 0 1 2
+    python bench/playground_modes.py --data grid --seeds 1 2 3 4 5 --only best
 
 For each run: modes covered and the share of high-quality samples (within 3
 std of a mode centre; a mode counts when it holds at least 20% of its fair
@@ -62,11 +63,14 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--threads", type=int, default=THREADS, help="torch threads (default: the Playground's)")
+    p.add_argument("--only", choices=["best", "vanilla"], help="one of the two presets")
     a = p.parse_args()
     threads = configure_threads(a.threads)
     print(f"CPU training budget {a.seconds:g} s per run, torch threads {threads}; {N_EVAL} samples per evaluation")
     for data in a.data:
         for name, cfg in presets(data):
+            if a.only and not name.startswith(a.only):
+                continue
             for seed in a.seeds:
                 cfg = copy.deepcopy(cfg)
                 cfg.train.seed = seed

@@ -68,6 +68,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     p.add_argument("--out", type=Path, default=MODELS_DIR)
     a = p.parse_args(argv)
+    from .lessons import THREADS
+    from .trainer import configure_threads
+    configure_threads(THREADS)                       # as the Playground trains them
     a.out.mkdir(parents=True, exist_ok=True)
     for name in a.data:
         train_one(name, a.steps, a.out)

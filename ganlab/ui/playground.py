@@ -33,7 +33,7 @@ from ..config import OPTIMIZERS, RunConfig
 from ..data.toys import points_from_drawing, write_points
 from ..engine import Engine
 from ..errors import GanlabError
-from ..lessons import LESSONS, THREADS, best_preset
+from ..lessons import BEST, LESSONS, THREADS, best_preset
 from ..losses import LOSSES
 from ..plane import PlaneView, view_between_steps
 from ..pretrained import pretrained_path
@@ -48,7 +48,8 @@ MAX_PANELS = 3
 TOY_SETS = ["ring", "grid", "spiral", "moons", "line", "disjoint"]
 DRAWING = "my drawing"
 DEFAULT_SETTINGS = dict(dataset="ring", z_dim=2, z_dist="gaussian", pretrained=True)
-LIVE_DEFAULTS = dict(loss="ns", optimizer="adam", lr_g=5e-4, lr_d=5e-4, n_critic=1, delay=0.0)
+LIVE_DEFAULTS = dict(loss=BEST.train.loss, optimizer=BEST.train.optimizer, lr_g=BEST.train.lr_g,
+                     lr_d=BEST.train.lr_d, n_critic=BEST.train.n_critic, delay=0.0)     # the best preset's
 HISTORY = 4000                      # divergence points kept per panel
 REFRESH_SECONDS = 0.18             # the stream's period: the plane redraws up to ~5.5 times a second
 STATS_SECONDS = 0.5                 # the stats line, redrawn at most this often while training runs
