@@ -190,3 +190,35 @@ def test_swapping_to_a_loss_with_more_metrics_mid_window(tmp_path):
     rows = e.metrics_since(0)[0]
     assert "gp" in rows[-1] and all(math.isfinite(r["loss_d"]) for r in rows)
     e.stop()
+
+
+def test_calls_without_a_worker_thread_take_turns(tmp_path):
+    """An idle run steps on the caller's thread: a Step click and a live view must not overlap (a view
+    borrows the nets, eval mode and no gradients, for its length; a step inside it could not learn)."""
+    import threading
+    from functools import partial
+
+    from ganlab.lessons import best_preset
+    from ganlab.plane import view_between_steps
+    cfg = best_preset("ring")
+    cfg.train.batch_size, cfg.train.n_samples = 64, 64
+    e = Engine.new(cfg, tmp_path / "run")
+    errors = []
+
+    def steps():
+        try:
+            for _ in range(150):
+                e.step_once()
+        except Exception as err:                        # noqa: BLE001 - the race shows as any error
+            errors.append(err)
+
+    t = threading.Thread(target=steps)
+    t.start()
+    views = 0
+    while t.is_alive():
+        e.inspect(partial(view_between_steps, stats=False))
+        views += 1
+    t.join()
+    e.stop()
+    assert not errors and views >= 1 and e.status()["step"] == 150
+    assert e.trainer.G.training and all(q.requires_grad for q in e.trainer.D.parameters())

@@ -64,6 +64,9 @@ class Engine:
         self._lock = threading.Lock()                 # guards the fields read by other threads
         self._new_rows = threading.Condition(self._lock)
         self._file_lock = threading.Lock()            # one writer of metrics.jsonl at a time
+        # one user of the trainer at a time: the worker's steps and commands, or, with no worker
+        # thread, the callers of _call (two Step clicks, or a step and a live view, would race)
+        self._using = threading.RLock()
         self._rows: List[Dict] = run.read_metrics()
         self._pending: List[Dict] = []                # rows not yet written to metrics.jsonl
         self._window: List[Dict] = []                 # per-step metrics since the last row
@@ -278,14 +281,18 @@ class Engine:
                 except queue.Empty:
                     fn = None
                 if fn is not None:
-                    if self._run_command(fn, fut) == "stop":
+                    with self._using:
+                        done = self._run_command(fn, fut) == "stop"
+                    if done:
                         break
                     continue
-                self._train_one()
+                with self._using:
+                    self._train_one()
                 now = time.monotonic()
                 self._measure_rate(now)
                 if now - last_sample >= SAMPLE_SECONDS:
-                    self._refresh_samples(save=False)
+                    with self._using:
+                        self._refresh_samples(save=False)
                     last_sample = now
                 if now - last_flush >= FLUSH_SECONDS:
                     self._flush()
@@ -340,7 +347,8 @@ class Engine:
         with self._lock:
             if self._state in ("stopped", "error"):
                 raise GanlabError("This run has ended; start a new run or resume its folder.")
-        return fn()
+        with self._using:
+            return fn()
 
     def _set_running(self, running: bool) -> None:
         with self._lock:

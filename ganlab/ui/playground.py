@@ -304,7 +304,7 @@ class PlaygroundHandlers:
 
     def _tick(self, play: Playground, layers: tuple) -> tuple:
         skip = gr.skip()
-        plots, visible, texts = [], [], []
+        plots, visible, texts, shown_now = [], [], [], []
         for i in range(MAX_PANELS):
             if i >= len(play.panels):
                 plots.append(gr.update(visible=False) if play.shown_panels != len(play.panels) else skip)
@@ -335,7 +335,7 @@ class PlaygroundHandlers:
                 # a bare value while the panel shows: an update with visible=True makes Gradio
                 # rebuild the component's config every frame (py-spy: a third of the server's work)
                 plots.append(live_value(fig) if p.visible else gr.update(value=live_value(fig), visible=True))
-                p.visible = True
+                shown_now.append(p)
             else:
                 plots.append(skip)
             visible.append(p)
@@ -357,6 +357,8 @@ class PlaygroundHandlers:
             play.charts_rows, play.charts_at = total, now
             charts = live_value(playground_charts({p.name or "run": p.rows for p in play.panels},
                                                   {p.name or "run": p.divergence for p in play.panels}))
+        for p in shown_now:                # only now: a tick that fails midway delivers nothing
+            p.visible = True
         return tuple(plots) + (stats, charts)
 
     def close(self, key: str) -> None:
