@@ -32,8 +32,7 @@ import torch
 from ganlab.config import DataConfig
 from ganlab.data.images import load_split
 from ganlab.data.shapes import COLOURS, SHAPES
-from ganlab.errors import GanlabError
-from ganlab.metrics.classifier import Classifier, load_classifier
+from ganlab.metrics.classifier import Classifier, classifier_for, load_classifier
 from ganlab.metrics.health import diversity
 from ganlab.text.captions import HELD_OUT, HELD_OUT_PAIRS
 from ganlab.text.data import SIDE
@@ -50,11 +49,11 @@ FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shi
 
 def judge(domain: str) -> Classifier:
     """The classifier trained at the text model's image size if there is one, else the 28x28 one."""
-    try:
-        return load_classifier(f"{domain}-{SIDE}px")
-    except GanlabError:
+    clf = classifier_for(domain, side=SIDE)
+    if clf is None:
         print(f"  (no {domain}-{SIDE}px judge: using the 28x28 {domain} classifier on resized images)")
-        return load_classifier(domain)
+        clf = load_classifier(domain)
+    return clf
 
 
 @torch.no_grad()

@@ -32,6 +32,7 @@ from .errors import GanlabError
 from .losses import describe_losses
 from .nets import MODELS
 from .sampling import load_generator
+from .text.prior import RULES
 from .trainer import configure_threads
 from .viz import samples_image
 
@@ -242,12 +243,8 @@ def cmd_sample(a) -> int:
 
 def _sample_prompt(a, G, cfg, step) -> int:
     """``sample --prompt``: images from a text-gan, with their CLIP scores and the domain check."""
-    from .sampling import find_checkpoint
-    from .text.embedders import load_embedder
     from .text.generate import TextGenerator
-    from .text.prior import load_bank
-    embedder = load_embedder(cfg.model.clip or "minilm")
-    tg = TextGenerator(G, cfg, step, embedder, str(a.run), load_bank(find_checkpoint(a.run), embedder.name))
+    tg = TextGenerator.around(G, cfg, step, a.run)
     dom = tg.domain(a.prompt)
     print(dom.sentence(), file=sys.stderr)
     read = tg.read_as(a.prompt, a.prior)
@@ -303,7 +300,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     s.add_argument("--truncation", type=float, default=1.0, help="psi: 1 = as trained, lower = safer, less varied")
     s.add_argument("--interpolate", type=int, nargs=2, metavar=("SEED_A", "SEED_B"), help="walk between two seeds")
     s.add_argument("--prompt", help="a text-gan model: draw images for this prompt")
-    s.add_argument("--prior", choices=["image", "caption", "none"],
+    s.add_argument("--prior", choices=RULES,
                    help="how the prompt reaches a text-gan: training images near its nearest caption (default "
                         "when the model has an image bank), that caption, or the prompt as it is")
     s.add_argument("--frames", type=int, default=24)

@@ -166,10 +166,10 @@ def load_classifier(name_or_path: str, root: Path = MODELS_DIR) -> Classifier:
     return clf.eval()
 
 
-def classifier_for(data_name: str, attribute: str = "class") -> Optional[Classifier]:
-    """The shipped classifier for a dataset, or None when there is none."""
+def classifier_for(data_name: str, attribute: str = "class", side: Optional[int] = None) -> Optional[Classifier]:
+    """The shipped classifier for a dataset (the one trained at ``side`` pixels if given), or None."""
     try:
-        return load_classifier(classifier_name(data_name, attribute))
+        return load_classifier(classifier_name(data_name, attribute, side))
     except GanlabError:
         return None
 
@@ -253,11 +253,11 @@ def load_split_if_distinct(data: str):
     return None if "same set" in (test.note or "") else test
 
 
-def _card(clf: Classifier, seconds: float, command: str, per_class: Optional[List[float]] = None,
+def _card(clf: Classifier, seconds: float, command: str, per_class: Optional[Dict[str, float]] = None,
           resized_to: Optional[int] = None) -> str:
-    c = clf.cfg
+    c, per_class = clf.cfg, per_class or {}
     side = f" at {resized_to}x{resized_to} (images resized to it, bilinear)" if resized_to else ""
-    per = "".join(f"\n  - {name}: {100 * acc:.1f}%" for name, acc in zip(c.class_names, per_class or []))
+    per = "".join(f"\n  - {name}: {100 * per_class[name]:.1f}%" for name in c.class_names if name in per_class)
     return (f"# Classifier: {classifier_name(c.data, c.attribute, resized_to)}\n\n"
             f"A small CNN (two conv blocks, {sum(p.numel() for p in clf.parameters()):,} parameters) that "
             f"tells the {len(c.class_names)} {c.attribute} values of `{c.data}` apart{side}, used to judge "
@@ -286,9 +286,7 @@ def main(argv=None) -> int:
         if a.side:                                       # the per-class figures a judge's reader needs
             test = load_split_if_distinct(data) if data in ("mnist", "fashion-mnist") else None
             if test is not None:
-                pred = clf.predict(_resized(test.x, a.side))
-                per_class = [float((pred[test.labels == k] == k).float().mean())
-                             for k in range(len(clf.cfg.class_names))]
+                per_class = class_agreement(clf, _resized(test.x, a.side), test.labels)
         out = save_classifier(clf, a.out / classifier_name(data, a.attribute, a.side),
                               _card(clf, seconds, cmd, per_class, a.side))
         print(f"{out}: test accuracy {100 * clf.cfg.test_accuracy:.2f}% ({seconds:.0f} s)")

@@ -48,6 +48,15 @@ class Embedder(nn.Module):
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    @torch.no_grad()
+    def encode_images(self, images: torch.Tensor, batch: int = 500, desc: Optional[str] = None) -> torch.Tensor:
+        """encode_image over a whole set, ``batch`` at a time (a tqdm bar when ``desc`` is given)."""
+        from tqdm import tqdm
+        starts = range(0, len(images), batch)
+        if desc:
+            starts = tqdm(starts, desc=desc, unit="batch")
+        return torch.cat([self.encode_image(images[i:i + batch].to(self.device)) for i in starts])
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

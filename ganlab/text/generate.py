@@ -79,6 +79,11 @@ class TextGenerator:
         G, cfg, step = load_generator(Path(path))
         if not getattr(G, "cond_dim", 0):
             raise GanlabError(f"{path} is a {cfg.model.name} model, not text-conditioned; open it in Explore.")
+        return cls.around(G, cfg, step, path)
+
+    @classmethod
+    def around(cls, G, cfg, step: int, path) -> "TextGenerator":
+        """A G already loaded from ``path``, with its embedder and the image bank saved beside it."""
         embedder = load_embedder(cfg.model.clip or "minilm")
         return cls(G, cfg, step, embedder, str(path), load_bank(find_checkpoint(Path(path)), embedder.name))
 
@@ -111,20 +116,23 @@ class TextGenerator:
         with torch.no_grad():
             return self.embedder.encode_text(prompts).cpu()
 
+    @staticmethod
+    def _count(n: int) -> int:
+        if not 1 <= n <= 256:
+            raise GanlabError(f"Ask for 1 to 256 images (got {n}).")
+        return n
+
     @torch.no_grad()
     def from_condition(self, c: torch.Tensor, n: int, seed: int = 0, psi: float = 1.0) -> torch.Tensor:
         """n images from conditions ``c``: one [1, E] for all, or one row per image [n, E]."""
-        if not 1 <= n <= 256:
-            raise GanlabError(f"Ask for 1 to 256 images (got {n}).")
+        self._count(n)
         z = truncate(noise(self.G, n, seed), psi)
         device = next(self.G.parameters()).device
         return self.G(z.to(device), c.expand(n, -1).to(device)).cpu()
 
     def conditions(self, prompt: str, n: int, seed: int = 0, prior: Optional[str] = None) -> torch.Tensor:
         """The n conditions [n, E] a prompt becomes under ``prior`` (None: the strongest this model has)."""
-        if not 1 <= n <= 256:
-            raise GanlabError(f"Ask for 1 to 256 images (got {n}).")
-        return self.prior.conditions(self.encode([prompt])[0], n, seed, prior)
+        return self.prior.conditions(self.encode([prompt])[0], self._count(n), seed, prior)
 
     def read_as(self, prompt: str, prior: Optional[str] = None) -> Optional[str]:
         """The training caption the prior reads ``prompt`` as, or None when the prompt goes in as it is."""
@@ -173,7 +181,7 @@ class TextGenerator:
             threshold = max(MINILM_FLOOR, float((self._background @ v).max()))   # closer to us than to the world
             return Domain(score > threshold, score, pool[best], threshold, self.domains())
         if pool:
-            vecs = self.encode(pool)
+            vecs = self.prior.caption_vecs                           # the pool's embeddings, encoded once
             sims = vecs @ self.encode([prompt])[0]
             others = vecs @ vecs.T - 2 * torch.eye(len(pool))       # each caption's closest *other* caption
             typical = float(others.max(1).values.median()) if len(pool) > 1 else 1.0

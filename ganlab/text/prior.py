@@ -109,20 +109,22 @@ class Prior:
                               f"for the {rule!r} prior; it supports {', '.join(self.rules())}.")
         return rule
 
+    def _nearest(self, v: torch.Tensor) -> int:
+        return int((self.caption_vecs @ v).argmax())
+
     def read_as(self, v: torch.Tensor) -> Optional[Tuple[str, float]]:
         """The training caption nearest the prompt's embedding ``v`` [E], and its cosine similarity."""
         if self.caption_vecs is None:
             return None
-        sims = self.caption_vecs @ v
-        best = int(sims.argmax())
-        return self.captions[best], float(sims[best])
+        best = self._nearest(v)
+        return self.captions[best], float(self.caption_vecs[best] @ v)
 
     def conditions(self, v: torch.Tensor, n: int, seed: int = 0, rule: Optional[str] = None) -> torch.Tensor:
         """The n conditions [n, E] that the prompt embedding ``v`` [E] becomes under ``rule``."""
         rule = self.check(rule)
         if rule == "none":
             return v.expand(n, -1)
-        q = v if self.caption_vecs is None else self.caption_vecs[(self.caption_vecs @ v).argmax()]
+        q = v if self.caption_vecs is None else self.caption_vecs[self._nearest(v)]
         if rule == "caption":
             return q.expand(n, -1)
         near = (self.bank @ q).topk(min(self.k, len(self.bank))).indices               # [k]
@@ -131,22 +133,20 @@ class Prior:
 
 
 @torch.no_grad()
-def build_bank(path: Path, batch: int = 500) -> Path:
+def build_bank(path: Path) -> Path:
     """Embed the training set of the text-gan model or run at ``path`` and write its bank there."""
-    from tqdm import tqdm
-
     from ..checkpoint import read_config
     from ..data import load_dataset
     from ..sampling import find_checkpoint
     from .embedders import load_embedder
+    from .trainer import image_embeddings
     folder = find_checkpoint(Path(path))
     cfg = read_config(folder)
     if not cfg.model.clip:
         raise GanlabError(f"{path} is a {cfg.model.name} model; only text-gan models use a prior.")
     embedder = load_embedder(cfg.model.clip)
     data = load_dataset(cfg.data, seed=cfg.train.seed)
-    emb = torch.cat([embedder.encode_image(data.x[i:i + batch]) for i in
-                     tqdm(range(0, len(data), batch), desc="embedding the training images", unit="batch")])
+    emb = image_embeddings(embedder, data, cfg, desc="embedding the training images")   # the trainer's cache
     return save_bank(image_bank(emb, data.attributes.get("domain"), seed=cfg.train.seed), folder, embedder.name)
 
 

@@ -102,7 +102,7 @@ def zero_shot(emb: MiniLMEmbedder, seed: int = 0) -> Dict[str, float]:
     if offline_mnist:                                                   # only the held-out digits are unseen
         digits.x, digits.labels = digits.x[-MNIST_HOLDOUT:], digits.labels[-MNIST_HOLDOUT:]
     for name, ds in (("fashion-mnist", fashion), ("mnist", digits)):
-        img = torch.cat([emb.encode_image(ds.x[i:i + 1000]) for i in range(0, len(ds.x), 1000)])
+        img = emb.encode_images(ds.x, batch=1000)
         for kind, prompts in (("class names", class_prompts(name)), ("held-out wording", HELD_OUT[name])):
             pred = (img @ emb.encode_text(prompts).T).argmax(1)
             out[f"{name} ({kind})"] = float((pred == ds.labels).float().mean())
@@ -127,7 +127,7 @@ def per_class_report(emb) -> None:
     """Per-class zero-shot accuracy on Fashion-MNIST's test set, and where each held-out prompt lands."""
     from .captions import FASHION_NAMES
     ds = load_split("fashion-mnist", "test", DataConfig(name="fashion-mnist"))
-    img = torch.cat([emb.encode_image(ds.x[i:i + 1000]) for i in range(0, len(ds.x), 1000)])
+    img = emb.encode_images(ds.x, batch=1000)
     names = class_prompts("fashion-mnist")
     cls = emb.encode_text(names)
     for title, prompts in (("class names", names), ("held-out wording", HELD_OUT["fashion-mnist"])):

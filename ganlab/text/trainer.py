@@ -60,6 +60,26 @@ def contrastive(a: torch.Tensor, b: torch.Tensor, tau: float = TAU) -> torch.Ten
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
+def image_embeddings(embedder, data, cfg, desc: Optional[str] = None) -> torch.Tensor:
+    """Every training image's embedding [N, E] on the CPU, cached on disk per dataset and embedder
+    (the trainer's conditions, and the bank that ``python -m ganlab.text.prior`` writes)."""
+    d = cfg.data
+    key = hashlib.sha1(json.dumps([d.name, d.n, d.resolution, d.channels, d.label, cfg.train.seed,
+                                   embedder.name, len(data)]).encode()).hexdigest()[:16]
+    path = _cache_dir() / "embeddings" / f"{key}.safetensors"
+    if path.is_file():
+        try:
+            return load_file(str(path))["emb"]
+        except Exception:                          # a damaged cache entry: compute again
+            pass
+    emb = embedder.encode_images(data.x, batch=500, desc=desc).cpu()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{time.time_ns()}")
+    save_file({"emb": emb.contiguous()}, str(tmp))
+    tmp.replace(path)
+    return emb
+
+
 @TRAINERS.register("text-gan", "LAFITE-style training on (perturbed) image embeddings")
 class TextGANTrainer(Trainer):
     def __init__(self, cfg, data=None):
@@ -73,7 +93,7 @@ class TextGANTrainer(Trainer):
         if t.condition in ("caption", "mixed") and not self.data.captions:
             raise GanlabError(f"{self.data.name} has no captions; use --condition image (LAFITE needs none).")
         self.embedder.to(self.device).eval().requires_grad_(False)
-        self.img_emb = self._image_embeddings().to(self.device)              # [N, E]
+        self.img_emb = image_embeddings(self.embedder, self.data, cfg).to(self.device)   # [N, E]
         self.cap_emb, self.cap_index = self._caption_embeddings()
         self.weights = self._balance()
         self.bank = image_bank(self.img_emb, self.data.attributes.get("domain"), seed=t.seed)   # for the prior
@@ -86,27 +106,6 @@ class TextGANTrainer(Trainer):
         self.fixed_y = self.fixed_c                      # Trainer.sample() hands these to _G
 
     # ---- conditions ----------------------------------------------------------------------------
-    @torch.no_grad()
-    def _image_embeddings(self) -> torch.Tensor:
-        """Every training image's embedding, cached on disk per dataset and embedder."""
-        d = self.cfg.data
-        key = hashlib.sha1(json.dumps([d.name, d.n, d.resolution, d.channels, d.label, self.cfg.train.seed,
-                                       self.embedder.name, len(self.data)]).encode()).hexdigest()[:16]
-        path = _cache_dir() / "embeddings" / f"{key}.safetensors"
-        if path.is_file():
-            try:
-                return load_file(str(path))["emb"]
-            except Exception:                      # a damaged cache entry: compute again
-                pass
-        out = [self.embedder.encode_image(self.data.x[i:i + 500].to(self.device)).cpu()
-               for i in range(0, len(self.data), 500)]
-        emb = torch.cat(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{time.time_ns()}")
-        save_file({"emb": emb.contiguous()}, str(tmp))
-        tmp.replace(path)
-        return emb
-
     def _caption_embeddings(self):
         caps = self.data.captions
         if not caps:

@@ -151,7 +151,7 @@ def plane_figure(view: PlaneView, layers: Iterable[str] = ALL_LAYERS, title: str
                   template="none")                                     # no 7 KB default template per frame
     if not as_dict:
         return _figure(data, layout)
-    layout["meta"] = {k: _typed(v) if isinstance(v, np.ndarray) else v for k, v in meta.items()}
+    layout["meta"] = {name: _typed(v) if isinstance(v, np.ndarray) else v for name, v in meta.items()}
     return {"data": data, "layout": layout}
 
 
