@@ -1,9 +1,12 @@
 """Engine lifecycle: start, pause, step, resume, stop, with metrics in order."""
 import json
 import math
+import os
+import signal
 import time
 
 import pytest
+import torch
 
 from ganlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ganlab.engine import Engine
@@ -222,3 +225,53 @@ def test_calls_without_a_worker_thread_take_turns(tmp_path):
     e.stop()
     assert not errors and views >= 1 and e.status()["step"] == 150
     assert e.trainer.G.training and all(q.requires_grad for q in e.trainer.D.parameters())
+
+
+# ---- RemoteEngine: the same run in a child process ------------------------------------------------
+def test_a_remote_run_is_the_same_run_as_a_thread_run(tmp_path):
+    """Steps through the pipe give bit-identical nets and metrics to steps on a thread."""
+    from operator import attrgetter
+
+    from ganlab.engine.remote import RemoteEngine
+    local, remote = Engine.new(_cfg(seed=3), tmp_path / "local"), RemoteEngine.new(_cfg(seed=3), tmp_path / "remote")
+    try:
+        assert remote.pid != os.getpid() and remote.state == "idle"
+        for e in (local, remote):
+            e.step_once(), e.step_d_once(), e.step_g_once(), e.step_once()
+        for name in ("G", "D"):
+            a = local.trainer.G.state_dict() if name == "G" else local.trainer.D.state_dict()
+            b = remote.inspect(attrgetter(name)).state_dict()
+            assert all(torch.equal(a[k], b[k]) for k in a)
+        clockless = [[{k: v for k, v in r.items() if k not in ("seconds", "time")} for r in e.metrics_since(0)[0]]
+                     for e in (local, remote)]
+        assert clockless[0] == clockless[1] and len(clockless[0]) == 2
+        assert remote.status()["step"] == 2 and remote.status()["optimizer"] == "adam"
+        with pytest.raises(GanlabError, match="0 to 10 seconds"):        # the child's message, here
+            remote.set_delay(99)
+        remote.start()
+        assert _wait(lambda: remote.status()["step"] >= 30) and remote.state == "running"
+        remote.pause()
+        assert remote.state == "paused"
+    finally:
+        local.stop()
+        remote.stop()
+    assert remote.state == "stopped" and remote.status()["state"] == "stopped"
+    assert (tmp_path / "remote" / "checkpoints").is_dir()             # the child wrote its final checkpoint
+    with pytest.raises(GanlabError, match="ended"):
+        remote.step_once()
+
+
+def test_a_dead_child_fails_its_run_only(tmp_path):
+    from ganlab.engine.remote import RemoteEngine
+    with pytest.raises(GanlabError, match="Unknown dataset|unknown"):   # errors while building come back
+        RemoteEngine.new(RunConfig(DataConfig(name="no-such-set"), ModelConfig(name="mlp"), TrainConfig()),
+                         tmp_path / "bad")
+    a, b = RemoteEngine.new(_cfg(), tmp_path / "a"), RemoteEngine.new(_cfg(), tmp_path / "b")
+    a.start(), b.start()
+    os.kill(a.pid, signal.SIGKILL)
+    with pytest.raises(GanlabError, match="ended unexpectedly"):
+        a.pause()
+    assert a.state == "error" and "New run" in a.status()["error"]
+    assert _wait(lambda: b.status()["step"] >= 20)                      # the other run goes on
+    a.stop(), b.stop()
+    assert b.state == "stopped"

@@ -237,7 +237,8 @@ class Engine:
                 "images_per_s": self._rate * t.cfg.train.batch_size * t.n_critic,   # real images seen
                 "eta_s": left / self._rate if self._rate > 0 and self._state == "running" else None,
                 "lr_g": t.lr_g, "lr_d": t.lr_d, "n_critic": t.n_critic,
-                "loss": t.cfg.train.loss, "probability": bool(spec and spec.probability),   # D outputs in [0, 1]
+                "loss": t.cfg.train.loss, "optimizer": t.cfg.train.optimizer,
+                "probability": bool(spec and spec.probability),   # D outputs in [0, 1]
                 "run_dir": str(self.run.path), "rollbacks": self._guard.rollbacks,
                 "checkpoint": str(self._last_ckpt) if self._last_ckpt else None,
             }

@@ -10,15 +10,18 @@
     outputs = h.tick(layers, key)            # panels, stats, charts: what changed since the last call
     async for outputs in h.stream(layers, key):  # the same, pushed to the browser up to 5 times a second
 
-The views are computed from a snapshot of the nets (ganlab.plane.snapshot),
-taken between two training steps, so drawing never holds training up for
-longer than a copy of two small MLPs.
+Each run trains in a child process of its own (ganlab.engine.remote), so the
+server's work of drawing frames does not take the run's interpreter lock; with
+GANLAB_PLAY_PROCESSES=0 runs train on threads of the server instead. The views
+are computed by the run itself between two training steps (ganlab.plane.view_between_steps)
+and come back as plain arrays.
 """
 from __future__ import annotations
 
 import asyncio
 import copy
 import logging
+import os
 import time
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -32,6 +35,7 @@ import torch
 from ..config import OPTIMIZERS, RunConfig
 from ..data.toys import points_from_drawing, write_points
 from ..engine import Engine
+from ..engine.remote import RemoteEngine
 from ..errors import GanlabError
 from ..lessons import BEST, LESSONS, THREADS, best_preset
 from ..losses import LOSSES
@@ -59,7 +63,7 @@ CHARTS_SECONDS = 1.0                # the charts move slowly: redraw them at mos
 @dataclass
 class Panel:
     name: str
-    engine: Engine
+    engine: Any                     # an Engine, or a RemoteEngine (the same controls, in a child process)
     cursor: int = 0
     rows: List[Dict] = field(default_factory=list)
     divergence: List[Dict] = field(default_factory=list)
@@ -80,7 +84,7 @@ class Playground:
     stats_text: str = ""            # the stats line on screen
     stats_at: float = 0.0           # time.monotonic() of its last redraw
 
-    def engines(self) -> List[Engine]:
+    def engines(self) -> List[Any]:
         return [p.engine for p in self.panels]
 
 
@@ -116,8 +120,11 @@ def _apply_live(cfg: RunConfig, live: Dict[str, Any]) -> RunConfig:
 
 
 class PlaygroundHandlers:
-    def __init__(self, sessions: Sessions):
+    def __init__(self, sessions: Sessions, processes: Optional[bool] = None):
         self.sessions = sessions
+        # each run in a child process of its own (ganlab.engine.remote) unless GANLAB_PLAY_PROCESSES=0
+        self.processes = (os.environ.get("GANLAB_PLAY_PROCESSES", "1").strip() != "0"
+                          if processes is None else processes)
 
     # ---- state ------------------------------------------------------------------------
     def _play(self, key: str) -> Playground:
@@ -135,9 +142,11 @@ class PlaygroundHandlers:
                 p.engine.stop()
         return s.play
 
-    def _engine(self, key: str, cfg: RunConfig, tag: str, init=None) -> Engine:
-        data = self.sessions.data.get(cfg.data, seed=cfg.train.seed)
+    def _engine(self, key: str, cfg: RunConfig, tag: str, init=None):
         run_dir = self.sessions.new_run_dir(key, f"play-{tag}")
+        if self.processes:                       # the child makes its own copy of the (small) 2-D set
+            return RemoteEngine.new(cfg, run_dir, init=init, threads=THREADS)
+        data = self.sessions.data.get(cfg.data, seed=cfg.train.seed)
         return Engine.new(cfg, run_dir, data=data, init=init, threads=THREADS)
 
     # ---- building runs ------------------------------------------------------------------
@@ -257,7 +266,7 @@ class PlaygroundHandlers:
             e, st = p.engine, p.engine.status()
             if st["loss"] != loss:
                 e.set_loss(loss)
-            if e.trainer.cfg.train.optimizer != opt:
+            if st["optimizer"] != opt:
                 e.set_optimizer(opt)
             e.set_lr(lr_g=lr_g, lr_d=lr_d)
             e.set_n_critic(n_critic)
