@@ -13,6 +13,12 @@
 This virtual machine's speed drifts by 10-20% over minutes, so the headless
 rate is measured right before and right after each browser run (half the
 time each), and the share is taken against their mean.
+
+At the end of each browser run it prints the memory of the app and of the
+processes under it (the fork server and one process per Playground run):
+resident (RSS), proportional (PSS, shared pages split between their users)
+and private (what the process alone holds). Linux only. ``--threads`` runs
+the Playground on threads of the app (GANLAB_PLAY_PROCESSES=0), as before.
 """
 from __future__ import annotations
 
@@ -49,14 +55,48 @@ def headless(seconds: float) -> float:
     return rate
 
 
+def _descendants(pid: int) -> list:
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(stat.parent.name)] = int(fields[1])
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        out += kids
+        todo += kids
+    return out
+
+
+def memory(pid: int) -> str:
+    """RSS / PSS / private MB of ``pid`` and each process under it, from /proc/PID/smaps_rollup."""
+    parts = []
+    for p in [pid] + _descendants(pid):
+        try:
+            kb = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in
+                  Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()[1:])}
+            name = Path(f"/proc/{p}/comm").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        private = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
+        parts.append(f"{'app' if p == pid else name} {kb['Rss'] / 1024:.0f}/{kb['Pss'] / 1024:.0f}/"
+                     f"{private / 1024:.0f}")
+    return "memory RSS/PSS/private MB: " + ", ".join(parts)
+
+
 def step_of(title: str) -> int:
     m = re.search(r"step ([\d,]+)", title)
     return int(m.group(1).replace(",", "")) if m else -1
 
 
-def in_browser(seconds: float, lesson: str) -> tuple:
+def in_browser(seconds: float, lesson: str, threads: bool = False) -> tuple:
     work = Path(tempfile.mkdtemp(prefix="ganlab-refresh-"))
-    with serve_app(work) as (url, _), chromium() as browser:
+    env = {"GANLAB_PLAY_PROCESSES": "0"} if threads else None
+    with serve_app(work, env=env) as (url, app), chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         page.get_by_role("tab", name="2-D Playground").click()
@@ -76,8 +116,9 @@ def in_browser(seconds: float, lesson: str) -> tuple:
         time.sleep(seconds)
         redraws = page.evaluate("() => window.__redraws")
         s1, dt = step_of(page.evaluate(TITLE_JS)), time.monotonic() - t0
+        mem = memory(app.pid)
         page.screenshot(path=str(work / "playground.png"), full_page=True)
-    return redraws / dt, (s1 - s0) / dt, work / "playground.png"
+    return redraws / dt, (s1 - s0) / dt, work / "playground.png", mem
 
 
 def main() -> None:
@@ -85,19 +126,21 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--lesson", default="", help="a lesson title to load instead of playing the ring, e.g. 'Fixing'")
     p.add_argument("--repeat", type=int, default=1, help="browser runs, each between two headless ones")
+    p.add_argument("--threads", action="store_true", help="the Playground's runs on threads of the app, "
+                   "not in processes of their own (GANLAB_PLAY_PROCESSES=0)")
     a = p.parse_args()
-    what = f"lesson '{a.lesson}'" if a.lesson else "the ring"
+    what = (f"lesson '{a.lesson}'" if a.lesson else "the ring") + (", runs on threads" if a.threads else "")
     shares = []
     after = headless(a.seconds / 2)
     for _ in range(a.repeat):
         before = after
-        fps, rate, shot = in_browser(a.seconds, a.lesson)
+        fps, rate, shot, mem = in_browser(a.seconds, a.lesson, a.threads)
         after = headless(a.seconds / 2)
         base = (before + after) / 2
         shares.append(rate / base)
         print(f"headless {before:,.0f} and {after:,.0f} steps/s; Playground tab open in Chromium ({what}): "
               f"{fps:.1f} redraws/s of panel 1, training {rate:,.0f} steps/s = {100 * rate / base:.0f}% of "
-              f"headless; screenshot {shot}", flush=True)
+              f"headless; screenshot {shot}\n  {mem}", flush=True)
     if len(shares) > 1:
         print(f"training share with the tab open: {', '.join(f'{100 * x:.0f}%' for x in shares)}; "
               f"median {100 * sorted(shares)[len(shares) // 2]:.0f}%")

@@ -114,9 +114,11 @@ class RemoteEngine:
         except (EOFError, OSError):
             kind, value = "error", ("bug", f"the training process exited with code {proc.exitcode}")
         except GanlabError:
+            here.close()
             proc.kill()
             raise
         if kind != "ok":
+            here.close()
             proc.join(10)
             _raise(value)
         return cls(proc, here, Path(run_dir))
