@@ -3,6 +3,7 @@ import asyncio
 import json
 import math
 import time
+from functools import partial
 from operator import attrgetter
 
 import numpy as np
@@ -110,6 +111,30 @@ def test_views_between_steps_borrow_the_nets_and_leave_training_exactly_alone():
     for a, b in ((watched.G, alone.G), (watched.D, alone.D)):
         assert a.training and all(q.requires_grad for q in a.parameters())
         assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.mark.parametrize("lesson_run", ["spectral norm + hinge", "minibatch std"])
+def test_a_mirror_in_this_process_draws_the_view_the_run_draws_itself(tmp_path, lesson_run):
+    """For a run in its own process, the views are drawn here from its weights; they must be its views."""
+    from ganlab.engine.remote import RemoteEngine
+    from ganlab.lessons import LESSONS
+    from ganlab.plane import Mirror
+    cfg = next(c for lesson in LESSONS.values() for name, c in lesson.runs if name == lesson_run)
+    e = RemoteEngine.new(_small(cfg), tmp_path / "run")
+    try:
+        mirror = Mirror(e)
+        for which in ("both", "d", "g", "both"):
+            {"both": e.step_once, "d": e.step_d_once, "g": e.step_g_once}[which]()
+            here, there = mirror.view(stats=True), e.inspect(partial(view_between_steps, stats=True))
+            assert here.step == there.step
+            for field in ("fake", "grads", "heat", "real"):
+                assert np.allclose(getattr(here, field), getattr(there, field), atol=1e-6), (which, field)
+            assert math.isclose(here.js, there.js, abs_tol=1e-6) and here.coverage == there.coverage
+        before = mirror.view(stats=False).heat_is_probability        # a live loss change reaches the mirror
+        e.set_loss("hinge" if before else "ns")
+        assert mirror.view(stats=False).heat_is_probability is (not before)
+    finally:
+        e.stop()
 
 
 # ---- figures ------------------------------------------------------------------------------

@@ -12,9 +12,10 @@
 
 Each run trains in a child process of its own (ganlab.engine.remote), so the
 server's work of drawing frames does not take the run's interpreter lock; with
-GANLAB_PLAY_PROCESSES=0 runs train on threads of the server instead. The views
-are computed by the run itself between two training steps (ganlab.plane.view_between_steps)
-and come back as plain arrays.
+GANLAB_PLAY_PROCESSES=0 runs train on threads of the server instead. The run copies
+out its weights between two training steps, and the views are drawn here from
+a mirror of its nets (ganlab.plane.Mirror); on threads, the run draws them
+itself between two steps (ganlab.plane.view_between_steps).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from ..engine.remote import RemoteEngine
 from ..errors import GanlabError
 from ..lessons import BEST, LESSONS, THREADS, best_preset
 from ..losses import LOSSES
-from ..plane import PlaneView, view_between_steps
+from ..plane import Mirror, PlaneView, view_between_steps
 from ..pretrained import pretrained_path
 from .liveplot import live_value
 from .plane_plot import ALL_LAYERS, plane_figure, playground_charts, stats_markdown, view_stats
@@ -71,6 +72,7 @@ class Panel:
     shown: Any = None               # (step, layers) of the figure on screen, to skip redraws
     stats_at: float = 0.0           # time.monotonic() of the view's last divergences and mode count
     visible: bool = False           # its plot has been made visible on screen
+    mirror: Optional[Mirror] = None  # the run's nets in this process, for a run in a process of its own
 
 
 @dataclass
@@ -326,9 +328,14 @@ class PlaygroundHandlers:
                 now = time.monotonic()
                 fresh = (p.view is None or now - p.stats_at >= STATS_SECONDS
                          or p.engine.state != "running")              # divergences and modes: 2/s is plenty
-                # computed on the run's worker thread, between two steps: a view computed beside
-                # training would fight it for the GIL (measured: 66% of the steps instead of 75%)
-                view = p.engine.inspect(partial(view_between_steps, stats=fresh))
+                if isinstance(p.engine, RemoteEngine):          # drawn here, from the run's weights
+                    if p.mirror is None:
+                        p.mirror = Mirror(p.engine)
+                    view = p.mirror.view(stats=fresh)
+                else:
+                    # computed on the run's worker thread, between two steps: a view computed beside
+                    # training would fight it for the GIL (measured: 66% of the steps instead of 75%)
+                    view = p.engine.inspect(partial(view_between_steps, stats=fresh))
                 if fresh:
                     p.stats_at = now
                     st = view_stats(view)
