@@ -14,6 +14,11 @@ This virtual machine's speed drifts by 10-20% over minutes, so the headless
 rate is measured right before and right after each browser run (half the
 time each), and the share is taken against their mean.
 
+``--interleave N`` measures drift-free instead: with the app and the page
+open, it alternates N times between the run paused in the page while a
+headless run trains in this process (5 s) and the page's run playing (10 s),
+and compares the two over the same minutes.
+
 At the end of each browser run it prints the memory of the app and of the
 processes under it (the fork server and one process per Playground run):
 resident (RSS), proportional (PSS, shared pages split between their users)
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -53,6 +59,40 @@ def headless(seconds: float) -> float:
         rate = (e.status()["step"] - s0) / (time.monotonic() - t0)
         e.stop()
     return rate
+
+
+def interleaved(cycles: int, threads: bool = False) -> tuple:
+    """(headless steps/s, steps/s with the tab open, redraws/s), alternating the two ``cycles`` times."""
+    work = Path(tempfile.mkdtemp(prefix="ganlab-refresh-"))
+    env = {"GANLAB_PLAY_PROCESSES": "0"} if threads else None
+    with serve_app(work, env=env) as (url, _), chromium() as browser, tempfile.TemporaryDirectory() as d:
+        e = Engine.new(best_preset("ring"), Path(d) / "run", threads=THREADS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.get_by_role("tab", name="2-D Playground").click()
+        page.wait_for_selector("#play-plane-0 .js-plotly-plot", timeout=60_000)
+        page.evaluate(COUNT_JS)
+        alone = [0, 0.0]
+        shown = [0, 0.0, 0]
+        for i in range(cycles):
+            e.start() if i == 0 else e.resume()                    # headless, with the page's run paused
+            time.sleep(1)
+            s0, t0 = e.status()["step"], time.monotonic()
+            time.sleep(5)
+            alone[0] += e.status()["step"] - s0
+            alone[1] += time.monotonic() - t0
+            e.pause()
+            page.click("#play-play")                               # the page's run, with the headless one paused
+            time.sleep(2)
+            s0, r0, t0 = step_of(page.evaluate(TITLE_JS)), page.evaluate("() => window.__redraws"), time.monotonic()
+            time.sleep(10)
+            shown[0] += step_of(page.evaluate(TITLE_JS)) - s0
+            shown[2] += page.evaluate("() => window.__redraws") - r0
+            shown[1] += time.monotonic() - t0
+            page.click("#play-pause")
+            time.sleep(1)
+        e.stop()
+    return alone[0] / alone[1], shown[0] / shown[1], shown[2] / shown[1]
 
 
 def _descendants(pid: int) -> list:
@@ -126,11 +166,23 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--lesson", default="", help="a lesson title to load instead of playing the ring, e.g. 'Fixing'")
     p.add_argument("--repeat", type=int, default=1, help="browser runs, each between two headless ones")
+    p.add_argument("--interleave", type=int, default=0, metavar="N",
+                   help="alternate headless and tab-open N times within each browser run (drift-free)")
     p.add_argument("--threads", action="store_true", help="the Playground's runs on threads of the app, "
                    "not in processes of their own (GANLAB_PLAY_PROCESSES=0)")
     a = p.parse_args()
     what = (f"lesson '{a.lesson}'" if a.lesson else "the ring") + (", runs on threads" if a.threads else "")
     shares = []
+    if a.interleave:
+        for _ in range(a.repeat):
+            alone, shown, fps = interleaved(a.interleave, a.threads)
+            shares.append(shown / alone)
+            print(f"interleaved x{a.interleave} ({what}): headless {alone:,.0f} steps/s, with the tab open "
+                  f"{shown:,.0f} steps/s = {100 * shown / alone:.0f}%, {fps:.1f} redraws/s", flush=True)
+        if len(shares) > 1:
+            print(f"training share with the tab open: {', '.join(f'{100 * x:.0f}%' for x in shares)}; "
+                  f"median {100 * statistics.median(shares):.0f}%")
+        return
     after = headless(a.seconds / 2)
     for _ in range(a.repeat):
         before = after
@@ -143,7 +195,7 @@ def main() -> None:
               f"headless; screenshot {shot}\n  {mem}", flush=True)
     if len(shares) > 1:
         print(f"training share with the tab open: {', '.join(f'{100 * x:.0f}%' for x in shares)}; "
-              f"median {100 * sorted(shares)[len(shares) // 2]:.0f}%")
+              f"median {100 * statistics.median(shares):.0f}%")
 
 
 if __name__ == "__main__":
