@@ -1,13 +1,15 @@
-"""The engine: the only package that owns threads.
+"""The engine: the only package that owns threads and processes.
 
-    from ganlab.engine import Engine, Evaluator
+    from ganlab.engine import Engine, Evaluator, RemoteEngine
     engine = Engine.new(cfg, "runs/ring")        # one run, trained by its own thread (see run.py)
+    remote = RemoteEngine.new(cfg, "runs/toy")   # the same, in a child process (see remote.py)
     evaluator = Evaluator()                      # one thread scoring snapshots of G for many engines
 
 Everything else (trainer, nets, metrics, UI, CLI) is single-threaded code that
 these two call into or that calls them.
 """
 from .evaluator import Evaluator
+from .remote import RemoteEngine
 from .run import Engine
 
-__all__ = ["Engine", "Evaluator"]
+__all__ = ["Engine", "Evaluator", "RemoteEngine"]
