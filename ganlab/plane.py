@@ -22,6 +22,7 @@ import copy
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -241,9 +242,16 @@ def weights_between_steps(trainer) -> tuple:
     return trainer.step_count, trainer.cfg.train.loss, weights(trainer.G), weights(trainer.D)
 
 
-def mirror_parts(trainer) -> tuple:
-    """What a Mirror needs once per run: the config, the data and the fixed noise."""
-    return trainer.cfg, trainer.data, trainer.fixed_z.cpu()          # once: tensors are fine
+def mirror_parts(trainer, n: int = 2000) -> tuple:
+    """What a Mirror needs once per run: the config, the first ``n`` data points, the modes, the fixed noise.
+
+    Numpy copies: a tensor sent down a pipe is moved into shared memory in place,
+    under the feet of the training thread.
+    """
+    d = trainer.data
+    data = dict(x=d.x[:n].numpy().copy(), modes=None if d.modes is None else d.modes.numpy().copy(),
+                mode_std=d.mode_std, sample_shape=d.sample_shape, num_classes=d.num_classes)
+    return trainer.cfg, data, trainer.fixed_z.cpu().numpy().copy()
 
 
 class Mirror:
@@ -262,7 +270,10 @@ class Mirror:
     def __init__(self, engine):
         from .nets import MODELS
         self.engine = engine
-        self.cfg, self.data, self.fixed_z = engine.inspect(mirror_parts)
+        self.cfg, data, fixed_z = engine.inspect(mirror_parts)
+        self.fixed_z = torch.from_numpy(fixed_z)
+        self.data = SimpleNamespace(**dict(data, x=torch.from_numpy(data["x"]),
+                                           modes=None if data["modes"] is None else torch.from_numpy(data["modes"])))
         self.G, self.D = MODELS.get(self.cfg.model.name)(self.cfg.model, self.data.sample_shape,
                                                          num_classes=self.data.num_classes)
         for net in (self.G, self.D):

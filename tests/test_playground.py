@@ -331,6 +331,24 @@ def test_lessons_fill_panels_side_by_side_within_the_cap(handlers):
     assert out[1] == {"visible": False, "__type__": "update"}
 
 
+def test_a_run_whose_process_dies_says_so_and_the_session_goes_on(handlers):
+    import os
+    import signal
+    h = handlers
+    h.new(dict(DEFAULT_SETTINGS, pretrained=False), dict(LIVE_DEFAULTS), "k")
+    h.play("k")
+    e = h.sessions.get("k").play.panels[0].engine
+    assert _wait(lambda: e.status()["step"] > 5)
+    _tick(h)
+    os.kill(e.pid, signal.SIGKILL)
+    assert _wait(lambda: e.state == "error")
+    fig, stats, _ = _tick(h)
+    assert "error" in stats and "New run" in stats                  # said on the page, not only in the log
+    assert "⚠️" in h.play("k") and h.sessions.running() == 0
+    assert "New" in h.new(dict(DEFAULT_SETTINGS), dict(LIVE_DEFAULTS), "k")    # and a new run works
+    assert _tick(h)[0]["visible"] is not False
+
+
 def test_train_on_a_drawing(handlers):
     h = handlers
     canvas = np.zeros((64, 64, 4), dtype=np.uint8)

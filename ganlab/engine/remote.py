@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import signal
 import sys
 import threading
 from functools import lru_cache
@@ -34,7 +35,7 @@ from ..errors import GanlabError
 log = logging.getLogger(__name__)
 
 START_SECONDS = 120.0          # a new run (nets, data, optional pretrained start) must be ready by then
-CALL_SECONDS = 120.0           # one call (a step, a view, a checkpoint) must be answered by then
+CALL_SECONDS = 30.0            # one call (a step, a view, a checkpoint) must be answered by then
 
 # what the parent may ask for: Engine methods, plus "state" (a property)
 CALLS = frozenset({"start", "pause", "resume", "step_once", "step_d_once", "step_g_once", "inspect",
@@ -65,6 +66,7 @@ def _describe(exc: BaseException) -> tuple:
 def _serve(conn, cfg, run_dir: str, init: Optional[str], threads: Optional[int]) -> None:
     """The child: build the Engine, then answer calls until "stop" or until the parent goes away."""
     from .run import Engine
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is for the server; its exit closes our pipe
     try:
         engine = Engine.new(cfg, run_dir, init=init, threads=threads)
     except Exception as exc:                                   # noqa: BLE001 (reported to the parent)
@@ -94,7 +96,7 @@ class RemoteEngine:
     def __init__(self, process, conn, run_dir: Path):
         self._process, self._conn = process, conn
         self.run = SimpleNamespace(path=Path(run_dir))          # what Sessions.owner_of reads
-        self._lock = threading.Lock()                           # one call on the pipe at a time
+        self._lock = threading.RLock()                          # one call on the pipe at a time
         self._last: Dict[str, Any] = {"state": "idle", "error": "", "step": 0}
         self._ended: Optional[str] = None                      # "stopped" or "error" once the child is gone
 
@@ -112,7 +114,9 @@ class RemoteEngine:
                 raise GanlabError("The run's training process did not start in time; try again.")
             kind, value = here.recv()
         except (EOFError, OSError):
-            kind, value = "error", ("bug", f"the training process exited with code {proc.exitcode}")
+            proc.join(5)
+            kind, value = "error", ("ganlab", f"The run's training process exited while starting "
+                                              f"(exit code {proc.exitcode}); try again.")
         except GanlabError:
             here.close()
             proc.kill()
@@ -138,6 +142,8 @@ class RemoteEngine:
             except (EOFError, OSError, TimeoutError) as exc:
                 self._lost(exc)
                 raise GanlabError(self._last["error"]) from None
+            if name == "status" and kind == "ok":
+                self._last = value                              # under the lock: _lost may not be undone
         if kind != "ok":
             _raise(value)
         return value
@@ -162,14 +168,24 @@ class RemoteEngine:
 
     # ---- calls with a local answer once the child is gone --------------------------------
     def status(self) -> Dict[str, Any]:
-        if self._ended:
-            return dict(self._last)
-        try:
-            self._last = self._call("status")
-        except GanlabError:
-            if not self._ended:
-                raise
+        if not self._ended:
+            try:
+                self._call("status")
+            except GanlabError:
+                if not self._ended:
+                    raise
         return dict(self._last)
+
+    def metrics_since(self, cursor: int = 0):
+        """New metrics rows; none once the run's process is gone (its rows are in metrics.jsonl)."""
+        if self._ended:
+            return [], cursor
+        try:
+            return self._call("metrics_since", cursor)
+        except GanlabError:
+            if self._ended:
+                return [], cursor
+            raise
 
     @property
     def state(self) -> str:
@@ -186,17 +202,17 @@ class RemoteEngine:
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop training and write the final checkpoint (in the child), then let the child exit."""
-        if self._ended:
-            return
-        try:
-            self._last = dict(self._call("status"), state="stopped")
-            self._call("stop", timeout)
-        except GanlabError:
-            if self._ended:                                    # it had died already
+        with self._lock:                                       # no other call between "stop" and the end
+            if self._ended:
                 return
-            raise
-        with self._lock:
-            self._ended = "stopped"
+            try:
+                self._call("status")
+                self._call("stop", timeout)
+            except GanlabError:
+                if self._ended:                                # it had died already
+                    return
+                raise
+            self._ended, self._last = "stopped", dict(self._last, state="stopped")
             self._conn.close()
         self._process.join(10)
         if self._process.is_alive():

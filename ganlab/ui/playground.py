@@ -214,6 +214,9 @@ class PlaygroundHandlers:
     @guarded(1)
     def play(self, key: str):
         play = self._play(key)
+        for p in play.panels:
+            if p.engine.state == "error":
+                raise GanlabError(p.engine.status()["error"] or "This run failed; press 'New run'.")
         need = sum(1 for p in play.panels if p.engine.state != "running")
         self.sessions.check_capacity(key, need=len(play.panels), tab="play")
         for p in play.panels:
@@ -294,6 +297,9 @@ class PlaygroundHandlers:
         shown = s.play_layers if layers is None else tuple(sorted(layers))
         try:
             return self._tick(s.play, ALL_LAYERS if shown is None else shown)
+        except GanlabError as e:                            # e.g. a run replaced or ended meanwhile
+            log.info("playground tick skipped: %s", e)
+            return (skip,) * (MAX_PANELS + 2)
         except Exception:                                   # a poll must never raise; the next one retries
             log.exception("playground tick failed")
             return (skip,) * (MAX_PANELS + 2)
@@ -323,7 +329,12 @@ class PlaygroundHandlers:
             p = play.panels[i]
             rows, p.cursor = p.engine.metrics_since(p.cursor)
             p.rows.extend(rows)
-            step = p.engine.status()["step"]
+            st = p.engine.status()
+            step = st["step"]
+            if st["state"] == "error" and p.view is not None:  # the run failed: keep its last picture
+                visible.append(p)
+                plots.append(skip)
+                continue
             if p.view is None or p.view.step != step:         # also after a D-only or G-only step
                 now = time.monotonic()
                 fresh = (p.view is None or now - p.stats_at >= STATS_SECONDS
@@ -358,7 +369,7 @@ class PlaygroundHandlers:
         for p in visible:
             st = p.engine.status()
             line = stats_markdown(p.name, view_stats(p.view), st["steps_per_s"] if st["state"] == "running" else 0)
-            texts.append(f"{line} · *{st['state']}*")
+            texts.append(f"{line} · *{st['state']}*" + (f" ⚠️ {st['error']}" if st["state"] == "error" else ""))
         play.shown_panels = len(play.panels)
         now = time.monotonic()
         running = any(p.engine.state == "running" for p in play.panels)

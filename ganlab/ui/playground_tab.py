@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Dict
 
+import anyio
 import gradio as gr
 
 from ..config import OPTIMIZERS
@@ -98,8 +99,8 @@ def _wire(h: PlaygroundHandlers, c: Dict, plots, tab: gr.Tab) -> None:
     async def on_open(layers, request: gr.Request):
         """Opening the tab: the pretrained ring, then the views streamed for as long as the page lives."""
         skip = gr.skip()
-        try:
-            h.open(request.session_hash)
+        try:                                         # a thread: starting a run's process waits for it
+            await anyio.to_thread.run_sync(h.open, request.session_hash)
         except Exception as e:                       # the tab still works: a lesson or new run can follow
             yield (f"⚠️ {e}",) + (skip,) * (len(plots) + 2)
         async for out in h.stream(layers, request.session_hash):
