@@ -32,7 +32,9 @@ import re
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from ganlab.devtools import chromium, serve_app
 from ganlab.engine import Engine
@@ -61,16 +63,23 @@ def headless(seconds: float) -> float:
     return rate
 
 
-def interleaved(cycles: int, threads: bool = False) -> tuple:
-    """(headless steps/s, steps/s with the tab open, redraws/s), alternating the two ``cycles`` times."""
+@contextmanager
+def playground_page(threads: bool = False) -> Iterator[tuple]:
+    """(page, app process, work folder): `python app.py` in a temp folder, Chromium on its 2-D Playground tab."""
     work = Path(tempfile.mkdtemp(prefix="ganlab-refresh-"))
     env = {"GANLAB_PLAY_PROCESSES": "0"} if threads else None
-    with serve_app(work, env=env) as (url, _), chromium() as browser, tempfile.TemporaryDirectory() as d:
-        e = Engine.new(best_preset("ring"), Path(d) / "run", threads=THREADS)
+    with serve_app(work, env=env) as (url, app), chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         page.get_by_role("tab", name="2-D Playground").click()
         page.wait_for_selector("#play-plane-0 .js-plotly-plot", timeout=60_000)
+        yield page, app, work
+
+
+def interleaved(cycles: int, threads: bool = False) -> tuple:
+    """(headless steps/s, steps/s with the tab open, redraws/s), alternating the two ``cycles`` times."""
+    with playground_page(threads) as (page, _, _), tempfile.TemporaryDirectory() as d:
+        e = Engine.new(best_preset("ring"), Path(d) / "run", threads=THREADS)
         page.evaluate(COUNT_JS)
         alone = [0, 0.0]
         shown = [0, 0.0, 0]
@@ -134,13 +143,7 @@ def step_of(title: str) -> int:
 
 
 def in_browser(seconds: float, lesson: str, threads: bool = False) -> tuple:
-    work = Path(tempfile.mkdtemp(prefix="ganlab-refresh-"))
-    env = {"GANLAB_PLAY_PROCESSES": "0"} if threads else None
-    with serve_app(work, env=env) as (url, app), chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
-        page.get_by_role("tab", name="2-D Playground").click()
-        page.wait_for_selector("#play-plane-0 .js-plotly-plot", timeout=60_000)
+    with playground_page(threads) as (page, app, work):
         if lesson:
             page.locator("#play-lesson input").click()
             page.get_by_role("option", name=re.compile(lesson)).click()
@@ -179,12 +182,8 @@ def main() -> None:
             shares.append(shown / alone)
             print(f"interleaved x{a.interleave} ({what}): headless {alone:,.0f} steps/s, with the tab open "
                   f"{shown:,.0f} steps/s = {100 * shown / alone:.0f}%, {fps:.1f} redraws/s", flush=True)
-        if len(shares) > 1:
-            print(f"training share with the tab open: {', '.join(f'{100 * x:.0f}%' for x in shares)}; "
-                  f"median {100 * statistics.median(shares):.0f}%")
-        return
-    after = headless(a.seconds / 2)
-    for _ in range(a.repeat):
+    after = headless(a.seconds / 2) if not a.interleave else 0.0
+    for _ in range(0 if a.interleave else a.repeat):
         before = after
         fps, rate, shot, mem = in_browser(a.seconds, a.lesson, a.threads)
         after = headless(a.seconds / 2)

@@ -36,6 +36,7 @@ from .trainer import draw_noise
 from .viz import BOX
 
 EPS = 1e-10
+N_EVAL = 2000              # samples (and real points) behind the divergences and the mode count
 
 
 def _grid_axis(n: int, box: float = BOX) -> torch.Tensor:
@@ -206,7 +207,7 @@ def view_between_steps(trainer, **kw) -> "PlaneView":
         return plane_view(snap, **kw)
 
 
-def plane_view(snap, n_real: int = 500, heat_n: int = 48, n_eval: int = 2000, stats: bool = True) -> PlaneView:
+def plane_view(snap, n_real: int = 500, heat_n: int = 48, n_eval: int = N_EVAL, stats: bool = True) -> PlaneView:
     """Every playground view at one moment, from a Snapshot (or a Trainer, which it copies first).
 
     Computing from a copy never touches the training nets: no spectral-norm power
@@ -242,7 +243,7 @@ def weights_between_steps(trainer) -> tuple:
     return trainer.step_count, trainer.cfg.train.loss, weights(trainer.G), weights(trainer.D)
 
 
-def mirror_parts(trainer, n: int = 2000) -> tuple:
+def mirror_parts(trainer, n: int = N_EVAL) -> tuple:
     """What a Mirror needs once per run: the config, the first ``n`` data points, the modes, the fixed noise.
 
     Numpy copies: a tensor sent down a pipe is moved into shared memory in place,

@@ -332,13 +332,13 @@ class PlaygroundHandlers:
             st = p.engine.status()
             step = st["step"]
             if st["state"] == "error" and p.view is not None:  # the run failed: keep its last picture
-                visible.append(p)
+                visible.append((p, st))
                 plots.append(skip)
                 continue
             if p.view is None or p.view.step != step:         # also after a D-only or G-only step
                 now = time.monotonic()
                 fresh = (p.view is None or now - p.stats_at >= STATS_SECONDS
-                         or p.engine.state != "running")              # divergences and modes: 2/s is plenty
+                         or st["state"] != "running")                 # divergences and modes: 2/s is plenty
                 if isinstance(p.engine, RemoteEngine):          # drawn here, from the run's weights
                     if p.mirror is None:
                         p.mirror = Mirror(p.engine)
@@ -349,9 +349,9 @@ class PlaygroundHandlers:
                     view = p.engine.inspect(partial(view_between_steps, stats=fresh))
                 if fresh:
                     p.stats_at = now
-                    st = view_stats(view)
-                    if not p.divergence or p.divergence[-1]["step"] != st["step"]:
-                        p.divergence.append(st)
+                    measured = view_stats(view)
+                    if not p.divergence or p.divergence[-1]["step"] != measured["step"]:
+                        p.divergence.append(measured)
                         del p.divergence[:-HISTORY]
                 else:                                          # keep the last measured ones on screen
                     view = replace(view, kl=p.view.kl, js=p.view.js, coverage=p.view.coverage)
@@ -365,14 +365,13 @@ class PlaygroundHandlers:
                 shown_now.append(p)
             else:
                 plots.append(skip)
-            visible.append(p)
-        for p in visible:
-            st = p.engine.status()
+            visible.append((p, st))
+        for p, st in visible:             # the status read above: one round trip per panel and tick
             line = stats_markdown(p.name, view_stats(p.view), st["steps_per_s"] if st["state"] == "running" else 0)
             texts.append(f"{line} · *{st['state']}*" + (f" ⚠️ {st['error']}" if st["state"] == "error" else ""))
         play.shown_panels = len(play.panels)
         now = time.monotonic()
-        running = any(p.engine.state == "running" for p in play.panels)
+        running = any(st["state"] == "running" for _, st in visible)
         stats = "\n\n".join(texts)
         if stats == play.stats_text or (running and now - play.stats_at < STATS_SECONDS):
             stats = skip
