@@ -59,6 +59,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--minibatch-std", action="store_true", help="D sees each batch's spread (against collapse)")
     p.add_argument("--label", default=d.label, help="class to condition on where a set has several, "
                    "e.g. shapes: shape, colour or shape+colour")
+    p.add_argument("--factorised", action="store_true", help="with a label of parts (shape+colour): learn one "
+                   "embedding per part and sum them, so each part is learned from all its classes")
     p.add_argument("--augment", default=t.augment, help="DiffAugment for D: e.g. translation,cutout")
     p.add_argument("--r1", type=float, default=t.r1, help="R1 penalty weight on real images, e.g. 1.0")
     p.add_argument("--clip", default=m.clip, help="text-gan's embedder: minilm (offline) or openclip:MODEL:TAG "
@@ -96,7 +98,8 @@ FIELDS = {
     "channels": ("data", "channels"), "n": ("data", "n"), "label": ("data", "label"),
     "model": ("model", "name"), "z_dim": ("model", "z_dim"), "width": ("model", "width"),
     "depth": ("model", "depth"), "spectral_norm": ("model", "spectral_norm"),
-    "minibatch_std": ("model", "minibatch_std"), "clip": ("model", "clip"), "weight_clip": ("train", "clip"),
+    "minibatch_std": ("model", "minibatch_std"), "factorised": ("model", "factorised"),
+    "clip": ("model", "clip"), "weight_clip": ("train", "clip"),
     **{k: ("train", k) for k in ("loss", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "n_critic",
                                  "label_smoothing", "instance_noise", "gp_weight", "ema", "augment", "r1",
                                  "seed", "device", "log_every", "sample_every", "checkpoint_every", "eval_every",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from .errors import GanlabError
 
@@ -46,6 +46,8 @@ class ModelConfig:
     minibatch_std: bool = False        # D sees the batch's feature spread (Karras et al. 2018)
     z_dist: str = "gaussian"           # noise distribution: gaussian | uniform (in [-1, 1])
     num_classes: Optional[int] = None  # classes of a conditional family, filled in from the data
+    factorised: bool = False           # a label of parts (shape+colour): one embedding per part, summed
+    class_factors: Optional[List[int]] = None   # values per label part, filled in from the data
     clip: Optional[str] = None         # text-gan's embedder: minilm | openclip:MODEL:TAG | a folder
     cond_dim: Optional[int] = None     # text-gan's condition size, filled in from the embedder
 

@@ -100,6 +100,8 @@ class Trainer:
                               f"({len(self.data)} items); use at most {len(self.data)}.")
         self.loss = get_loss(t.loss)
         self.device = pick_device(t.device)
+        if cfg.model.factorised:                       # the label's parts, for factorised class tables
+            cfg.model.class_factors = self.data.label_factors
         with torch.random.fork_rng(devices=[]):        # seeded init without touching the caller's RNG
             torch.manual_seed(t.seed)
             self.G, self.D = MODELS.get(cfg.model.name)(cfg.model, self.data.sample_shape,

@@ -6,9 +6,11 @@ import torch
 
 from ganlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ganlab.data import DataSource, load_dataset
+from ganlab.data.shapes import COLOURS, SHAPES
 from ganlab.engine import Engine
 from ganlab.errors import GanlabError
 from ganlab.nets import MODELS
+from ganlab.nets.conditioning import FactorisedEmbedding, class_table
 from ganlab.sampling import class_index, generate, load_generator, noise, sample
 from ganlab.trainer import Trainer
 
@@ -113,3 +115,41 @@ def test_a_saved_conditional_run_samples_by_class_name(tmp_path):
     assert torch.equal(generate(G, z, torch.tensor([0, 1, 2])), generate(G, z))   # round-robin by default
     grid = list((tmp_path / "run" / "samples").glob("*.png"))
     assert grid
+
+
+def test_factorised_tables_sum_one_row_per_label_part_in_the_datas_numbering():
+    ds = load_dataset(DataConfig(name="shapes", n=200, label="shape+colour"))
+    assert ds.label_factors == [3, 8]
+    table = FactorisedEmbedding(ds.label_factors, 5)
+    for k, name in enumerate(ds.class_names):             # "red triangle": colour 0 of part 1, shape 2 of part 0
+        colour, shape = name.split(" ")
+        want = table.parts[0].weight[SHAPES.index(shape)] + table.parts[1].weight[COLOURS.index(colour)]
+        assert torch.allclose(table.weight[k], want) and torch.allclose(table(torch.tensor([k]))[0], want)
+    assert sum(p.numel() for p in table.parameters()) == (3 + 8) * 5      # not 24 rows of its own
+    table.fill_(1.0)
+    assert torch.equal(table.weight, torch.ones(24, 5))
+    with pytest.raises(GanlabError, match="do not multiply"):
+        class_table(25, 5, [3, 8])
+
+
+@pytest.mark.parametrize("model", FAMILIES)
+def test_factorised_runs_train_save_and_sample_by_class_name(tmp_path, model):
+    c = cfg(model, "hinge", label="shape+colour", steps=3)
+    c.model.factorised = True
+    e = Engine.new(c, tmp_path / "run")
+    for _ in range(3):
+        e.step_once()
+    e.stop()
+    G, saved, _ = load_generator(tmp_path / "run")
+    assert saved.model.class_factors == [3, 8] and saved.model.num_classes == 24
+    shared = [m for m in G.modules() if isinstance(m, FactorisedEmbedding)]
+    assert shared and not any(isinstance(m, torch.nn.Embedding) and m.num_embeddings == 24 for m in G.modules())
+    x = sample(G, 4, seed=0, labels=torch.full((4,), class_index(G, "green triangle")))
+    assert x.shape == (4, 3, 32, 32) and torch.isfinite(x).all()
+
+
+def test_factorised_conditioning_needs_a_label_of_parts():
+    c = cfg("projection", label="colour")
+    c.model.factorised = True
+    with pytest.raises(GanlabError, match="label joined from parts"):
+        Trainer(c)

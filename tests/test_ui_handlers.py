@@ -106,6 +106,10 @@ def test_image_datasets_suggest_dcgan():
     assert TrainHandlers.dataset_defaults("ring") == ("", "mlp", 1e-3, 1e-3, 0)
     cfg = config_from_form(dict(DEFAULT_FORM, custom=" folder:/tmp/x ", resolution=32))
     assert cfg.data.name == "folder:/tmp/x" and cfg.data.resolution == 32
+    assert cfg.data.label is None and not cfg.model.factorised        # blank: the set's own classes
+    cfg = config_from_form(dict(DEFAULT_FORM, dataset="shapes", label=" shape+colour ", factorised=True,
+                                model="projection"))
+    assert cfg.data.label == "shape+colour" and cfg.model.factorised
 
 
 # ---- sessions ----------------------------------------------------------------------

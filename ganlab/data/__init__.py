@@ -64,6 +64,7 @@ def relabel(ds: DataSource, label: str) -> DataSource:
     if len(parts) == 2:                              # "circle red" reads better as "red circle"
         names = [" ".join(reversed(n.split(" ", 1))) if " " in n else n for n in names]
     ds.labels, ds.class_names = labels, names
+    ds.label_factors = [len(ds.attribute_names[p]) for p in parts] if len(parts) > 1 else None
     return ds
 
 

@@ -27,6 +27,7 @@ class DataSource:
     x: torch.Tensor                                   # [N, 2] points or [N, C, H, W] images, in [-1, 1]
     labels: Optional[torch.Tensor] = None             # [N] int64 class index
     class_names: Optional[List[str]] = None
+    label_factors: Optional[List[int]] = None         # values per part of a joined label (shape+colour)
     captions: Optional[List[str]] = None              # one per item, where the set has them
     attributes: Dict[str, torch.Tensor] = field(default_factory=dict)       # extra [N] int64 labels
     attribute_names: Dict[str, List[str]] = field(default_factory=dict)     # value names per attribute

@@ -16,7 +16,7 @@ from ..config import ModelConfig
 from . import MODELS
 from .cgan import need_classes
 from .common import MinibatchStd, maybe_spectral_norm
-from .conditioning import ConditionalGenerator, default_sizes
+from .conditioning import ConditionalGenerator, default_sizes, label_factors
 from .dcgan import BASE, check_image_shape, conv_features
 
 
@@ -44,6 +44,7 @@ def build_acgan(cfg: ModelConfig, sample_shape: Tuple[int, ...], num_classes: in
     need_classes(num_classes, "acgan")
     default_sizes(cfg)
     cfg.num_classes = num_classes
-    G = ConditionalGenerator(cfg.z_dim, channels, res, cfg.width, num_classes, mode="concat")
+    G = ConditionalGenerator(cfg.z_dim, channels, res, cfg.width, num_classes, mode="concat",
+                             factors=label_factors(cfg))
     D = AuxClassifierDiscriminator(channels, res, cfg.width, num_classes, cfg.spectral_norm, cfg.minibatch_std)
     return G, D

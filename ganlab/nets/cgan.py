@@ -13,7 +13,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..errors import GanlabError
 from . import MODELS
-from .conditioning import ConditionalGenerator, as_weights, default_sizes
+from .conditioning import ConditionalGenerator, as_weights, default_sizes, label_factors
 from .dcgan import DCGANDiscriminator, check_image_shape
 
 
@@ -42,6 +42,7 @@ def build_cgan(cfg: ModelConfig, sample_shape: Tuple[int, ...], num_classes: int
     need_classes(num_classes, "cgan")
     default_sizes(cfg)
     cfg.num_classes = num_classes
-    G = ConditionalGenerator(cfg.z_dim, channels, res, cfg.width, num_classes, mode="concat")
+    G = ConditionalGenerator(cfg.z_dim, channels, res, cfg.width, num_classes, mode="concat",
+                             factors=label_factors(cfg))
     D = LabelPlanesDiscriminator(channels, res, cfg.width, num_classes, cfg.spectral_norm, cfg.minibatch_std)
     return G, D

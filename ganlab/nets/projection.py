@@ -16,12 +16,13 @@ from ..config import ModelConfig
 from . import MODELS
 from .cgan import need_classes
 from .common import MinibatchStd, maybe_spectral_norm
-from .conditioning import ConditionalGenerator, default_sizes, embed
+from .conditioning import ConditionalGenerator, class_table, default_sizes, embed, label_factors
 from .dcgan import check_image_shape, conv_features
 
 
 class ProjectionDiscriminator(nn.Module):
-    def __init__(self, channels: int, resolution: int, ndf: int, num_classes: int, sn: bool, mbstd: bool):
+    def __init__(self, channels: int, resolution: int, ndf: int, num_classes: int, sn: bool, mbstd: bool,
+                 factors=None):
         super().__init__()
         layers, ch = conv_features(channels, resolution, ndf)
         if mbstd:
@@ -30,9 +31,10 @@ class ProjectionDiscriminator(nn.Module):
         # state size. ch x base x base -> features [B, ch] by summing over positions
         self.features = maybe_spectral_norm(nn.Sequential(*layers), sn)
         self.psi = maybe_spectral_norm(nn.Linear(ch, 1), sn)
-        self.class_embed = nn.Embedding(num_classes, ch)
+        self.class_embed = class_table(num_classes, ch, factors)
         if sn:
-            nn.utils.parametrizations.spectral_norm(self.class_embed)
+            for table in getattr(self.class_embed, "parts", [self.class_embed]):
+                nn.utils.parametrizations.spectral_norm(table)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         phi = self.features(x).sum(dim=(2, 3))                         # [B, ch]
@@ -45,6 +47,8 @@ def build_projection(cfg: ModelConfig, sample_shape: Tuple[int, ...], num_classe
     need_classes(num_classes, "projection")
     default_sizes(cfg)
     cfg.num_classes = num_classes
-    G = ConditionalGenerator(cfg.z_dim, channels, res, cfg.width, num_classes, mode="cbn")
-    D = ProjectionDiscriminator(channels, res, cfg.width, num_classes, cfg.spectral_norm, cfg.minibatch_std)
+    G = ConditionalGenerator(cfg.z_dim, channels, res, cfg.width, num_classes, mode="cbn",
+                             factors=label_factors(cfg))
+    D = ProjectionDiscriminator(channels, res, cfg.width, num_classes, cfg.spectral_norm, cfg.minibatch_std,
+                                label_factors(cfg))
     return G, D

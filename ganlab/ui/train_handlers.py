@@ -31,15 +31,15 @@ from .sessions import Session, Sessions
 log = logging.getLogger(__name__)
 
 # The form, in the order the tab passes it; POINT_DEFAULTS give a live demo in seconds.
-FORM_FIELDS = ["dataset", "custom", "model", "loss", "steps", "batch_size", "lr_g", "lr_d", "n_critic",
-               "spectral_norm", "label_smoothing", "instance_noise", "ema", "seed", "resolution", "device",
+FORM_FIELDS = ["dataset", "custom", "label", "factorised", "model", "loss", "steps", "batch_size", "lr_g", "lr_d",
+               "n_critic", "spectral_norm", "label_smoothing", "instance_noise", "ema", "seed", "resolution", "device",
                "eval_every", "eval_n"]
 # Image sets get a background FID estimate: 500 images cost about a minute of one CPU core
 # (Inception at 299 px), nothing much on a GPU.
 POINT_DEFAULTS = dict(model="mlp", lr_g=1e-3, lr_d=1e-3, eval_every=0)
 IMAGE_DEFAULTS = dict(model="dcgan", lr_g=2e-4, lr_d=2e-4, eval_every=2000)
-DEFAULT_FORM = dict(dataset="ring", custom="", model="mlp", loss="ns", steps=5000, batch_size=128,
-                    lr_g=1e-3, lr_d=1e-3, n_critic=1, spectral_norm=False, label_smoothing=0.0,
+DEFAULT_FORM = dict(dataset="ring", custom="", label="", factorised=False, model="mlp", loss="ns", steps=5000,
+                    batch_size=128, lr_g=1e-3, lr_d=1e-3, n_critic=1, spectral_norm=False, label_smoothing=0.0,
                     instance_noise=0.0, ema=0.0, seed=0, resolution=None, device="auto", eval_every=0, eval_n=500)
 POINT_SAMPLES, IMAGE_SAMPLES = 512, 64      # fixed-noise samples: a dense scatter, or an 8x8 grid
 REAL_POINTS = 400                           # grey real points under the scatter
@@ -68,8 +68,10 @@ def config_from_form(values: Dict[str, Any]) -> RunConfig:
     name = dataset_name(values)
     res = values.get("resolution")
     return RunConfig(
-        data=DataConfig(name=name, resolution=int(res) if res else None),
-        model=ModelConfig(name=values.get("model") or "mlp", spectral_norm=bool(values.get("spectral_norm"))),
+        data=DataConfig(name=name, resolution=int(res) if res else None,
+                        label=(values.get("label") or "").strip() or None),
+        model=ModelConfig(name=values.get("model") or "mlp", spectral_norm=bool(values.get("spectral_norm")),
+                          factorised=bool(values.get("factorised"))),
         train=TrainConfig(
             loss=values.get("loss") or "ns", steps=_need(values, "steps", "the number of steps", int),
             batch_size=_need(values, "batch_size", "the batch size", int),

@@ -40,6 +40,10 @@ def keyed(fn: Callable, n_inputs: int = 0) -> Callable:
     return handler
 
 
+# Labels a set can be conditioned on besides its own classes (the shapes set's attributes).
+LABEL_CHOICES = ["", "shape", "colour", "shape+colour", "size", "position"]
+
+
 def _dataset_choices():
     """Registered names, without the ``folder:`` / ``torchvision:`` forms (typed in the box instead)."""
     return [name for name, _ in list_datasets() if not name.endswith(":")]
@@ -53,6 +57,12 @@ def _form(d: Dict) -> Dict[str, gr.components.Component]:
     f["custom"] = gr.Textbox(label="or type a dataset", placeholder="folder:PATH or torchvision:NAME",
                              info="used instead of the list when filled in", elem_id="train-dataset-custom",
                              max_lines=1)
+    with gr.Row():
+        f["label"] = gr.Dropdown(LABEL_CHOICES, value=d["label"], allow_custom_value=True,
+                                 label="condition on (class-conditioned models)", elem_id="train-label",
+                                 info="blank = the set's classes; shapes: shape, colour or shape+colour")
+        f["factorised"] = gr.Checkbox(d["factorised"], label="factorised label", elem_id="train-factorised",
+                                      info="shape+colour: one embedding per part, summed")
     with gr.Accordion("Upload your own images (.zip or several files)", open=False):
         f["upload"] = gr.File(file_count="multiple", file_types=[".zip", "image"], type="filepath",
                               label="images", elem_id="train-upload", height=120)
