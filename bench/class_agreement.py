@@ -14,6 +14,9 @@ Fashion-MNIST classifier itself calls only about three real shirts in four
 "Shirt"), and how varied one class's images are relative to real images of
 that class (1 = as varied; near 0 = one image per class, ACGAN's known
 failure). ``--psi 1 0.7`` also reports truncated noise (the Explore slider).
+For shapes it also prints the share of blank images, with nothing brighter
+than mid-grey (every real shape has a pixel above 0.56): a GAN that has not
+learned the small shapes draws nothing where they belong.
 """
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ from ganlab.metrics.health import diversity
 from ganlab.sampling import generate, is_conditional, load_generator, noise
 from ganlab.trainer import configure_threads
 from ganlab.ui.explore import shipped_models
+
+BLANK = 0.0        # a pixel value in [-1, 1]: mid-grey
 
 
 def judges(cfg):
@@ -71,12 +76,14 @@ def agreement(path: Path, n: int, psis) -> None:
           f"{n} images per class; real: {note}")
     print(f"  {'class':18s} " + " ".join(f"{'psi ' + format(p, 'g'):>9s}" for p in psis) + f" {'real':>7s}"
           f" {'diversity':>10s}")
-    rates, spreads = {p: [] for p in psis}, []
+    rates, spreads, blank = {p: [] for p in psis}, [], []
     for k, name in enumerate(names):
         cells, first = [], None
         for p in psis:
             x = generate(G, truncate(noise(G, n, seed=1000 + k), p), torch.full((n,), k))
             first = x if first is None else first
+            if first is x:
+                blank.append(float((x.amax(dim=(1, 2, 3)) < BLANK).float().mean()))
             rate = float(_judge(checks, name, x).float().mean())
             rates[p].append(rate)
             cells.append(f"{100 * rate:8.1f}%")
@@ -92,6 +99,8 @@ def agreement(path: Path, n: int, psis) -> None:
         v = rates[p]
         print(f"  psi {p:g}: mean {100 * sum(v) / len(v):5.1f}%, worst class {100 * min(v):5.1f}%, "
               f"classes at >= 90%: {sum(x >= 0.9 for x in v)}/{len(v)}")
+    if cfg.data.name == "shapes":       # shapes on black: an image with nothing brighter than mid-grey is blank
+        print(f"  blank images (nothing drawn), psi {psis[0]:g}: {100 * sum(blank) / len(blank):.1f}%")
     if spreads:
         print(f"  diversity within a class (mean pairwise distance, psi {psis[0]:g}) relative to real images of it: "
               f"mean {sum(spreads) / len(spreads):.2f}x, lowest {min(spreads):.2f}x")
