@@ -14,9 +14,10 @@ Fashion-MNIST classifier itself calls only about three real shirts in four
 "Shirt"), and how varied one class's images are relative to real images of
 that class (1 = as varied; near 0 = one image per class, ACGAN's known
 failure). ``--psi 1 0.7`` also reports truncated noise (the Explore slider).
-For shapes it also prints the share of blank images, with nothing brighter
-than mid-grey (every real shape has a pixel above 0.56): a GAN that has not
-learned the small shapes draws nothing where they belong.
+For shapes it also counts the shapes drawn in each image (blobs of 4 or more
+touching pixels brighter than 0.2; every real image has exactly one): a GAN
+that has not learned the small shapes draws nothing where one belongs, or
+two where there should be one.
 """
 from __future__ import annotations
 
@@ -32,7 +33,19 @@ from ganlab.sampling import generate, is_conditional, load_generator, noise
 from ganlab.trainer import configure_threads
 from ganlab.ui.explore import shipped_models
 
-BLANK = 0.0        # a pixel value in [-1, 1]: mid-grey
+BRIGHT, MIN_PIXELS = 0.2, 4     # a drawn shape: 4+ touching pixels brighter than 0.2 in [-1, 1]
+
+
+def shape_counts(x: torch.Tensor):
+    """Shares of shapes images with no shape drawn, one, and two or more (connected bright blobs)."""
+    from scipy import ndimage  # installed with scikit-learn and mlxtend
+    counts = []
+    for mask in (x.amax(1) > BRIGHT).numpy():
+        blobs, k = ndimage.label(mask)
+        sizes = ndimage.sum(mask, blobs, range(1, k + 1)) if k else []
+        counts.append(sum(int(size >= MIN_PIXELS) for size in sizes))
+    c = torch.tensor(counts)
+    return [float((c == 0).float().mean()), float((c == 1).float().mean()), float((c >= 2).float().mean())]
 
 
 def judges(cfg):
@@ -82,8 +95,8 @@ def agreement(path: Path, n: int, psis) -> None:
         for p in psis:
             x = generate(G, truncate(noise(G, n, seed=1000 + k), p), torch.full((n,), k))
             first = x if first is None else first
-            if first is x:
-                blank.append(float((x.amax(dim=(1, 2, 3)) < BLANK).float().mean()))
+            if first is x and cfg.data.name == "shapes":
+                blank.append(shape_counts(x))
             rate = float(_judge(checks, name, x).float().mean())
             rates[p].append(rate)
             cells.append(f"{100 * rate:8.1f}%")
@@ -99,8 +112,10 @@ def agreement(path: Path, n: int, psis) -> None:
         v = rates[p]
         print(f"  psi {p:g}: mean {100 * sum(v) / len(v):5.1f}%, worst class {100 * min(v):5.1f}%, "
               f"classes at >= 90%: {sum(x >= 0.9 for x in v)}/{len(v)}")
-    if cfg.data.name == "shapes":       # shapes on black: an image with nothing brighter than mid-grey is blank
-        print(f"  blank images (nothing drawn), psi {psis[0]:g}: {100 * sum(blank) / len(blank):.1f}%")
+    if blank:
+        share = torch.tensor(blank).mean(0).tolist()
+        print(f"  shapes drawn per image, psi {psis[0]:g}: none {100 * share[0]:.1f}%, one {100 * share[1]:.1f}%, "
+              f"two or more {100 * share[2]:.1f}% (real: always one)")
     if spreads:
         print(f"  diversity within a class (mean pairwise distance, psi {psis[0]:g}) relative to real images of it: "
               f"mean {sum(spreads) / len(spreads):.2f}x, lowest {min(spreads):.2f}x")

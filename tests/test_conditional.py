@@ -50,10 +50,12 @@ def test_fixed_samples_keep_z_across_the_rows():
     assert torch.equal(rows[0], rows[5])                  # same style in every class row
 
 
+@pytest.mark.parametrize("factors", [None, [2, 5]], ids=["joint", "factorised"])
 @pytest.mark.parametrize("model", FAMILIES)
-def test_class_weights_blend_and_match_indices(model):
+def test_class_weights_blend_and_match_indices(model, factors):
     torch.manual_seed(0)
-    G, _ = MODELS.get(model)(ModelConfig(name=model, width=8, z_dim=8), (1, 28, 28), num_classes=10)
+    m = ModelConfig(name=model, width=8, z_dim=8, factorised=bool(factors), class_factors=factors)
+    G, _ = MODELS.get(model)(m, (1, 28, 28), num_classes=10)
     G.eval()
     with torch.no_grad():                                 # as if trained: classes differ (cBN starts equal)
         for m in G.modules():
