@@ -89,17 +89,17 @@ def agreement(path: Path, n: int, psis) -> None:
           f"{n} images per class; real: {note}")
     print(f"  {'class':18s} " + " ".join(f"{'psi ' + format(p, 'g'):>9s}" for p in psis) + f" {'real':>7s}"
           f" {'diversity':>10s}")
-    rates, spreads, blank = {p: [] for p in psis}, [], []
+    rates, spreads, drawn = {p: [] for p in psis}, [], []
     for k, name in enumerate(names):
         cells, first = [], None
         for p in psis:
             x = generate(G, truncate(noise(G, n, seed=1000 + k), p), torch.full((n,), k))
             first = x if first is None else first
-            if first is x and cfg.data.name == "shapes":
-                blank.append(shape_counts(x))
             rate = float(_judge(checks, name, x).float().mean())
             rates[p].append(rate)
             cells.append(f"{100 * rate:8.1f}%")
+        if cfg.data.name == "shapes":
+            drawn.append(shape_counts(first))
         r = real.get(name)
         ceiling = spread = "    n/a"
         if r is not None and len(r):
@@ -112,8 +112,8 @@ def agreement(path: Path, n: int, psis) -> None:
         v = rates[p]
         print(f"  psi {p:g}: mean {100 * sum(v) / len(v):5.1f}%, worst class {100 * min(v):5.1f}%, "
               f"classes at >= 90%: {sum(x >= 0.9 for x in v)}/{len(v)}")
-    if blank:
-        share = torch.tensor(blank).mean(0).tolist()
+    if drawn:
+        share = torch.tensor(drawn).mean(0).tolist()
         print(f"  shapes drawn per image, psi {psis[0]:g}: none {100 * share[0]:.1f}%, one {100 * share[1]:.1f}%, "
               f"two or more {100 * share[2]:.1f}% (real: always one)")
     if spreads:

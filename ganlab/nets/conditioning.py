@@ -51,11 +51,8 @@ class FactorisedEmbedding(nn.Module):
         super().__init__()
         self.factors = [int(k) for k in factors]
         self.parts = nn.ModuleList(nn.Embedding(k, dim) for k in self.factors)
-        digits, n = [], 1
-        for k in reversed(self.factors):
-            digits.insert(0, torch.arange(prod(self.factors)) // n % k)
-            n *= k
-        self.register_buffer("digits", torch.stack(digits), persistent=False)     # [P, K]
+        digits = torch.unravel_index(torch.arange(prod(self.factors)), tuple(self.factors))
+        self.register_buffer("digits", torch.stack(digits), persistent=False)     # [P, K] part values
 
     @property
     def weight(self) -> torch.Tensor:

@@ -14,6 +14,7 @@ from typing import Callable, Dict
 import gradio as gr
 
 from ..data import list_datasets
+from ..data.shapes import ATTRIBUTES as SHAPE_ATTRIBUTES
 from ..losses import LOSSES
 from ..nets import MODELS
 from .plots import curves_figure, empty_points_figure
@@ -40,8 +41,8 @@ def keyed(fn: Callable, n_inputs: int = 0) -> Callable:
     return handler
 
 
-# Labels a set can be conditioned on besides its own classes (the shapes set's attributes).
-LABEL_CHOICES = ["", "shape", "colour", "shape+colour", "size", "position"]
+# Labels a set can be conditioned on besides its own classes: the shapes set's attributes.
+LABEL_CHOICES = ["", *SHAPE_ATTRIBUTES, "shape+colour"]
 
 
 def _dataset_choices():
