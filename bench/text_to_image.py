@@ -11,7 +11,10 @@
    shipped, ``fashion-mnist-32px``: a 28x28 judge resizing 32x32 images
    misreads real coats and shirts, see ganlab.metrics.classifier), and the
    diversity of those images relative to real images of the class (mean
-   pairwise distance; 1 = as varied as the real class).
+   pairwise distance; 1 = as varied as the real class). Beside it, "G alone":
+   the same judge on images G makes from the embeddings of real test images
+   of the class, with no text involved; the gap between the two is what the
+   text side (embedder and prior) costs, and "G alone" is what G can give.
 2. Shapes: "a {colour} {shape}" for all 24 pairs; an image is right when the
    shape and the colour classifiers both agree. Seen pairs and the pairs held
    out of training are reported apart.
@@ -65,19 +68,22 @@ def held_out_wording(tg: TextGenerator, n: int, rule: str, psi: float = 1.0) -> 
             continue
         clf = judge(domain)
         real = load_split(domain, "test", DataConfig(name=domain))
-        rates = []
+        rates, alone = [], []
         for k, prompt in enumerate(HELD_OUT[domain]):
             x = tg.generate(prompt, n=n, seed=k, psi=psi, prior=rule)
             rate = float((clf.predict(x) == k).float().mean())
             cls = to_rgb(real.x[real.labels == k][:n], SIDE)
             div = diversity(x) / max(diversity(cls), 1e-8)
             rates.append(rate)
+            c = tg.embedder.encode_image(cls.to(tg.embedder.device)).cpu()                  # [n, E]: no text
+            alone.append(float((clf.predict(tg.from_condition(c, len(c), seed=k, psi=psi)) == k).float().mean()))
             name = FASHION[k] if domain == "fashion-mnist" else str(k)
             read = tg.read_as(prompt, rule)
             print(f"  {domain:13s} {name:11s} “{prompt}”{f' (read as “{read}”)' if read else ''}: "
-                  f"{100 * rate:5.1f}% right, diversity {div:.2f} of real")
+                  f"{100 * rate:5.1f}% right, diversity {div:.2f} of real; G alone {100 * alone[-1]:.0f}%")
         print(f"  {domain}: mean {100 * sum(rates) / len(rates):.1f}%, worst {100 * min(rates):.1f}%, "
-              f"{sum(r >= 0.8 for r in rates)}/{len(rates)} prompts at 80% or more")
+              f"{sum(r >= 0.8 for r in rates)}/{len(rates)} prompts at 80% or more; "
+              f"G alone (real test images' embeddings): mean {100 * sum(alone) / len(alone):.1f}%")
         summary[domain] = (sum(rates) / len(rates), min(rates), sum(r >= 0.8 for r in rates))
     return summary
 
