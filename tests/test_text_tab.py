@@ -111,6 +111,15 @@ def test_the_prior_radio_changes_what_g_is_given(handlers):
         handlers.generate("a tote", 3, 1.0, 0, "k", "closest")
 
 
+def test_close_second_readings_are_offered(handlers, monkeypatch):
+    tg = handlers.generator("k")
+    monkeypatch.setattr(tg, "readings", lambda prompt: [("a bag", 0.65)] if prompt == "a tote" else [])
+    _, domain, _ = handlers.generate("a tote", 2, 1.0, 0, "k")
+    assert "Also close: “a bag” (0.65). If you meant one of these, name it more plainly." in domain
+    _, domain, _ = handlers.generate("the digit seven", 2, 1.0, 0, "k")
+    assert "Also close" not in domain
+
+
 def test_a_model_without_a_bank_gets_one_from_the_cli(handlers, tmp_path):
     import shutil
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +44,7 @@ BACKGROUND = ["a car", "a truck", "a bicycle", "an airplane", "a boat", "a train
               "the night", "a sports game", "a kitchen", "a bedroom", "a tool", "a weapon", "jewellery", "a clock",
               "a lamp"]
 MINILM_FLOOR = 0.4
+ALSO_MARGIN = 0.1          # readings(): other concepts this close to the prompt's nearest caption are shown
 CLIP_MARGIN = 0.8          # real CLIP: at least this share of the training captions' own typical score
 
 
@@ -71,6 +72,7 @@ class TextGenerator:
         self.G, self.cfg, self.step, self.embedder, self.source = G.eval(), cfg, step, embedder, source
         self.bank = bank
         self._pool: Optional[List[str]] = None
+        self._concepts: Optional[torch.Tensor] = None      # [T, 3] what each pool caption names (see readings)
         self._pool_vecs: Optional[torch.Tensor] = None
         self._prior: Optional[Prior] = None
 
@@ -163,10 +165,32 @@ class TextGenerator:
         if self._pool is None:
             from .data import caption_pool
             if self.cfg.data.name.startswith("captioned"):
-                self._pool = caption_pool(self.domains()).texts
+                pool = caption_pool(self.domains())
+                self._pool, self._concepts = pool.texts, pool.values[:, :3]     # domain, class or shape, colour
             else:
                 self._pool = []
         return self._pool
+
+    def readings(self, prompt: str, margin: float = ALSO_MARGIN, k: int = 2) -> List[Tuple[str, float]]:
+        """Other things the prompt may mean: for up to k other concepts (another class, or another shape or
+        colour), the training caption nearest the prompt, when it is within ``margin`` (cosine) of the
+        nearest caption of all. "a tote" is read as a t-shirt, but "a bag" comes close behind."""
+        v = self.encode([prompt])[0]
+        if self.prior.caption_vecs is None or self._concepts is None:
+            return []
+        sims = self.prior.caption_vecs @ v                                   # [T]
+        order = sims.argsort(descending=True).tolist()
+        best = order[0]
+        seen = {tuple(self._concepts[best].tolist())}
+        out = []
+        for i in order[1:]:
+            if float(sims[i]) < float(sims[best]) - margin or len(out) == k:
+                break
+            concept = tuple(self._concepts[i].tolist())
+            if concept not in seen:
+                seen.add(concept)
+                out.append((self._pool[i], float(sims[i])))
+        return out
 
     def domain(self, prompt: str) -> Domain:
         pool = self._reference()
