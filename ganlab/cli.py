@@ -254,6 +254,9 @@ def _sample_prompt(a, G, cfg, step) -> int:
     if read:
         print(f"Read as the training caption “{read}” ({tg.prior.check(a.prior)} prior; --prior none to turn it off).",
               file=sys.stderr)
+    also = tg.also_close(a.prompt)
+    if also:
+        print(also, file=sys.stderr)
     x = tg.generate(a.prompt, a.n, a.seed, a.truncation, prior=a.prior)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     samples_image(x).save(a.out)

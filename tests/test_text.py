@@ -220,6 +220,14 @@ def test_the_shipped_model_reads_unseen_wording_through_the_prior():
     assert right["image"] >= 0.6 and right["none"] < 0.3, right        # measured: 0.70 and 0.08
 
 
+def test_cli_says_how_the_shipped_model_reads_a_prompt(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "ganlab", "sample", "--run", str(MODELS_DIR.parent / "text-captioned"),
+                        "--prompt", "a tote", "--n", "2", "--out", str(tmp_path / "g.png")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and (tmp_path / "g.png").stat().st_size > 0, r.stderr
+    assert "Read as the training caption" in r.stderr and "Also close: “a bag”" in r.stderr
+
+
 def test_cli_trains_a_text_gan_with_open_clip_and_samples_a_prompt(tmp_path):
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "ganlab", *args], capture_output=True, text=True, timeout=300)

@@ -192,6 +192,14 @@ class TextGenerator:
                 out.append((self._pool[i], float(sims[i])))
         return out
 
+    def also_close(self, prompt: str) -> str:
+        """readings() as a sentence for the tab and the CLI, or "" when nothing else comes close."""
+        others = self.readings(prompt)
+        if not others:
+            return ""
+        return ("Also close: " + ", ".join(f"“{c}” ({s:.2f})" for c, s in others)
+                + ". If you meant one of these, name it more plainly.")
+
     def domain(self, prompt: str) -> Domain:
         pool = self._reference()
         if isinstance(self.embedder, MiniLMEmbedder) and pool:

@@ -137,10 +137,9 @@ class TextHandlers:
         if read:
             given = "training images like it" if tg.prior.check(prior) == "image" else "that caption's embedding"
             head += f" Read as the training caption “{read}”; G was given {given}."
-        others = tg.readings(prompt)
-        if others:
-            head += (" Also close: " + ", ".join(f"“{c}” ({s:.2f})" for c, s in others)
-                     + ". If you meant one of these, name it more plainly.")
+        also = tg.also_close(prompt)
+        if also:
+            head += f" {also}"
         domain = f"{head}\n\n{known_domains(tg)}"
         summary = (f"{n} images for “{prompt}” · seed {seed} · ψ {psi:.2f} · mean CLIP {sum(scores) / n:.2f} "
                    "(click one for its nearest training images)")
