@@ -125,6 +125,44 @@ def test_the_generator_trains_with_each_embedder(which, emb_folder, captioned_cf
     assert t.sample().shape == (8 * 4, 3, 32, 32) and t.cfg.model.cond_dim == 64
 
 
+def test_an_uncaptioned_folder_trains_on_image_embeddings(tmp_path):
+    """LAFITE's case: the user's own images, no captions, real CLIP (here a tiny random one)."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    (tmp_path / "imgs").mkdir()
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    model = ModelConfig(name="text-gan", clip=TINY_CLIP, width=8, z_dim=8)
+    cfg = RunConfig(DataConfig(name=f"folder:{tmp_path / 'imgs'}"), model,
+                    TrainConfig(loss="hinge", batch_size=8, n_samples=16, steps=2, condition="image",
+                                sample_every=1000))
+    with pytest.raises(GanlabError, match="has no captions; use --condition image"):
+        make_trainer(RunConfig(cfg.data, cfg.model, TrainConfig(condition="mixed", batch_size=8)))
+    t = make_trainer(cfg)
+    assert all(torch.isfinite(torch.tensor(v)) for _ in range(2) for v in t.step().values())
+    assert t.sample().shape == (8 * 4, 3, 32, 32) and t.sample_nrow == 4            # 8 rows of 4
+    rows = t.fixed_c.view(8, 4, -1)
+    assert (rows == rows[:, :1]).all() and not torch.equal(rows[0, 0], rows[1, 0])  # one training image per row
+    assert all((t.img_emb == r[0]).all(1).any() for r in rows)
+    e = Engine.new(cfg, tmp_path / "run")
+    e.step_once()
+    e.stop()
+    tg = TextGenerator.open(tmp_path / "run")
+    assert tg.generate("a photo of a cat", n=3, seed=0).shape == (3, 3, 32, 32)
+    assert "without captions" in tg.domain("a photo of a cat").sentence()
+
+
+def test_the_sample_grid_reads_its_prompts_through_the_prior(emb_folder, captioned_cfg, captioned):
+    t = make_trainer(captioned_cfg(str(emb_folder)), captioned)
+    bank = t.bank.cpu()
+    c = t.fixed_c.cpu()
+    assert c.shape == (8 * 4, 64) and all((bank == row).all(1).any() for row in c)    # training images' embeddings
+    t = make_trainer(captioned_cfg(str(emb_folder), condition="caption"), captioned)
+    caps = t.cap_emb.cpu()
+    assert all((caps == row).all(1).any() for row in t.fixed_c.cpu())                  # caption-only: the captions
+
+
 def test_mode_seeking_term_reads_noise_use():
     from ganlab.losses import mode_seeking
     z1, z2 = torch.zeros(4, 8), torch.ones(4, 8)

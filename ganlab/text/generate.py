@@ -58,6 +58,9 @@ class Domain:
 
     def sentence(self) -> str:
         where = ", ".join(self.domains) or "its training images"
+        if not self.nearest:
+            return (f"This model was trained on images without captions ({where}), so there is nothing to compare "
+                    "a prompt with: the tab cannot tell whether it is in the model's domain.")
         if self.ok:
             return f"In domain (closest training caption: “{self.nearest}”, similarity {self.score:.2f})."
         return (f"This prompt is outside what the model learned ({where}): its closest training caption is "

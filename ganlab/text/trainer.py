@@ -37,8 +37,9 @@ from ..errors import GanlabError
 from ..metrics.inception import _cache_dir
 from ..trainer import TRAINERS, Trainer, draw_noise
 from .embedders import load_embedder
-from .prior import image_bank, save_bank
+from .prior import Prior, image_bank, save_bank
 
+DISPLAY_ROWS = 8          # sample-grid rows when the set has no captions: one training image's condition each
 TAU = 0.5                 # temperature of the contrastive terms
 DISPLAY = ["a photo of a sneaker", "a photo of a dress", "a photo of a bag", "a photo of a trouser",
            "the digit seven", "the digit three", "a red circle", "a large blue triangle"]
@@ -98,11 +99,12 @@ class TextGANTrainer(Trainer):
         self.weights = self._balance()
         self.bank = image_bank(self.img_emb, self.data.attributes.get("domain"), seed=t.seed)   # for the prior
         self.display = self._display_prompts()
-        per_row = max(4, t.n_samples // len(self.display))
+        rows = len(self.display) or DISPLAY_ROWS
+        per_row = max(4, t.n_samples // rows)
         self.sample_nrow = per_row
         z = draw_noise(per_row, self.G.z_dim, cfg.model.z_dist, torch.Generator().manual_seed(t.seed + 2))
-        self.fixed_z = z.repeat(len(self.display), 1)
-        self.fixed_c = self.display_conditions().repeat_interleave(per_row, 0)
+        self.fixed_z = z.repeat(rows, 1)
+        self.fixed_c = self.display_conditions(per_row)
         self.fixed_y = self.fixed_c                      # Trainer.sample() hands these to _G
 
     # ---- conditions ----------------------------------------------------------------------------
@@ -110,10 +112,11 @@ class TextGANTrainer(Trainer):
         caps = self.data.captions
         if not caps:
             return None, None
-        unique = sorted(set(caps))
+        self.cap_texts = sorted(set(caps))
         with torch.no_grad():
-            emb = torch.cat([self.embedder.encode_text(unique[i:i + 512]) for i in range(0, len(unique), 512)])
-        pos = {c: i for i, c in enumerate(unique)}
+            emb = torch.cat([self.embedder.encode_text(self.cap_texts[i:i + 512])
+                             for i in range(0, len(self.cap_texts), 512)])
+        pos = {c: i for i, c in enumerate(self.cap_texts)}
         return emb.to(self.device), torch.tensor([pos[c] for c in caps], device=self.device)
 
     def _balance(self) -> Optional[torch.Tensor]:
@@ -134,10 +137,19 @@ class TextGANTrainer(Trainer):
         return caps[:8] if caps else []
 
     @torch.no_grad()
-    def display_conditions(self) -> torch.Tensor:
-        if self.display:
-            return self.embedder.encode_text(self.display).to(self.device)
-        return self.img_emb[:8]                        # no captions: a few training images' embeddings
+    def display_conditions(self, per_row: int) -> torch.Tensor:
+        """The sample grid's conditions [rows * per_row, E]. Each display prompt is read through the prior
+        as the Text tab reads it (training images near its nearest caption; with caption-only training,
+        that caption), so a row shows what the prompt will give. Without captions, each row is one
+        training image's embedding, LAFITE's training condition."""
+        if not self.display:
+            pick = torch.linspace(0, len(self.img_emb) - 1, DISPLAY_ROWS).long()
+            return self.img_emb[pick].repeat_interleave(per_row, 0)
+        rule = "caption" if self.cfg.train.condition == "caption" else "image"
+        prior = Prior(self.cap_texts, self.cap_emb.cpu(), self.bank.cpu())
+        v = self.embedder.encode_text(self.display).cpu()
+        c = [prior.conditions(v[i], per_row, seed=self.cfg.train.seed + i, rule=rule) for i in range(len(v))]
+        return torch.cat(c).to(self.device)
 
     def _indices(self, n: int) -> torch.Tensor:
         if self.weights is not None:
