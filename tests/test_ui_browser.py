@@ -239,3 +239,7 @@ def test_text_tab_draws_a_prompt(page, tmp_path):
     assert _until(lambda: "Read as" not in page.inner_text("#text-domain"), timeout=30)
     page.locator("#text-gallery img").first.click()                    # is it memorised?
     assert _until(lambda: _src(page, "text-near"), timeout=60), page.inner_text("#text-message")
+    page.fill("#text-prompt :is(input, textarea)", "a tote")             # misread as a t-shirt: the bag is offered
+    page.click("#text-go")
+    assert _until(lambda: "Also close: “a bag”" in page.inner_text("#text-domain"), timeout=60), \
+        page.inner_text("#text-message")
