@@ -36,6 +36,7 @@ from .registry import Registry
 # Families whose training step differs from the plain GAN's register a Trainer subclass here
 # (model name -> class); make_trainer picks it.
 TRAINERS: Registry = Registry("trainer")
+GRID_CLASSES = 32         # a conditional run's sample grid has a row for at most this many classes
 
 
 def configure_threads(n: Optional[int] = None) -> int:
@@ -119,12 +120,14 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(t.seed + 1)
         n, self.sample_nrow, self.fixed_y = t.n_samples, None, None
         if self.num_classes:                           # one row per class, the same noise in every row
-            self.sample_nrow = max(4, t.n_samples // self.num_classes)
-            n = self.sample_nrow * self.num_classes
-            self.fixed_y = torch.arange(self.num_classes).repeat_interleave(self.sample_nrow)
+            # many classes (shape+colour+size+position: 648): rows for GRID_CLASSES spread over them, or the
+            # live grid, redrawn every few seconds, would cost more than training
+            shown = torch.linspace(0, self.num_classes - 1, min(self.num_classes, GRID_CLASSES)).round().long()
+            self.sample_nrow = max(4, t.n_samples // len(shown))
+            self.fixed_y = shown.repeat_interleave(self.sample_nrow)
         z = draw_noise(self.sample_nrow if self.num_classes else n, self.G.z_dim, cfg.model.z_dist,
                        torch.Generator().manual_seed(t.seed + 2))
-        self.fixed_z = z.repeat(self.num_classes, 1) if self.num_classes else z
+        self.fixed_z = z.repeat(len(self.fixed_y) // self.sample_nrow, 1) if self.num_classes else z
         self.step_count = 0                            # generator steps taken
         self.n_critic = t.n_critic
 

@@ -12,7 +12,7 @@ from ganlab.errors import GanlabError
 from ganlab.nets import MODELS
 from ganlab.nets.conditioning import FactorisedEmbedding, class_table
 from ganlab.sampling import class_index, generate, load_generator, noise, sample
-from ganlab.trainer import Trainer
+from ganlab.trainer import GRID_CLASSES, Trainer
 
 FAMILIES = ["cgan", "projection", "acgan"]
 
@@ -48,6 +48,20 @@ def test_fixed_samples_keep_z_across_the_rows():
     t = Trainer(cfg("cgan"))
     rows = t.fixed_z.view(8, 4, -1)
     assert torch.equal(rows[0], rows[5])                  # same style in every class row
+
+
+def test_many_classes_get_a_bounded_sample_grid_spread_over_them():
+    c = cfg("projection", label="shape+colour+size+position")
+    c.model.factorised = True
+    t = Trainer(c)
+    k = t.num_classes
+    assert k == 3 * 8 * 3 * 9 and len(t.data.class_names) == k
+    shown = t.fixed_y.view(GRID_CLASSES, 4)[:, 0]
+    assert t.sample().shape == (GRID_CLASSES * 4, 3, 32, 32)                # not 648 rows
+    assert shown[0] == 0 and shown[-1] == k - 1 and (shown.diff() > 0).all()
+    assert (t.fixed_y.view(GRID_CLASSES, 4) == shown[:, None]).all()
+    rows = t.fixed_z.view(GRID_CLASSES, 4, -1)
+    assert torch.equal(rows[0], rows[-1])                                     # same style in every row
 
 
 @pytest.mark.parametrize("factors", [None, [2, 5]], ids=["joint", "factorised"])
