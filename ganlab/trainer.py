@@ -39,6 +39,11 @@ TRAINERS: Registry = Registry("trainer")
 GRID_CLASSES = 32         # a conditional run's sample grid has a row for at most this many classes
 
 
+def grid_classes(num_classes: int, k: int = GRID_CLASSES) -> torch.Tensor:
+    """Which classes a grid shows: all of them, or k spread evenly from the first to the last."""
+    return torch.linspace(0, num_classes - 1, min(num_classes, k)).round().long()
+
+
 def configure_threads(n: Optional[int] = None) -> int:
     """Set torch's CPU thread count from ``n`` or $GANLAB_TORCH_THREADS; returns the count in use.
 
@@ -122,7 +127,7 @@ class Trainer:
         if self.num_classes:                           # one row per class, the same noise in every row
             # many classes (shape+colour+size+position: 648): rows for GRID_CLASSES spread over them, or the
             # live grid, redrawn every few seconds, would cost more than training
-            shown = torch.linspace(0, self.num_classes - 1, min(self.num_classes, GRID_CLASSES)).round().long()
+            shown = grid_classes(self.num_classes)
             self.sample_nrow = max(4, t.n_samples // len(shown))
             self.fixed_y = shown.repeat_interleave(self.sample_nrow)
         z = draw_noise(self.sample_nrow if self.num_classes else n, self.G.z_dim, cfg.model.z_dist,

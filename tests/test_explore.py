@@ -141,6 +141,28 @@ def _tiny_run(tmp_path, model="projection"):
     return tmp_path / "run"
 
 
+def test_class_grid_of_a_many_class_model_is_bounded(tmp_path):
+    from ganlab.trainer import GRID_CLASSES, grid_classes
+    from ganlab.ui.explore import ExploreHandlers
+    from ganlab.ui.sessions import Sessions
+    cfg = RunConfig(DataConfig(name="shapes", n=64, resolution=32, label="shape+colour+size"),   # 72 classes
+                    ModelConfig(name="projection", width=8, z_dim=8, factorised=True),
+                    TrainConfig(steps=1, batch_size=16, n_samples=12))
+    e = Engine.new(cfg, tmp_path / "run")
+    e.step_once()
+    e.stop()
+    h = ExploreHandlers(Sessions(tmp_path / "runs"), models_root=tmp_path / "models")
+    names = h.select(str(tmp_path / "run"), "k").class_names
+    assert len(names) == 72
+    view = dict(seed_a=1, psi=1.0)
+    rows = np.asarray(h.class_grid([], view, "k", per_class=2))   # nothing picked: 32 classes spread over the 72
+    spread = [names[i] for i in grid_classes(72).tolist()]
+    assert len(spread) == GRID_CLASSES and spread[0] == names[0] and spread[-1] == names[-1]
+    assert np.array_equal(rows, np.asarray(h.class_grid(spread, view, "k", per_class=2)))
+    with pytest.raises(GanlabError, match="at most 32 classes"):
+        h.class_grid(names[:40], view, "k")
+
+
 def test_model_folders_are_slim_and_load_like_runs(tmp_path):
     run = _tiny_run(tmp_path)
     out = export_generator(run, tmp_path / "models" / "tiny", card="# tiny\n")

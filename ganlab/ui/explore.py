@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 
 from ..errors import GanlabError
 from ..explore import Explorer, interpolate
+from ..trainer import GRID_CLASSES, grid_classes
 from ..viz import grid_image
 from .compare import find_runs
 from .sessions import Sessions
@@ -146,7 +147,11 @@ class ExploreHandlers:
         ex = self.explorer(key)
         if not ex.conditional:
             raise GanlabError("This model is not class-conditioned; open a cgan, projection or acgan model.")
-        classes = list(classes or ex.class_names)
+        if not classes:                                   # none picked: every class, or GRID_CLASSES spread over them
+            classes = [ex.class_names[i] for i in grid_classes(len(ex.class_names)).tolist()]
+        if len(classes) > GRID_CLASSES:
+            raise GanlabError(f"Pick at most {GRID_CLASSES} classes for one grid (you picked {len(classes)}).")
+        classes = list(classes)
         ids = ex.classes(classes)
         base = self._seed(view.get("seed_a"), "Seed A")
         z = torch.stack([ex.z(base + i) for i in range(per_class)])           # [S, z_dim]
