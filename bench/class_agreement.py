@@ -17,7 +17,9 @@ failure). ``--psi 1 0.7`` also reports truncated noise (the Explore slider).
 For shapes it also counts the shapes drawn in each image (blobs of 4 or more
 touching pixels brighter than 0.2; every real image has exactly one): a GAN
 that has not learned the small shapes draws nothing where one belongs, or
-two where there should be one.
+two where there should be one. A shapes model conditioned on more parts
+(shape+colour+size+position) is judged per shape-colour pair, its other
+parts drawn at random.
 """
 from __future__ import annotations
 
@@ -82,6 +84,8 @@ def agreement(path: Path, n: int, psis) -> None:
     G, cfg, step = load_generator(path)
     if not is_conditional(G):
         return
+    if cfg.data.name == "shapes" and not set((cfg.data.label or "shape").split("+")) <= {"shape", "colour"}:
+        return shapes_with_more_parts(path, G, cfg, step, n, psis[0])
     names = G.class_names
     checks = judges(cfg)
     real, note = real_by_class(cfg)
@@ -119,6 +123,36 @@ def agreement(path: Path, n: int, psis) -> None:
     if spreads:
         print(f"  diversity within a class (mean pairwise distance, psi {psis[0]:g}) relative to real images of it: "
               f"mean {sum(spreads) / len(spreads):.2f}x, lowest {min(spreads):.2f}x")
+
+
+@torch.no_grad()
+def shapes_with_more_parts(path: Path, G, cfg, step: int, n: int, psi: float) -> None:
+    """A shapes model conditioned on more than shape and colour (e.g. shape+colour+size+position): for each
+    shape-colour pair, n images whose other parts are drawn at random, judged on shape and colour only
+    (the parts with a judge); it must have both shape and colour in its label."""
+    from ganlab.data.shapes import ATTRIBUTES, COLOURS, SHAPES
+    parts = cfg.data.label.split("+")
+    if not {"shape", "colour"} <= set(parts):
+        print(f"\n{path}: label {cfg.data.label}; the shapes judges need both shape and colour in it")
+        return
+    shape_clf, colour_clf = load_classifier("shapes-shape"), load_classifier("shapes-colour")
+    gen = torch.Generator().manual_seed(0)
+    rates, drawn = [], []
+    for s in range(len(SHAPES)):
+        for c in range(len(COLOURS)):
+            y = torch.zeros(n, dtype=torch.long)
+            for p in parts:                            # the label's mixed radix, first part slowest (relabel)
+                v = {"shape": s, "colour": c}.get(p)
+                y = y * len(ATTRIBUTES[p]) + (torch.randint(len(ATTRIBUTES[p]), (n,), generator=gen) if v is None
+                                              else torch.full((n,), v))
+            x = generate(G, truncate(noise(G, n, seed=1000 + len(COLOURS) * s + c), psi), y)
+            rates.append(float(((shape_clf.predict(x) == s) & (colour_clf.predict(x) == c)).float().mean()))
+            drawn.append(shape_counts(x))
+    share, mean = torch.tensor(drawn).mean(0).tolist(), sum(rates) / len(rates)
+    print(f"\n{path} ({cfg.model.name} on shapes, label {cfg.data.label}, step {step:,}); {n} images per shape-colour "
+          f"pair, other parts at random, psi {psi:g}: shape and colour both right in {100 * mean:.1f}%, "
+          f"worst pair {100 * min(rates):.1f}%, pairs at >= 90%: {sum(r >= 0.9 for r in rates)}/{len(rates)}; "
+          f"shapes drawn none {100 * share[0]:.1f}%, one {100 * share[1]:.1f}%, two or more {100 * share[2]:.1f}%")
 
 
 def _part(name: str, part: str) -> str:
