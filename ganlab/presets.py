@@ -64,7 +64,7 @@ PRESETS: Dict[str, Preset] = {
     "text-captioned": Preset(
         RunConfig(DataConfig(name="captioned"),
                   ModelConfig(name="text-gan", clip="minilm", width=32, z_dim=64, spectral_norm=True),
-                  _image_train(steps=5_000, eval_every=0, condition="mixed", clip_noise=0.25, contrastive=2.0,
+                  _image_train(steps=5_000, eval_every=0, condition="mixed", clip_noise=0.25, contrastive=4.0,
                                diversity=0.3)),
         "text to image on the captioned built-in sets with the offline embedder (half LAFITE image "
         "embeddings, half caption embeddings; a light mode-seeking term, else one prompt gives one image)"),
