@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ganlab.explore import truncate
@@ -136,15 +137,15 @@ def shapes_with_more_parts(path: Path, G, cfg, step: int, n: int, psi: float) ->
         print(f"\n{path}: label {cfg.data.label}; the shapes judges need both shape and colour in it")
         return
     shape_clf, colour_clf = load_classifier("shapes-shape"), load_classifier("shapes-colour")
+    sizes = [len(ATTRIBUTES[p]) for p in parts]
     gen = torch.Generator().manual_seed(0)
     rates, drawn = [], []
     for s in range(len(SHAPES)):
         for c in range(len(COLOURS)):
-            y = torch.zeros(n, dtype=torch.long)
-            for p in parts:                            # the label's mixed radix, first part slowest (relabel)
-                v = {"shape": s, "colour": c}.get(p)
-                y = y * len(ATTRIBUTES[p]) + (torch.randint(len(ATTRIBUTES[p]), (n,), generator=gen) if v is None
-                                              else torch.full((n,), v))
+            fixed = {"shape": s, "colour": c}
+            values = [np.full(n, fixed[p]) if p in fixed else torch.randint(k, (n,), generator=gen).numpy()
+                      for p, k in zip(parts, sizes)]
+            y = torch.from_numpy(np.ravel_multi_index(values, sizes))   # the label's mixed radix, as relabel makes it
             x = generate(G, truncate(noise(G, n, seed=1000 + len(COLOURS) * s + c), psi), y)
             rates.append(float(((shape_clf.predict(x) == s) & (colour_clf.predict(x) == c)).float().mean()))
             drawn.append(shape_counts(x))

@@ -178,10 +178,9 @@ class TextGenerator:
         """Other things the prompt may mean: for up to k other concepts (another class, or another shape or
         colour), the training caption nearest the prompt, when it is within ``margin`` (cosine) of the
         nearest caption of all. "a tote" is read as a t-shirt, but "a bag" comes close behind."""
-        v = self.encode([prompt])[0]
-        if self.prior.caption_vecs is None or self._concepts is None:
+        if self.prior.caption_vecs is None or self._concepts is None:       # (prior fills the pool and concepts)
             return []
-        sims = self.prior.caption_vecs @ v                                   # [T]
+        sims = self.prior.caption_vecs @ self.encode([prompt])[0]            # [T]
         order = sims.argsort(descending=True).tolist()
         best = order[0]
         seen = {tuple(self._concepts[best].tolist())}

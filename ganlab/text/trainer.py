@@ -95,7 +95,7 @@ class TextGANTrainer(Trainer):
             raise GanlabError(f"{self.data.name} has no captions; use --condition image (LAFITE needs none).")
         self.embedder.to(self.device).eval().requires_grad_(False)
         self.img_emb = image_embeddings(self.embedder, self.data, cfg).to(self.device)   # [N, E]
-        self.cap_emb, self.cap_index = self._caption_embeddings()
+        self.cap_texts, self.cap_emb, self.cap_index = self._caption_embeddings()
         self.weights = self._balance()
         self.bank = image_bank(self.img_emb, self.data.attributes.get("domain"), seed=t.seed)   # for the prior
         self.display = self._display_prompts()
@@ -109,15 +109,15 @@ class TextGANTrainer(Trainer):
 
     # ---- conditions ----------------------------------------------------------------------------
     def _caption_embeddings(self):
+        """(the distinct captions, their embeddings [T, E], each item's caption index [N]), or Nones."""
         caps = self.data.captions
         if not caps:
-            return None, None
-        self.cap_texts = sorted(set(caps))
+            return None, None, None
+        texts = sorted(set(caps))
         with torch.no_grad():
-            emb = torch.cat([self.embedder.encode_text(self.cap_texts[i:i + 512])
-                             for i in range(0, len(self.cap_texts), 512)])
-        pos = {c: i for i, c in enumerate(self.cap_texts)}
-        return emb.to(self.device), torch.tensor([pos[c] for c in caps], device=self.device)
+            emb = torch.cat([self.embedder.encode_text(texts[i:i + 512]) for i in range(0, len(texts), 512)])
+        pos = {c: i for i, c in enumerate(texts)}
+        return texts, emb.to(self.device), torch.tensor([pos[c] for c in caps], device=self.device)
 
     def _balance(self) -> Optional[torch.Tensor]:
         """Equal shares of every batch for each part of a mixed set (MNIST has 5,000 items, not 60,000)."""
