@@ -114,7 +114,7 @@ class Explorer:
 
     def classes(self, names: Sequence) -> torch.Tensor:
         if not self.conditional:
-            raise GanlabError("This model is not class-conditioned; pick a cgan, projection or acgan model.")
+            raise GanlabError("This model is not class-conditioned; pick a cgan, projection, acgan or reacgan model.")
         return torch.tensor([class_index(self.G, n) for n in names])
 
     def blend(self, a, b, t: float) -> torch.Tensor:

@@ -112,3 +112,35 @@ def mode_seeking(x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor, z2: torch
     give images as far apart as the noises are, large when G ignores the noise (one image per prompt)."""
     ratio = (x1 - x2).abs().mean() / (z1 - z2).abs().mean()
     return 1.0 / (ratio + eps)
+
+
+# ---- class losses of the classifier-based conditional families -----------------------------------
+# D's class output for a batch, and the classes asked for [B], to a scalar. ACGAN's D gives class
+# logits [B, K]; ReACGAN's gives (its unit embedding of each image [B, E], the unit proxy of each
+# image's class [B, E]).
+
+def class_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    # ACGAN (Odena et al. 2017): maximize log P(class = y | x)
+    return F.cross_entropy(logits, y)
+
+
+def data_to_data_cross_entropy(out: Tuple[torch.Tensor, torch.Tensor], y: torch.Tensor,
+                               tau: float = 0.5, margin: float = 0.98) -> torch.Tensor:
+    """ReACGAN's D2D-CE (Kang et al. 2021): each embedding is pulled to its class proxy and pushed
+    from the other-class images in the batch, through unit vectors (no exploding gradients).
+
+        loss_i = -log( e^{s(e_i, v_yi)} / (e^{s(e_i, v_yi)} + sum_{j: yj != yi} e^{s(e_i, e_j)}) )
+
+    with cosine similarities over ``tau``, and two margins that stop the easy pairs from adding
+    gradient: a proxy pull stops once its cosine passes ``margin``, and a push once the cosine falls
+    below 1 - ``margin``.
+    """
+    emb, proxy = out                                                   # [B, E] each, unit rows
+    pull = F.relu(margin - (emb * proxy).sum(1)) / tau                # [B]: -s(e_i, v_yi), clipped at 0
+    push = F.relu(emb @ emb.T - (1.0 - margin)) / tau                 # [B, B]: s(e_i, e_j), floored at 0
+    others = y[:, None] != y[None, :]                                  # the negatives: other classes only
+    terms = torch.cat([-pull[:, None], push.masked_fill(~others, float("-inf"))], 1)
+    return (pull + torch.logsumexp(terms, 1)).mean()
+
+
+CLASS_LOSSES: Dict[str, Callable] = {"cross-entropy": class_cross_entropy, "d2d-ce": data_to_data_cross_entropy}

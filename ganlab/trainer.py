@@ -22,14 +22,13 @@ import time
 from typing import Dict, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .augment import augment
 from .config import OPTIMIZERS, RunConfig
 from .data import DataSource, load_dataset
 from .errors import GanlabError
-from .losses import get_loss, gradient_penalty, mode_seeking, r1_penalty
+from .losses import CLASS_LOSSES, get_loss, gradient_penalty, mode_seeking, r1_penalty
 from .nets import MODELS
 from .registry import Registry
 
@@ -193,16 +192,16 @@ class Trainer:
         return G(z, y) if self.num_classes else G(z)
 
     def _D(self, x: torch.Tensor, y: Optional[torch.Tensor]):
-        """D's logits [B] and an auxiliary loss (ACGAN's class cross-entropy) or None.
+        """D's logits [B] and its class loss (the classifier-based families: ACGAN, ReACGAN) or None.
 
         D sees the batch through the configured augmentation (DiffAugment), the
         same for real and fake, so G is never taught to make augmented images.
         """
         x = augment(x, self.cfg.train.augment, self.gen)
         out = self.D(x, y) if self.num_classes else self.D(x)
-        if isinstance(out, tuple):                     # ACGAN: (adversarial logits, class logits)
-            logits, class_logits = out
-            return logits, F.cross_entropy(class_logits, y)
+        if isinstance(out, tuple):                     # (adversarial logits, class output)
+            logits, classes = out
+            return logits, CLASS_LOSSES[self.D.class_loss](classes, y)
         return out, None
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
@@ -228,9 +227,10 @@ class Trainer:
         d_fake, aux_fake = self._D(fake, y_fake)
         loss = spec.d(d_real, d_fake, t.label_smoothing)
         out = {}
-        if aux_real is not None:                       # ACGAN: D learns the class of real and fake images
-            loss = loss + aux_real + aux_fake
-            out["class_loss_d"] = (aux_real + aux_fake).item() / 2
+        if aux_real is not None:                       # D learns the classes of real (and for ACGAN, fake) images
+            aux = aux_real + aux_fake if self.D.classify_fakes else aux_real
+            loss = loss + aux
+            out["class_loss_d"] = aux.item() / (2 if self.D.classify_fakes else 1)
         loss = self._penalise_d(loss, out, d_real, real, fake, lambda x: self._D(x, y_real)[0])
         return self._update_d(loss, out, d_real, d_fake)
 
@@ -277,7 +277,7 @@ class Trainer:
             fake = self._G(z, y)
             d_fake, aux = self._D(self._noisy(fake), y)
             loss = self.loss.g(d_fake)
-            if aux is not None:                        # ACGAN: G is rewarded for the class it was asked for
+            if aux is not None:                        # G is rewarded for the class it was asked for
                 loss = loss + aux
             out: Dict[str, float] = {}
             loss = self._seek_modes(loss, out, fake, z)

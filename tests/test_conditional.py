@@ -14,7 +14,7 @@ from ganlab.nets.conditioning import FactorisedEmbedding, class_table
 from ganlab.sampling import class_index, generate, load_generator, noise, sample
 from ganlab.trainer import GRID_CLASSES, Trainer
 
-FAMILIES = ["cgan", "projection", "acgan"]
+FAMILIES = ["cgan", "projection", "acgan", "reacgan"]
 
 
 def cfg(model, loss="ns", label="colour", **train):
@@ -92,6 +92,16 @@ def test_acgan_discriminator_classifies_and_trains_its_classifier():
     assert "class_loss_d" in m and m["class_loss_d"] == pytest.approx(math.log(3), abs=0.5)
     logits, cls = t.D(t.x[:4])
     assert logits.shape == (4,) and cls.shape == (4, 3)
+
+
+def test_reacgan_discriminator_embeds_on_the_sphere_and_learns_classes_from_real_images_only():
+    t = Trainer(cfg("reacgan", label="shape"))
+    logits, (e, v) = t.D(t.x[:4], t.y[:4])
+    assert logits.shape == (4,) and e.shape == v.shape == (4, t.D.embedding.out_features)
+    assert torch.allclose(e.norm(dim=1), torch.ones(4)) and torch.allclose(v.norm(dim=1), torch.ones(4))
+    assert not t.D.classify_fakes and t.D.class_loss == "d2d-ce"
+    m = t.step()
+    assert math.isfinite(m["class_loss_d"]) and m["class_loss_d"] > 0
 
 
 def test_conditioning_on_shape_and_colour_together():

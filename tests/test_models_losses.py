@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from ganlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from ganlab.losses import LOSSES, d_bce, d_hinge, g_minimax, g_nonsaturating
+from ganlab.losses import LOSSES, d_bce, d_hinge, data_to_data_cross_entropy, g_minimax, g_nonsaturating
 from ganlab.nets import MODELS
 from ganlab.trainer import Trainer
 
 CASES = [("mlp", None), ("mlp", (1, 28)), ("dcgan", (1, 28)), ("dcgan", (3, 32)), ("dcgan", (3, 64)),
-         ("cgan", (1, 28)), ("projection", (3, 32)), ("acgan", (1, 28))]      # tiny_images has 4 classes
+         ("cgan", (1, 28)), ("projection", (3, 32)), ("acgan", (1, 28)), ("reacgan", (1, 28))]  # tiny_images: 4 classes
 
 
 def test_every_model_is_covered():
@@ -70,6 +70,26 @@ def test_loss_functions_on_known_logits():
     assert d_hinge(torch.ones(4), -torch.ones(4)).item() == 0.0
     # one-sided smoothing: a perfect real logit no longer has zero loss
     assert d_bce(big, -big, smooth=0.1).item() > 1.0
+
+
+def test_data_to_data_cross_entropy_on_known_embeddings():
+    eye = torch.eye(4)
+    y = torch.tensor([0, 1, 2, 3])
+    # each image on its own proxy, the classes orthogonal: no pull, and each push sits at its floor
+    # (e^0 for each of the 3 other-class images), so the loss is its minimum, log(1 + 3), with no gradient
+    e = eye.clone().requires_grad_(True)
+    loss = data_to_data_cross_entropy((e, eye), y)
+    loss.backward()
+    assert loss.item() == pytest.approx(math.log(4)) and e.grad.abs().max() == 0
+    # images away from their proxies, or near another class's images, cost more
+    rot = eye[[1, 2, 3, 0]]
+    assert data_to_data_cross_entropy((rot, eye), y) > loss + 1
+    alike = torch.nn.functional.normalize(eye + 1.0, dim=1)
+    assert data_to_data_cross_entropy((alike, alike), y) > loss + 1
+    # images of one class are not pushed apart: two identical same-class images cost the minimum
+    same = torch.tensor([0, 0, 1, 1])
+    two = eye[[0, 0, 1, 1]]
+    assert data_to_data_cross_entropy((two, two), same).item() == pytest.approx(math.log(3))
 
 
 def test_configure_threads(monkeypatch):

@@ -9,15 +9,16 @@ config.json records what was really built. Every generator has a ``z_dim``
 attribute and maps ``[B, z_dim]`` noise to a ``[B, *sample_shape]`` batch;
 every discriminator maps a batch to ``[B]`` logits.
 
-Class-conditioned families (cgan, projection, acgan) have ``G.num_classes > 0``
+Class-conditioned families (cgan, projection, acgan, reacgan) have ``G.num_classes > 0``
 and take the class as a second argument: ``G(z, y)`` and ``D(x, y)``, where
 ``y`` is class indices [B] or class weights [B, K] (see conditioning.py).
-ACGAN's D returns ``(logits, class_logits)``.
+The classifier-based ones (acgan, reacgan) have a D that returns ``(logits, class
+output)``, and names the class loss (``ganlab.losses.CLASS_LOSSES``) that scores that output.
 """
 from ..registry import Registry
 
 MODELS: Registry = Registry("model")
 
-from . import acgan, cgan, dcgan, mlp, projection, textgan  # noqa: E402,F401  (register the families)
+from . import acgan, cgan, dcgan, mlp, projection, reacgan, textgan  # noqa: E402,F401  (register the families)
 
 __all__ = ["MODELS"]

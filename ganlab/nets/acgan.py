@@ -21,6 +21,9 @@ from .dcgan import BASE, check_image_shape, conv_features
 
 
 class AuxClassifierDiscriminator(nn.Module):
+    class_loss = "cross-entropy"  # ganlab.losses.CLASS_LOSSES
+    classify_fakes = True         # as in the paper, D learns the class of G's images too
+
     def __init__(self, channels: int, resolution: int, ndf: int, num_classes: int, sn: bool, mbstd: bool):
         super().__init__()
         layers, ch = conv_features(channels, resolution, ndf)

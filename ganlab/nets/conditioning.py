@@ -1,4 +1,4 @@
-"""Pieces shared by the class-conditioned families (cgan, projection, acgan).
+"""Pieces shared by the class-conditioned families (cgan, projection, acgan, reacgan).
 
 A class condition ``y`` is either class indices ``[B]`` (int64) or class
 weights ``[B, K]`` (float, rows summing to 1). Weights let the Explore tab

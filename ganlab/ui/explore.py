@@ -146,7 +146,7 @@ class ExploreHandlers:
         """One row per class, the same ``per_class`` seeds (from seed A on) in every row."""
         ex = self.explorer(key)
         if not ex.conditional:
-            raise GanlabError("This model is not class-conditioned; open a cgan, projection or acgan model.")
+            raise GanlabError("This model is not class-conditioned; open a cgan, projection, acgan or reacgan model.")
         if not classes:                                   # none picked: every class, or GRID_CLASSES spread over them
             classes = [ex.class_names[i] for i in grid_classes(len(ex.class_names)).tolist()]
         if len(classes) > GRID_CLASSES:

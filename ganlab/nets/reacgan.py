@@ -1,0 +1,65 @@
+"""ReACGAN (Kang et al. 2021): ACGAN made stable by classifying through unit vectors.
+
+ACGAN's classifier is trained with softmax cross-entropy on unnormalised
+features, whose gradients grow large early in training and push G towards
+images that are easy to classify rather than varied. ReACGAN's D instead maps
+each image to a unit vector and learns a unit *proxy* per class; the
+data-to-data cross-entropy (``ganlab.losses.data_to_data_cross_entropy``)
+pulls each image's vector to its class's proxy and away from the other-class
+images in the batch. D trains it on real images, G on its own for the class
+it was asked for. It is the strongest conditional family in StudioGAN's
+benchmark.
+
+D returns ``(logits [B], (embedding [B, E], proxy of y [B, E]))``; G has
+conditional BatchNorm, as in the projection family.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import ModelConfig
+from . import MODELS
+from .cgan import need_classes
+from .common import MinibatchStd, maybe_spectral_norm
+from .conditioning import ConditionalGenerator, class_table, default_sizes, embed, label_factors
+from .dcgan import check_image_shape, conv_features
+
+
+class ProxyDiscriminator(nn.Module):
+    class_loss = "d2d-ce"         # ganlab.losses.CLASS_LOSSES
+    classify_fakes = False        # D learns the classes from real images only
+
+    def __init__(self, channels: int, resolution: int, ndf: int, num_classes: int, sn: bool, mbstd: bool,
+                 factors=None):
+        super().__init__()
+        layers, ch = conv_features(channels, resolution, ndf)
+        if mbstd:
+            layers.append(MinibatchStd())
+            ch += 1
+        # state size. ch x base x base -> features [B, ch] by summing over positions
+        self.features = maybe_spectral_norm(nn.Sequential(*layers), sn)
+        self.adv = maybe_spectral_norm(nn.Linear(ch, 1), sn)
+        self.embedding = maybe_spectral_norm(nn.Linear(ch, ch), sn)
+        self.proxies = class_table(num_classes, ch, factors)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        phi = self.features(x).sum(dim=(2, 3))                                    # [B, ch]
+        e = F.normalize(self.embedding(phi), dim=1)                              # [B, ch], unit rows
+        return self.adv(phi).squeeze(1), (e, F.normalize(embed(self.proxies, y), dim=1))
+
+
+@MODELS.register("reacgan", "class-conditioned: ACGAN with the data-to-data cross-entropy (Kang et al.)")
+def build_reacgan(cfg: ModelConfig, sample_shape: Tuple[int, ...], num_classes: int = 0):
+    channels, res = check_image_shape(sample_shape, "reacgan")
+    need_classes(num_classes, "reacgan")
+    default_sizes(cfg)
+    cfg.num_classes = num_classes
+    G = ConditionalGenerator(cfg.z_dim, channels, res, cfg.width, num_classes, mode="cbn",
+                             factors=label_factors(cfg))
+    D = ProxyDiscriminator(channels, res, cfg.width, num_classes, cfg.spectral_norm, cfg.minibatch_std,
+                           label_factors(cfg))
+    return G, D
