@@ -14,7 +14,7 @@ from ganlab.nets.conditioning import FactorisedEmbedding, class_table
 from ganlab.sampling import class_index, generate, load_generator, noise, sample
 from ganlab.trainer import GRID_CLASSES, Trainer
 
-FAMILIES = ["cgan", "projection", "acgan", "reacgan"]
+FAMILIES = ["cgan", "projection", "acgan", "reacgan", "proj-reacgan"]
 
 
 def cfg(model, loss="ns", label="colour", **train):

@@ -10,7 +10,8 @@ from ganlab.nets import MODELS
 from ganlab.trainer import Trainer
 
 CASES = [("mlp", None), ("mlp", (1, 28)), ("dcgan", (1, 28)), ("dcgan", (3, 32)), ("dcgan", (3, 64)),
-         ("cgan", (1, 28)), ("projection", (3, 32)), ("acgan", (1, 28)), ("reacgan", (1, 28))]  # tiny_images: 4 classes
+         ("cgan", (1, 28)), ("projection", (3, 32)), ("acgan", (1, 28)), ("reacgan", (1, 28)),
+         ("proj-reacgan", (3, 32))]                                                      # tiny_images: 4 classes
 
 
 def test_every_model_is_covered():

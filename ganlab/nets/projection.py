@@ -20,6 +20,15 @@ from .conditioning import ConditionalGenerator, class_table, default_sizes, embe
 from .dcgan import check_image_shape, conv_features
 
 
+def projection_table(num_classes: int, ch: int, factors, sn: bool) -> nn.Module:
+    """The class rows that D's features are projected on (with spectral norm, as D's other layers)."""
+    table = class_table(num_classes, ch, factors)
+    if sn:
+        for part in getattr(table, "parts", [table]):
+            nn.utils.parametrizations.spectral_norm(part)
+    return table
+
+
 class ProjectionDiscriminator(nn.Module):
     def __init__(self, channels: int, resolution: int, ndf: int, num_classes: int, sn: bool, mbstd: bool,
                  factors=None):
@@ -31,10 +40,7 @@ class ProjectionDiscriminator(nn.Module):
         # state size. ch x base x base -> features [B, ch] by summing over positions
         self.features = maybe_spectral_norm(nn.Sequential(*layers), sn)
         self.psi = maybe_spectral_norm(nn.Linear(ch, 1), sn)
-        self.class_embed = class_table(num_classes, ch, factors)
-        if sn:
-            for table in getattr(self.class_embed, "parts", [self.class_embed]):
-                nn.utils.parametrizations.spectral_norm(table)
+        self.class_embed = projection_table(num_classes, ch, factors, sn)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         phi = self.features(x).sum(dim=(2, 3))                         # [B, ch]

@@ -12,6 +12,12 @@ benchmark.
 
 D returns ``(logits [B], (embedding [B, E], proxy of y [B, E]))``; G has
 conditional BatchNorm, as in the projection family.
+
+``proj-reacgan`` also gives D's logits the projection family's class term
+(``<embed(y), phi(x)>``, Miyato & Koyama), so D judges realism given the class
+as well as learning the classes through the proxies: the class analogue of
+the text GAN's projection plus contrastive terms. On Fashion-MNIST it learned
+the classes faster than either parent (models/fashion-mnist-cgan's card).
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from .cgan import need_classes
 from .common import MinibatchStd, maybe_spectral_norm
 from .conditioning import ConditionalGenerator, class_table, default_sizes, embed, label_factors
 from .dcgan import check_image_shape, conv_features
+from .projection import projection_table
 
 
 class ProxyDiscriminator(nn.Module):
@@ -34,7 +41,7 @@ class ProxyDiscriminator(nn.Module):
     classify_fakes = False        # D learns the classes from real images only
 
     def __init__(self, channels: int, resolution: int, ndf: int, num_classes: int, sn: bool, mbstd: bool,
-                 factors=None):
+                 factors=None, project: bool = False):
         super().__init__()
         layers, ch = conv_features(channels, resolution, ndf)
         if mbstd:
@@ -45,21 +52,32 @@ class ProxyDiscriminator(nn.Module):
         self.adv = maybe_spectral_norm(nn.Linear(ch, 1), sn)
         self.embedding = maybe_spectral_norm(nn.Linear(ch, ch), sn)
         self.proxies = class_table(num_classes, ch, factors)
+        self.class_embed = projection_table(num_classes, ch, factors, sn) if project else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor):
         phi = self.features(x).sum(dim=(2, 3))                                    # [B, ch]
         e = F.normalize(self.embedding(phi), dim=1)                              # [B, ch], unit rows
-        return self.adv(phi).squeeze(1), (e, F.normalize(embed(self.proxies, y), dim=1))
+        logits = self.adv(phi).squeeze(1)
+        if self.class_embed is not None:
+            logits = logits + (embed(self.class_embed, y) * phi).sum(1)
+        return logits, (e, F.normalize(embed(self.proxies, y), dim=1))
 
 
-@MODELS.register("reacgan", "class-conditioned: ACGAN with the data-to-data cross-entropy (Kang et al.)")
-def build_reacgan(cfg: ModelConfig, sample_shape: Tuple[int, ...], num_classes: int = 0):
-    channels, res = check_image_shape(sample_shape, "reacgan")
-    need_classes(num_classes, "reacgan")
-    default_sizes(cfg)
-    cfg.num_classes = num_classes
-    G = ConditionalGenerator(cfg.z_dim, channels, res, cfg.width, num_classes, mode="cbn",
-                             factors=label_factors(cfg))
-    D = ProxyDiscriminator(channels, res, cfg.width, num_classes, cfg.spectral_norm, cfg.minibatch_std,
-                           label_factors(cfg))
-    return G, D
+def _build(name: str, project: bool):
+    def build(cfg: ModelConfig, sample_shape: Tuple[int, ...], num_classes: int = 0):
+        channels, res = check_image_shape(sample_shape, name)
+        need_classes(num_classes, name)
+        default_sizes(cfg)
+        cfg.num_classes = num_classes
+        G = ConditionalGenerator(cfg.z_dim, channels, res, cfg.width, num_classes, mode="cbn",
+                                 factors=label_factors(cfg))
+        D = ProxyDiscriminator(channels, res, cfg.width, num_classes, cfg.spectral_norm, cfg.minibatch_std,
+                               label_factors(cfg), project=project)
+        return G, D
+    return build
+
+
+MODELS.register("reacgan", "class-conditioned: ACGAN with the data-to-data cross-entropy (Kang et al.)")(
+    _build("reacgan", project=False))
+MODELS.register("proj-reacgan", "class-conditioned: projection D plus ReACGAN's data-to-data cross-entropy")(
+    _build("proj-reacgan", project=True))
