@@ -39,10 +39,12 @@ PRESETS: Dict[str, Preset] = {
         RunConfig(DataConfig(name="fashion-mnist"), ModelConfig(name="dcgan", width=64, z_dim=128,
                                                                 spectral_norm=True), _image_train()),
         "the best unconditional Fashion-MNIST recipe found (see models/fashion-mnist-dcgan/README.md)"),
+    # proj-reacgan, not projection: at 10,000 steps 87.5% of its images were judged the class asked for,
+    # against 78.9% for projection alone and 74.3% for reacgan (see models/fashion-mnist-cgan/README.md).
     "fashion-mnist-cgan": Preset(
-        RunConfig(DataConfig(name="fashion-mnist"), ModelConfig(name="projection", width=48, z_dim=128,
+        RunConfig(DataConfig(name="fashion-mnist"), ModelConfig(name="proj-reacgan", width=48, z_dim=128,
                                                                 spectral_norm=True), _image_train(steps=20_000)),
-        "class-conditioned Fashion-MNIST: projection D, conditional BatchNorm in G"),
+        "class-conditioned Fashion-MNIST: projection D with ReACGAN's class loss, conditional BatchNorm in G"),
     # ACGAN, not projection, for MNIST: on the CPU budget we had, a projection model had not
     # learned MNIST's classes by 4,000 steps (22.8% agreement); ACGAN gets them right within 1,000 steps,
     # but alone it draws one image per class (diversity 0.19x of real at 3,000 steps); with the

@@ -206,7 +206,7 @@ def test_explore_slider_moves_the_image_and_classes_change_the_grid(page, tmp_pa
     page.locator("#explore-model input").click()
     page.get_by_role("option", name="shipped: fashion-mnist-cgan").click()
     page.click("#explore-open")
-    assert _until(lambda: "projection on fashion-mnist" in page.inner_text("#explore-info"), timeout=30)
+    assert _until(lambda: "proj-reacgan on fashion-mnist" in page.inner_text("#explore-info"), timeout=30)
     first = _until(lambda: _src(page, "explore-image"), timeout=30)
     assert first, "no image"
     page.locator("#explore-t input[type=range]").fill("0.7")           # the A -> B slider
