@@ -37,6 +37,7 @@ from ganlab.trainer import configure_threads
 from ganlab.ui.explore import shipped_models
 
 BRIGHT, MIN_PIXELS = 0.2, 4     # a drawn shape: 4+ touching pixels brighter than 0.2 in [-1, 1]
+# Rates are means in float64: in float32, 90 right out of 100 is 0.8999999762 and would not count as 90%.
 
 
 def shape_counts(x: torch.Tensor):
@@ -48,7 +49,7 @@ def shape_counts(x: torch.Tensor):
         sizes = ndimage.sum(mask, blobs, range(1, k + 1)) if k else []
         counts.append(sum(int(size >= MIN_PIXELS) for size in sizes))
     c = torch.tensor(counts)
-    return [float((c == 0).float().mean()), float((c == 1).float().mean()), float((c >= 2).float().mean())]
+    return [float((c == 0).double().mean()), float((c == 1).double().mean()), float((c >= 2).double().mean())]
 
 
 def judges(cfg):
@@ -100,7 +101,7 @@ def agreement(path: Path, n: int, psis) -> None:
         for p in psis:
             x = generate(G, truncate(noise(G, n, seed=1000 + k), p), torch.full((n,), k))
             first = x if first is None else first
-            rate = float(_judge(checks, name, x).float().mean())
+            rate = float(_judge(checks, name, x).double().mean())
             rates[p].append(rate)
             cells.append(f"{100 * rate:8.1f}%")
         if cfg.data.name == "shapes":
@@ -108,7 +109,7 @@ def agreement(path: Path, n: int, psis) -> None:
         r = real.get(name)
         ceiling = spread = "    n/a"
         if r is not None and len(r):
-            ceiling = f"{100 * float(_judge(checks, name, r).float().mean()):6.1f}%"
+            ceiling = f"{100 * float(_judge(checks, name, r).double().mean()):6.1f}%"
             ratio = diversity(first) / max(diversity(r), 1e-8)
             spreads.append(ratio)
             spread = f"{ratio:9.2f}x"
@@ -147,7 +148,7 @@ def shapes_with_more_parts(path: Path, G, cfg, step: int, n: int, psi: float) ->
                       for p, k in zip(parts, sizes)]
             y = torch.from_numpy(np.ravel_multi_index(values, sizes))   # the label's mixed radix, as relabel makes it
             x = generate(G, truncate(noise(G, n, seed=1000 + len(COLOURS) * s + c), psi), y)
-            rates.append(float(((shape_clf.predict(x) == s) & (colour_clf.predict(x) == c)).float().mean()))
+            rates.append(float(((shape_clf.predict(x) == s) & (colour_clf.predict(x) == c)).double().mean()))
             drawn.append(shape_counts(x))
     share, mean = torch.tensor(drawn).mean(0).tolist(), sum(rates) / len(rates)
     print(f"\n{path} ({cfg.model.name} on shapes, label {cfg.data.label}, step {step:,}); {n} images per shape-colour "

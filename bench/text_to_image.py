@@ -71,12 +71,12 @@ def held_out_wording(tg: TextGenerator, n: int, rule: str, psi: float = 1.0) -> 
         rates, alone = [], []
         for k, prompt in enumerate(HELD_OUT[domain]):
             x = tg.generate(prompt, n=n, seed=k, psi=psi, prior=rule)
-            rate = float((clf.predict(x) == k).float().mean())
+            rate = float((clf.predict(x) == k).double().mean())
             cls = to_rgb(real.x[real.labels == k][:n], SIDE)
             div = diversity(x) / max(diversity(cls), 1e-8)
             rates.append(rate)
             c = tg.embedder.encode_image(cls.to(tg.embedder.device)).cpu()                  # [n, E]: no text
-            alone.append(float((clf.predict(tg.from_condition(c, len(c), seed=k, psi=psi)) == k).float().mean()))
+            alone.append(float((clf.predict(tg.from_condition(c, len(c), seed=k, psi=psi)) == k).double().mean()))
             name = FASHION[k] if domain == "fashion-mnist" else str(k)
             read = tg.read_as(prompt, rule)
             print(f"  {domain:13s} {name:11s} “{prompt}”{f' (read as “{read}”)' if read else ''}: "
@@ -100,7 +100,7 @@ def shapes(tg: TextGenerator, n: int, rule: str, psi: float = 1.0) -> dict:
         for c, colour in enumerate(COLOURS):
             x = tg.generate(f"a {colour} {shape}", n=n, seed=100 + 10 * s + c, psi=psi, prior=rule)
             ok = (shape_clf.predict(x) == s) & (colour_clf.predict(x) == c)
-            rate = float(ok.float().mean())
+            rate = float(ok.double().mean())
             is_held = (shape, colour) in HELD_OUT_PAIRS
             (held if is_held else seen).append(rate)
             if is_held:
