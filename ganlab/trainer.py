@@ -191,8 +191,9 @@ class Trainer:
         G = G or self.G
         return G(z, y) if self.num_classes else G(z)
 
-    def _D(self, x: torch.Tensor, y: Optional[torch.Tensor]):
-        """D's logits [B] and its class loss (the classifier-based families: ACGAN, ReACGAN) or None.
+    def _D(self, x: torch.Tensor, y: Optional[torch.Tensor], classify: bool = True):
+        """D's logits [B] and its class loss (the classifier-based families: ACGAN, ReACGAN), or None
+        (for other families, or with ``classify=False``).
 
         D sees the batch through the configured augmentation (DiffAugment), the
         same for real and fake, so G is never taught to make augmented images.
@@ -201,7 +202,7 @@ class Trainer:
         out = self.D(x, y) if self.num_classes else self.D(x)
         if isinstance(out, tuple):                     # (adversarial logits, class output)
             logits, classes = out
-            return logits, CLASS_LOSSES[self.D.class_loss](classes, y)
+            return logits, CLASS_LOSSES[self.D.class_loss](classes, y) if classify else None
         return out, None
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
@@ -224,13 +225,13 @@ class Trainer:
         if t.r1 > 0:
             real.requires_grad_(True)
         d_real, aux_real = self._D(real, y_real)
-        d_fake, aux_fake = self._D(fake, y_fake)
+        d_fake, aux_fake = self._D(fake, y_fake, classify=getattr(self.D, "classify_fakes", False))
         loss = spec.d(d_real, d_fake, t.label_smoothing)
         out = {}
         if aux_real is not None:                       # D learns the classes of real (and for ACGAN, fake) images
-            aux = aux_real + aux_fake if self.D.classify_fakes else aux_real
-            loss = loss + aux
-            out["class_loss_d"] = aux.item() / (2 if self.D.classify_fakes else 1)
+            parts = [aux_real] if aux_fake is None else [aux_real, aux_fake]
+            loss = loss + sum(parts)
+            out["class_loss_d"] = sum(parts).item() / len(parts)
         loss = self._penalise_d(loss, out, d_real, real, fake, lambda x: self._D(x, y_real)[0])
         return self._update_d(loss, out, d_real, d_fake)
 

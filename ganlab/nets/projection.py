@@ -20,6 +20,17 @@ from .conditioning import ConditionalGenerator, class_table, default_sizes, embe
 from .dcgan import check_image_shape, conv_features
 
 
+def summed_features(channels: int, resolution: int, ndf: int, sn: bool, mbstd: bool) -> Tuple[nn.Module, int]:
+    """D's convolutional trunk (spectrally normalised with ``sn``) and its width ch; the projection-style
+    discriminators sum its output over positions into features [B, ch]."""
+    layers, ch = conv_features(channels, resolution, ndf)
+    if mbstd:
+        layers.append(MinibatchStd())
+        ch += 1
+    # state size. ch x base x base
+    return maybe_spectral_norm(nn.Sequential(*layers), sn), ch
+
+
 def projection_table(num_classes: int, ch: int, factors, sn: bool) -> nn.Module:
     """The class rows that D's features are projected on (with spectral norm, as D's other layers)."""
     table = class_table(num_classes, ch, factors)
@@ -33,12 +44,7 @@ class ProjectionDiscriminator(nn.Module):
     def __init__(self, channels: int, resolution: int, ndf: int, num_classes: int, sn: bool, mbstd: bool,
                  factors=None):
         super().__init__()
-        layers, ch = conv_features(channels, resolution, ndf)
-        if mbstd:
-            layers.append(MinibatchStd())
-            ch += 1
-        # state size. ch x base x base -> features [B, ch] by summing over positions
-        self.features = maybe_spectral_norm(nn.Sequential(*layers), sn)
+        self.features, ch = summed_features(channels, resolution, ndf, sn, mbstd)
         self.psi = maybe_spectral_norm(nn.Linear(ch, 1), sn)
         self.class_embed = projection_table(num_classes, ch, factors, sn)
 

@@ -30,10 +30,10 @@ from torch import nn
 from ..config import ModelConfig
 from . import MODELS
 from .cgan import need_classes
-from .common import MinibatchStd, maybe_spectral_norm
+from .common import maybe_spectral_norm
 from .conditioning import ConditionalGenerator, class_table, default_sizes, embed, label_factors
-from .dcgan import check_image_shape, conv_features
-from .projection import projection_table
+from .dcgan import check_image_shape
+from .projection import projection_table, summed_features
 
 
 class ProxyDiscriminator(nn.Module):
@@ -43,12 +43,7 @@ class ProxyDiscriminator(nn.Module):
     def __init__(self, channels: int, resolution: int, ndf: int, num_classes: int, sn: bool, mbstd: bool,
                  factors=None, project: bool = False):
         super().__init__()
-        layers, ch = conv_features(channels, resolution, ndf)
-        if mbstd:
-            layers.append(MinibatchStd())
-            ch += 1
-        # state size. ch x base x base -> features [B, ch] by summing over positions
-        self.features = maybe_spectral_norm(nn.Sequential(*layers), sn)
+        self.features, ch = summed_features(channels, resolution, ndf, sn, mbstd)
         self.adv = maybe_spectral_norm(nn.Linear(ch, 1), sn)
         self.embedding = maybe_spectral_norm(nn.Linear(ch, ch), sn)
         self.proxies = class_table(num_classes, ch, factors)
