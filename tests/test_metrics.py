@@ -154,6 +154,27 @@ def test_shipped_classifiers_are_accurate(name):
     assert clf.cfg.test_accuracy is not None
 
 
+@pytest.mark.parametrize("flip", [False, True])
+def test_classifier_training_learns_and_flip_mirrors(monkeypatch, flip):
+    """Left blob vs right blob: learnable as it is, unlearnable when half of every batch is mirrored."""
+    from types import SimpleNamespace
+
+    from ganlab.metrics import classifier as C
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (1200,), generator=g)
+    x = torch.full((1200, 1, 8, 8), -1.0)
+    x[labels == 0, :, 2:6, 0:3] = 1.0
+    x[labels == 1, :, 2:6, 5:8] = 1.0
+    ds = SimpleNamespace(x=x, note="toy")
+    monkeypatch.setattr(C, "_labelled", lambda data, attribute, split: (ds, labels, ["left", "right"]))
+    clf = C.train_classifier("toy", epochs=8, width=4, flip=flip)
+    assert clf.cfg.width == 4 and clf.net[0].out_channels == 4
+    if flip:
+        assert clf.cfg.test_accuracy < 0.75, clf.cfg.test_accuracy
+    else:
+        assert clf.cfg.test_accuracy > 0.95, clf.cfg.test_accuracy
+
+
 def test_unknown_classifier_is_a_clear_error():
     from ganlab.metrics.classifier import load_classifier
     with pytest.raises(GanlabError, match="no classifier"):

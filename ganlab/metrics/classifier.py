@@ -200,9 +200,11 @@ def _resized(x: torch.Tensor, side: Optional[int]) -> torch.Tensor:
 
 
 def train_classifier(data: str, attribute: str = "class", epochs: int = 4, batch_size: int = 128,
-                     seed: int = 0, holdout: int = 500, side: Optional[int] = None) -> Classifier:
+                     seed: int = 0, holdout: int = 500, side: Optional[int] = None, width: int = 32,
+                     flip: bool = False) -> Classifier:
     """Train on the training split; report accuracy on the test split (or a held-out slice).
-    With ``side``, every image is first resized to side x side (bilinear)."""
+    With ``side``, every image is first resized to side x side (bilinear). ``flip`` mirrors half of
+    each batch left to right: right for clothes, wrong for digits."""
     ds, labels, names = _labelled(data, attribute, "train")
     x = _resized(ds.x, side)
     test_x = test_y = None
@@ -217,7 +219,7 @@ def train_classifier(data: str, attribute: str = "class", epochs: int = 4, batch
         test_x, test_y = x[test_idx], labels[test_idx]
         x, labels = x[train_idx], labels[train_idx]
     cfg = ClassifierConfig(data=data, attribute=attribute, channels=x.shape[1], side=x.shape[-1],
-                           class_names=list(names), note=ds.note)
+                           class_names=list(names), width=width, note=ds.note)
     torch.manual_seed(seed)
     clf = Classifier(cfg)
     opt = torch.optim.Adam(clf.parameters(), lr=2e-3)
@@ -233,6 +235,9 @@ def train_classifier(data: str, attribute: str = "class", epochs: int = 4, batch
             xb = x[idx]
             shift = torch.randint(-2, 3, (2,), generator=g).tolist()       # small translations
             xb = torch.roll(xb, shifts=shift, dims=(2, 3))
+            if flip:
+                mirror = torch.rand(len(xb), generator=g) < 0.5
+                xb = torch.where(mirror[:, None, None, None], xb.flip(3), xb)
             loss = F.cross_entropy(clf(xb), labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -274,14 +279,17 @@ def main(argv=None) -> int:
     p.add_argument("--attribute", default="class", help="class, or a shapes attribute: shape, colour, size, position")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--side", type=int, help="train (and name) it at this image size, e.g. 32 for a 32x32 generator")
+    p.add_argument("--width", type=int, default=32, help="channels of the first conv block (the second has twice)")
+    p.add_argument("--flip", action="store_true", help="mirror half of each batch (clothes, not digits)")
     p.add_argument("--out", type=Path, default=MODELS_DIR)
     a = p.parse_args(argv)
     for data in a.data:
         t0 = time.perf_counter()
-        clf = train_classifier(data, a.attribute, epochs=a.epochs, side=a.side)
+        clf = train_classifier(data, a.attribute, epochs=a.epochs, side=a.side, width=a.width, flip=a.flip)
         seconds = time.perf_counter() - t0
         cmd = (f"python -m ganlab.metrics.classifier --data {data} --attribute {a.attribute} --epochs {a.epochs}"
-               + (f" --side {a.side}" if a.side else ""))
+               + (f" --side {a.side}" if a.side else "") + (f" --width {a.width}" if a.width != 32 else "")
+               + (" --flip" if a.flip else ""))
         per_class = None
         if a.side:                                       # the per-class figures a judge's reader needs
             test = load_split_if_distinct(data) if data in ("mnist", "fashion-mnist") else None
