@@ -48,7 +48,7 @@ def test_the_shipped_embedder_loads():
 
 def test_the_32px_judge_reads_resized_images_better_than_the_28px_one():
     """Why the text bench judges 32x32 images with fashion-mnist-32px: the 28x28 judge, resizing them
-    back, misreads real coats and shirts (measured on the 28x28 judge: 61% and 41%, against 90% and 77%)."""
+    back, misreads real coats and shirts (measured on the 28x28 judge: 61% and 41%, against 91% and 77%)."""
     from ganlab.config import DataConfig
     from ganlab.data.images import load_split
     from ganlab.metrics.classifier import classifier_name, load_classifier
