@@ -140,7 +140,7 @@ class TextHandlers:
         also = tg.also_close(prompt)
         if also:
             head += f" {also}"
-        domain = f"{head}\n\n{known_domains(tg)}"
+        domain = head if dom.ok else f"{head}\n\n{known_domains(tg)}"     # the header says it once already
         summary = (f"{n} images for “{prompt}” · seed {seed} · ψ {psi:.2f} · mean CLIP {sum(scores) / n:.2f} "
                    "(click one for its nearest training images)")
         return items, domain, summary
