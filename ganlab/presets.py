@@ -66,7 +66,7 @@ PRESETS: Dict[str, Preset] = {
         "one embedding per shape and per colour (factorised), a light mode-seeking term and instance noise"),
     "text-captioned": Preset(
         RunConfig(DataConfig(name="captioned"),
-                  ModelConfig(name="text-gan", clip="minilm", width=32, z_dim=64, spectral_norm=True),
+                  ModelConfig(name="text-gan", clip="minilm", width=48, z_dim=64, spectral_norm=True),
                   _image_train(steps=5_000, eval_every=0, condition="mixed", clip_noise=0.25, contrastive=4.0,
                                diversity=0.3)),
         "text to image on the captioned built-in sets with the offline embedder (half LAFITE image "
