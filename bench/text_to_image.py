@@ -17,7 +17,8 @@
    text side (embedder and prior) costs, and "G alone" is what G can give.
 2. Shapes: "a {colour} {shape}" for all 24 pairs; an image is right when the
    shape and the colour classifiers both agree. Seen pairs and the pairs held
-   out of training are reported apart.
+   out of training are reported apart, with their diversity relative to real
+   images of the same pair (sizes and places vary in the real set).
 3. The domain check: how many held-out in-domain prompts it accepts, and how
    many unrelated prompts it flags.
 
@@ -34,7 +35,7 @@ import torch
 
 from ganlab.config import DataConfig
 from ganlab.data.images import load_split
-from ganlab.data.shapes import COLOURS, SHAPES
+from ganlab.data.shapes import COLOURS, SHAPES, make_shapes
 from ganlab.metrics.classifier import Classifier, classifier_for, load_classifier
 from ganlab.metrics.health import diversity
 from ganlab.text.captions import HELD_OUT, HELD_OUT_PAIRS
@@ -95,19 +96,25 @@ def shapes(tg: TextGenerator, n: int, rule: str, psi: float = 1.0) -> dict:
     print(f"\n2. Shapes, prior “{rule}”: “a {{colour}} {{shape}}”, {n} images per pair; right = shape and colour "
           "both right")
     shape_clf, colour_clf = load_classifier("shapes-shape"), load_classifier("shapes-colour")
-    seen, held = [], []
+    real = make_shapes(24 * n * 2, SIDE, seed=1)          # every pair, held-out ones too: the diversity reference
+    seen, held, div_seen, div_held = [], [], [], []
     for s, shape in enumerate(SHAPES):
         for c, colour in enumerate(COLOURS):
             x = tg.generate(f"a {colour} {shape}", n=n, seed=100 + 10 * s + c, psi=psi, prior=rule)
             ok = (shape_clf.predict(x) == s) & (colour_clf.predict(x) == c)
             rate = float(ok.double().mean())
+            pair = (real.attributes["shape"] == s) & (real.attributes["colour"] == c)
+            div = diversity(x) / max(diversity(real.x[pair][:n]), 1e-8)
             is_held = (shape, colour) in HELD_OUT_PAIRS
             (held if is_held else seen).append(rate)
+            (div_held if is_held else div_seen).append(div)
             if is_held:
                 read = tg.read_as(f"a {colour} {shape}", rule)
-                print(f"  held out: a {colour} {shape}{f' (read as “{read}”)' if read else ''}: {100 * rate:.1f}%")
+                print(f"  held out: a {colour} {shape}{f' (read as “{read}”)' if read else ''}: {100 * rate:.1f}%, "
+                      f"diversity {div:.2f} of real")
     print(f"  seen pairs ({len(seen)}): mean {100 * sum(seen) / len(seen):.1f}%, worst {100 * min(seen):.1f}%, "
-          f"{sum(r >= 0.8 for r in seen)}/{len(seen)} at 80% or more")
+          f"{sum(r >= 0.8 for r in seen)}/{len(seen)} at 80% or more; diversity {min(div_seen):.2f} to "
+          f"{max(div_seen):.2f} of real (mean {sum(div_seen) / len(div_seen):.2f})")
     print(f"  held-out pairs ({len(held)}): mean {100 * sum(held) / len(held):.1f}%")
     return {"seen": sum(seen) / len(seen), "held": sum(held) / len(held)}
 

@@ -102,6 +102,25 @@ def captioned():
     return load_dataset(DataConfig(name="captioned", n=300))
 
 
+def test_captioned_shapes_carry_every_caption_variant(captioned):
+    """G trains on "a red square" as well as "a small red square at the top": the words a prompt uses."""
+    from ganlab.data.shapes import COLOURS, SHAPES
+    from ganlab.text.data import DOMAINS, shape_captions
+    a = captioned.attributes
+    shapes = (a["domain"] == DOMAINS.index("shapes")).nonzero().flatten()
+    assert len(shapes) > 200
+    variants = set()
+    for i in shapes.tolist():
+        vals = [int(a[k][i]) for k in ("class", "colour", "size", "position")]
+        options = [text for text, _ in shape_captions(*vals)]
+        assert captioned.captions[i] in options, (captioned.captions[i], options)
+        variants.add(options.index(captioned.captions[i]))
+        shape, colour = SHAPES[vals[0]], COLOURS[vals[1]]
+        assert shape in captioned.captions[i]
+        assert colour in captioned.captions[i] or captioned.captions[i] == f"a {shape}"
+    assert variants == set(range(5))
+
+
 @pytest.fixture(scope="module")
 def captioned_cfg():
     def make(clip, **train):

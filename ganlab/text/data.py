@@ -70,7 +70,8 @@ def make_captioned(domains: List[str], n_shapes: int = N_SHAPES, seed: int = 0) 
             a = torch.stack([torch.full((int(keep.sum()),), d), ds.attributes["shape"][keep],
                              ds.attributes["colour"][keep], ds.attributes["size"][keep],
                              ds.attributes["position"][keep]], 1)
-            caps = [c for c, k in zip(ds.captions, keep.tolist()) if k]
+            # one variant per image, as for the other sets: G must know "a red square" as well as the full caption
+            caps = [rng.choice(shape_captions(*(int(v) for v in row[1:])))[0] for row in a]
             notes.append(f"{len(x):,} shapes (held-out pairs removed)")
         else:
             ds = load_split(name, "train", DataConfig(name=name))
