@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ganlab.devtools import CHROMIUM, ROOT, AppFailed, chromium, serve_app
+from ganlab.ui.text import PRIORS
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
 
@@ -234,7 +235,7 @@ def test_text_tab_draws_a_prompt(page, tmp_path):
     shot = ROOT / "docs" / "text.png" if os.environ.get("GANLAB_SCREENSHOT") else tmp_path / "text.png"
     page.screenshot(path=str(shot), full_page=True)
     first = _src(page, "text-gallery")
-    page.get_by_label("the prompt as it is (LAFITE)").check()          # the raw prompt: new images, no reading
+    page.get_by_label(PRIORS["none"]).check()          # the raw prompt: new images, no reading
     assert _until(lambda: _src(page, "text-gallery") not in ("", first), timeout=60), page.inner_text("#text-message")
     assert _until(lambda: "Read as" not in page.inner_text("#text-domain"), timeout=30)
     page.locator("#text-gallery img").first.click()                    # is it memorised?
@@ -243,3 +244,15 @@ def test_text_tab_draws_a_prompt(page, tmp_path):
     page.click("#text-go")
     assert _until(lambda: "Also close: “a bag”" in page.inner_text("#text-domain"), timeout=60), \
         page.inner_text("#text-message")
+    page.get_by_label(PRIORS["image"]).check()
+    assert _until(lambda: "Read as" in page.inner_text("#text-domain"), timeout=60)
+    page.click("#text-example-4")                      # a green triangle: no training image shows one
+    assert _until(lambda: page.get_by_label(PRIORS["none"]).is_checked(), timeout=30)
+    assert _until(lambda: "green triangle" in page.inner_text("#text-gallery")
+                  and "Read as" not in page.inner_text("#text-domain"), timeout=60), page.inner_text("#text-message")
+    if os.environ.get("GANLAB_SCREENSHOT"):
+        page.locator("#text-gallery").screenshot(path=str(ROOT / "docs" / "text-unseen.png"))
+    page.click("#text-example-0")                      # back to the model's default rule
+    assert _until(lambda: page.get_by_label(PRIORS["image"]).is_checked(), timeout=30)
+    assert _until(lambda: "Read as the training caption “a trainer shoe”" in page.inner_text("#text-domain"),
+                  timeout=60), page.inner_text("#text-message")

@@ -20,6 +20,7 @@ from typing import Any, List, Optional, Tuple
 import torch
 from PIL import Image
 
+from ..data.shapes import SHAPES
 from ..errors import GanlabError
 from ..text.generate import TextGenerator
 from .compare import find_runs
@@ -33,8 +34,9 @@ NEAR_K = 5
 GALLERY_PX = 128                     # one gallery image is enlarged to about this many pixels
 STRIP_PX, STRIP_ROW = 96, 8          # the two-prompt strip: image size, images per row
 # what each training set means to someone typing a prompt
-PRIORS = {"image": "training images like the nearest caption (best)", "caption": "the nearest training caption",
-          "none": "the prompt as it is (LAFITE)"}
+PRIORS = {"image": "training images like the nearest caption (best for new wording)",
+          "caption": "the nearest training caption",
+          "none": "the prompt as it is (LAFITE; best for new combinations)"}
 PLAIN = {"fashion-mnist": "clothes, shoes and bags (fashion-mnist)", "mnist": "handwritten digits 0–9 (mnist)",
          "shapes": "coloured circles, squares and triangles (shapes)"}
 
@@ -137,6 +139,8 @@ class TextHandlers:
         if read:
             given = "training images like it" if tg.prior.check(prior) == "image" else "that caption's embedding"
             head += f" Read as the training caption “{read}”; G was given {given}."
+            if any(shape in read for shape in SHAPES) and read != prompt.strip():
+                head += " For a combination no training image shows (say a green triangle), pick “the prompt as it is”."
         also = tg.also_close(prompt)
         if also:
             head += f" {also}"

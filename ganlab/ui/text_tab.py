@@ -20,12 +20,13 @@ INTRO = ("Type what you want to see and press **Go**. A text-conditioned GAN dra
          "its **CLIP score**, how well the embedder thinks it fits the prompt (higher is better). The prompt "
          "reaches G through a **prior**: by default it is read as the nearest caption the model was trained on, "
          "and each image starts from a training image like it; pick “the prompt as it is” to see the raw "
-         "text embedding at work. Click an image "
+         "text embedding at work (it can draw combinations no training image shows). Click an image "
          "to see its nearest training images (is it a copy?). Lower ψ for safer, less varied images. The model "
          "only knows the sets it was trained on; the box above the images says which, and warns when a prompt "
          "is outside them.")
-EXAMPLES = ["running footwear for jogging", "blue denim", "a tote", "the numeral 4 in pen",
-            "a small green triangle at the top", "a red sports car"]
+# (prompt, the prior rule the example sets; None: the model's default)
+EXAMPLES = [("running footwear for jogging", None), ("blue denim", None), ("a tote", None),
+            ("the numeral 4 in pen", None), ("a small green triangle at the top", "none"), ("a red sports car", None)]
 
 
 def build_text_tab(sessions: Sessions, tab: gr.Tab) -> TextHandlers:
@@ -50,8 +51,9 @@ def build_text_tab(sessions: Sessions, tab: gr.Tab) -> TextHandlers:
             with gr.Row():
                 c["seed"] = gr.Number(0, label="seed", precision=0, elem_id="text-seed", min_width=90)
                 c["rand"] = gr.Button("🎲", elem_id="text-rand", min_width=40, scale=0)
-            gr.Markdown("**Try** (the last one is outside what the model knows):")
-            c["examples"] = [gr.Button(p, size="sm", elem_id=f"text-example-{i}") for i, p in enumerate(EXAMPLES)]
+            gr.Markdown("**Try** (no training image is a green triangle: that one is drawn from the prompt as it "
+                        "is; the last one is outside what the model knows):")
+            c["examples"] = [gr.Button(p, size="sm", elem_id=f"text-example-{i}") for i, (p, _) in enumerate(EXAMPLES)]
             with gr.Accordion("Between two prompts", open=True, elem_id="text-between-box"):
                 c["prompt_b"] = gr.Textbox("", label="second prompt", placeholder="e.g. a large blue square",
                                            max_lines=1, elem_id="text-prompt-b")
@@ -121,6 +123,19 @@ def _wire(h: TextHandlers, c: Dict, tab: gr.Tab) -> None:
     c["t"].input(strip, strip_in, c["strip"], concurrency_limit=8, concurrency_id="text-strip", **quiet)
     c["prompt_b"].submit(strip, strip_in, c["strip"])
     c["gallery"].select(nearest, controls, [msg, c["near"]])
-    for button, prompt in zip(c["examples"], EXAMPLES):
-        button.click(lambda p=prompt: p, None, c["prompt"], show_progress="hidden").then(
+    def example(prompt, rule, request: gr.Request):
+        """The example's prompt, and its prior rule (or the loaded model's default one)."""
+        try:
+            rule = rule or h.generator(request.session_hash).prior.default()
+        except Exception:                         # no model loaded yet: go() will say so
+            return prompt, gr.skip()
+        return prompt, PRIORS[rule]
+
+    def example_of(prompt, rule):
+        def pick(request: gr.Request):
+            return example(prompt, rule, request)
+        return pick
+
+    for button, (prompt, rule) in zip(c["examples"], EXAMPLES):
+        button.click(example_of(prompt, rule), None, [c["prompt"], c["prior"]], show_progress="hidden").then(
             go, controls, shown).then(strip, strip_in, c["strip"], show_progress="hidden")
