@@ -11,6 +11,7 @@ from typing import Dict
 
 import gradio as gr
 
+from ..errors import GanlabError
 from .sessions import Sessions
 from .text import MAX_N, PRIORS, TextHandlers
 from .train_handlers import guarded
@@ -123,19 +124,16 @@ def _wire(h: TextHandlers, c: Dict, tab: gr.Tab) -> None:
     c["t"].input(strip, strip_in, c["strip"], concurrency_limit=8, concurrency_id="text-strip", **quiet)
     c["prompt_b"].submit(strip, strip_in, c["strip"])
     c["gallery"].select(nearest, controls, [msg, c["near"]])
-    def example(prompt, rule, request: gr.Request):
-        """The example's prompt, and its prior rule (or the loaded model's default one)."""
-        try:
-            rule = rule or h.generator(request.session_hash).prior.default()
-        except Exception:                         # no model loaded yet: go() will say so
-            return prompt, gr.skip()
-        return prompt, PRIORS[rule]
 
-    def example_of(prompt, rule):
+    def example(prompt, rule):
         def pick(request: gr.Request):
-            return example(prompt, rule, request)
+            """The example's prompt, and its prior rule (or the loaded model's default one)."""
+            try:
+                return prompt, PRIORS[rule or h.generator(request.session_hash).prior.default()]
+            except GanlabError:                   # no model open: go() says so
+                return prompt, gr.skip()
         return pick
 
     for button, (prompt, rule) in zip(c["examples"], EXAMPLES):
-        button.click(example_of(prompt, rule), None, [c["prompt"], c["prior"]], show_progress="hidden").then(
+        button.click(example(prompt, rule), None, [c["prompt"], c["prior"]], show_progress="hidden").then(
             go, controls, shown).then(strip, strip_in, c["strip"], show_progress="hidden")
