@@ -31,7 +31,7 @@ import torch
 
 from ganlab.explore import truncate
 from ganlab.metrics.classifier import _labelled, load_classifier
-from ganlab.metrics.health import diversity
+from ganlab.metrics.health import relative_diversity
 from ganlab.sampling import generate, is_conditional, load_generator, noise
 from ganlab.trainer import configure_threads
 from ganlab.ui.explore import shipped_models
@@ -110,7 +110,7 @@ def agreement(path: Path, n: int, psis) -> None:
         ceiling = spread = "    n/a"
         if r is not None and len(r):
             ceiling = f"{100 * float(_judge(checks, name, r).double().mean()):6.1f}%"
-            ratio = diversity(first) / max(diversity(r), 1e-8)
+            ratio = relative_diversity(first, r)
             spreads.append(ratio)
             spread = f"{ratio:9.2f}x"
         print(f"  {name:18s} " + " ".join(cells) + f" {ceiling} {spread}")

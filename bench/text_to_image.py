@@ -29,6 +29,7 @@ caption), and a table at the end puts the rules side by side.
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 import torch
@@ -37,7 +38,7 @@ from ganlab.config import DataConfig
 from ganlab.data.images import load_split
 from ganlab.data.shapes import COLOURS, SHAPES, make_shapes
 from ganlab.metrics.classifier import Classifier, classifier_for, load_classifier
-from ganlab.metrics.health import diversity
+from ganlab.metrics.health import relative_diversity
 from ganlab.text.captions import HELD_OUT, HELD_OUT_PAIRS
 from ganlab.text.data import SIDE
 from ganlab.text.embedders import to_rgb
@@ -74,7 +75,7 @@ def held_out_wording(tg: TextGenerator, n: int, rule: str, psi: float = 1.0) -> 
             x = tg.generate(prompt, n=n, seed=k, psi=psi, prior=rule)
             rate = float((clf.predict(x) == k).double().mean())
             cls = to_rgb(real.x[real.labels == k][:n], SIDE)
-            div = diversity(x) / max(diversity(cls), 1e-8)
+            div = relative_diversity(x, cls)
             rates.append(rate)
             c = tg.embedder.encode_image(cls.to(tg.embedder.device)).cpu()                  # [n, E]: no text
             alone.append(float((clf.predict(tg.from_condition(c, len(c), seed=k, psi=psi)) == k).double().mean()))
@@ -89,6 +90,12 @@ def held_out_wording(tg: TextGenerator, n: int, rule: str, psi: float = 1.0) -> 
     return summary
 
 
+@functools.lru_cache(maxsize=1)
+def real_shapes(n: int):
+    """Every pair, held-out ones too: the diversity reference (made once for all prior rules)."""
+    return make_shapes(n, SIDE, seed=1)
+
+
 @torch.no_grad()
 def shapes(tg: TextGenerator, n: int, rule: str, psi: float = 1.0) -> dict:
     if "shapes" not in tg.domains():
@@ -96,7 +103,7 @@ def shapes(tg: TextGenerator, n: int, rule: str, psi: float = 1.0) -> dict:
     print(f"\n2. Shapes, prior “{rule}”: “a {{colour}} {{shape}}”, {n} images per pair; right = shape and colour "
           "both right")
     shape_clf, colour_clf = load_classifier("shapes-shape"), load_classifier("shapes-colour")
-    real = make_shapes(24 * n * 2, SIDE, seed=1)          # every pair, held-out ones too: the diversity reference
+    real = real_shapes(24 * n * 2)
     seen, held, div_seen, div_held = [], [], [], []
     for s, shape in enumerate(SHAPES):
         for c, colour in enumerate(COLOURS):
@@ -104,7 +111,7 @@ def shapes(tg: TextGenerator, n: int, rule: str, psi: float = 1.0) -> dict:
             ok = (shape_clf.predict(x) == s) & (colour_clf.predict(x) == c)
             rate = float(ok.double().mean())
             pair = (real.attributes["shape"] == s) & (real.attributes["colour"] == c)
-            div = diversity(x) / max(diversity(real.x[pair][:n]), 1e-8)
+            div = relative_diversity(x, real.x[pair][:n])
             is_held = (shape, colour) in HELD_OUT_PAIRS
             (held if is_held else seen).append(rate)
             (div_held if is_held else div_seen).append(div)
@@ -116,7 +123,8 @@ def shapes(tg: TextGenerator, n: int, rule: str, psi: float = 1.0) -> dict:
           f"{sum(r >= 0.8 for r in seen)}/{len(seen)} at 80% or more; diversity {min(div_seen):.2f} to "
           f"{max(div_seen):.2f} of real (mean {sum(div_seen) / len(div_seen):.2f})")
     print(f"  held-out pairs ({len(held)}): mean {100 * sum(held) / len(held):.1f}%")
-    return {"seen": sum(seen) / len(seen), "held": sum(held) / len(held)}
+    return {"seen": sum(seen) / len(seen), "held": sum(held) / len(held),
+            "diversity_seen": sum(div_seen) / len(div_seen), "diversity_held": sum(div_held) / len(div_held)}
 
 
 def domain_check(tg: TextGenerator) -> None:

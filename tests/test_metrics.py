@@ -169,8 +169,8 @@ def test_classifier_training_learns_and_flip_mirrors(monkeypatch, flip):
     monkeypatch.setattr(C, "_labelled", lambda data, attribute, split: (ds, labels, ["left", "right"]))
     clf = C.train_classifier("toy", epochs=8, width=4, flip=flip)
     assert clf.cfg.width == 4 and clf.net[0].out_channels == 4
-    if flip:
-        assert clf.cfg.test_accuracy < 0.75, clf.cfg.test_accuracy
+    if flip:                                   # half mirrored: chance, neither learnt nor learnt backwards
+        assert 0.25 < clf.cfg.test_accuracy < 0.75, clf.cfg.test_accuracy
     else:
         assert clf.cfg.test_accuracy > 0.95, clf.cfg.test_accuracy
 

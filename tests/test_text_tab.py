@@ -61,6 +61,21 @@ def test_generate_captions_each_image_with_its_clip_score(handlers):
     assert domain.startswith("In domain") and "understands prompts about" not in domain   # the header says it
 
 
+def test_a_new_shape_combination_is_pointed_at_the_raw_prompt(tmp_path):
+    """On the shipped model, whose readings mean something: "a green triangle" (no training image) is read
+    as a seen pair, and the tab says which rule draws it as asked."""
+    from ganlab.ui.text import PRIORS, dropped_shape_words
+    assert dropped_shape_words("a green triangle", "a green circle") == ["triangle"]
+    assert dropped_shape_words("A Red Square", "a small red square at the top") == []
+    assert dropped_shape_words("a crimson circle", "a red circle") == []          # no shape or colour lost
+    shipped = TextHandlers(Sessions(tmp_path / "runs"))
+    hint = f"pick “{PRIORS['none']}”"
+    assert hint in shipped.generate("a green triangle", 2, 1.0, 0, "k")[1]
+    for prompt in ("a red sports car", "the digit seven", "a red square", "a casual tee"):
+        assert hint not in shipped.generate(prompt, 2, 1.0, 0, "k")[1], prompt
+    assert hint not in shipped.generate("a green triangle", 2, 1.0, 0, "k", PRIORS["none"])[1]   # no reading
+
+
 def test_out_of_domain_prompts_are_flagged(handlers):
     _, domain, _ = handlers.generate("a red sports car", 2, 1.0, 0, "k")     # MiniLM: 0.50 to “a red circle”
     assert domain.startswith("⚠️ This prompt is outside what the model learned")

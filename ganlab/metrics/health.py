@@ -52,6 +52,11 @@ def diversity(x: torch.Tensor, max_items: int = 256) -> float:
     return float(d.sum() / (n * (n - 1)))
 
 
+def relative_diversity(x: torch.Tensor, real: torch.Tensor) -> float:
+    """diversity(x) over the diversity of real images of the same kind: 1 = as varied as the real ones."""
+    return diversity(x) / max(diversity(real), 1e-8)
+
+
 def _mean(rows: Sequence[Dict], key: str) -> Optional[float]:
     vals = [r[key] for r in rows if key in r and r[key] is not None and math.isfinite(r[key])]
     return sum(vals) / len(vals) if vals else None

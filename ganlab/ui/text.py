@@ -14,13 +14,14 @@ control can be moved in any order. Loaded generators are shared by every browser
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
 import torch
 from PIL import Image
 
-from ..data.shapes import SHAPES
+from ..data.shapes import COLOURS, SHAPES
 from ..errors import GanlabError
 from ..text.generate import TextGenerator
 from .compare import find_runs
@@ -44,6 +45,14 @@ PLAIN = {"fashion-mnist": "clothes, shoes and bags (fashion-mnist)", "mnist": "h
 def text_models(root: Path = MODELS_DIR) -> List[Path]:
     """Model folders under models/ (generator.safetensors + config.json) that hold a text-gan."""
     return model_folders(root, text=True)
+
+
+def dropped_shape_words(prompt: str, read: str) -> List[str]:
+    """The shape and colour words of ``prompt`` that its reading ``read`` lost ("a green triangle" read as
+    "a green circle": ["triangle"]): the prompt names a combination the model may never have seen."""
+    said = set(re.findall(r"[a-z]+", prompt.lower()))
+    kept = set(re.findall(r"[a-z]+", read.lower()))
+    return [w for w in (*SHAPES, *COLOURS) if w in said and w not in kept]
 
 
 def known_domains(tg: TextGenerator) -> str:
@@ -139,8 +148,9 @@ class TextHandlers:
         if read:
             given = "training images like it" if tg.prior.check(prior) == "image" else "that caption's embedding"
             head += f" Read as the training caption “{read}”; G was given {given}."
-            if any(shape in read for shape in SHAPES) and read != prompt.strip():
-                head += " For a combination no training image shows (say a green triangle), pick “the prompt as it is”."
+            if dom.ok and dropped_shape_words(prompt, read):
+                head += (" For a combination no training image shows (say a green triangle), pick "
+                         f"“{PRIORS['none']}”.")
         also = tg.also_close(prompt)
         if also:
             head += f" {also}"

@@ -11,7 +11,6 @@ from typing import Dict
 
 import gradio as gr
 
-from ..errors import GanlabError
 from .sessions import Sessions
 from .text import MAX_N, PRIORS, TextHandlers
 from .train_handlers import guarded
@@ -130,7 +129,7 @@ def _wire(h: TextHandlers, c: Dict, tab: gr.Tab) -> None:
             """The example's prompt, and its prior rule (or the loaded model's default one)."""
             try:
                 return prompt, PRIORS[rule or h.generator(request.session_hash).prior.default()]
-            except GanlabError:                   # no model open: go() says so
+            except Exception:                     # no model open, or it cannot open: go() says why
                 return prompt, gr.skip()
         return pick
 
