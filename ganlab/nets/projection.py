@@ -40,6 +40,23 @@ def projection_table(num_classes: int, ch: int, factors, sn: bool) -> nn.Module:
     return table
 
 
+def class_projection(table: nn.Module, y: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+    """The projection term <embed(y), phi(x)> per row [B], from D's features phi [B, ch]."""
+    return (embed(table, y) * phi).sum(1)
+
+
+def cbn_family(name: str, cfg: ModelConfig, sample_shape: Tuple[int, ...], num_classes: int, make_d):
+    """G with conditional BatchNorm and ``make_d(channels, resolution, factors)`` as D: the build shared by
+    the families whose D reads the class from its features (projection, reacgan, proj-reacgan)."""
+    channels, res = check_image_shape(sample_shape, name)
+    need_classes(num_classes, name)
+    default_sizes(cfg)
+    cfg.num_classes = num_classes
+    factors = label_factors(cfg)
+    G = ConditionalGenerator(cfg.z_dim, channels, res, cfg.width, num_classes, mode="cbn", factors=factors)
+    return G, make_d(channels, res, factors)
+
+
 class ProjectionDiscriminator(nn.Module):
     def __init__(self, channels: int, resolution: int, ndf: int, num_classes: int, sn: bool, mbstd: bool,
                  factors=None):
@@ -50,17 +67,11 @@ class ProjectionDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         phi = self.features(x).sum(dim=(2, 3))                         # [B, ch]
-        return self.psi(phi).squeeze(1) + (embed(self.class_embed, y) * phi).sum(1)   # [B] logits
+        return self.psi(phi).squeeze(1) + class_projection(self.class_embed, y, phi)   # [B] logits
 
 
 @MODELS.register("projection", "class-conditioned: projection D (Miyato & Koyama) + conditional BatchNorm in G")
 def build_projection(cfg: ModelConfig, sample_shape: Tuple[int, ...], num_classes: int = 0):
-    channels, res = check_image_shape(sample_shape, "projection")
-    need_classes(num_classes, "projection")
-    default_sizes(cfg)
-    cfg.num_classes = num_classes
-    G = ConditionalGenerator(cfg.z_dim, channels, res, cfg.width, num_classes, mode="cbn",
-                             factors=label_factors(cfg))
-    D = ProjectionDiscriminator(channels, res, cfg.width, num_classes, cfg.spectral_norm, cfg.minibatch_std,
-                                label_factors(cfg))
-    return G, D
+    return cbn_family("projection", cfg, sample_shape, num_classes, lambda channels, res, factors: (
+        ProjectionDiscriminator(channels, res, cfg.width, num_classes, cfg.spectral_norm, cfg.minibatch_std,
+                                factors)))

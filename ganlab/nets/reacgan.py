@@ -29,11 +29,9 @@ from torch import nn
 
 from ..config import ModelConfig
 from . import MODELS
-from .cgan import need_classes
 from .common import maybe_spectral_norm
-from .conditioning import ConditionalGenerator, class_table, default_sizes, embed, label_factors
-from .dcgan import check_image_shape
-from .projection import projection_table, summed_features
+from .conditioning import class_table, embed
+from .projection import cbn_family, class_projection, projection_table, summed_features
 
 
 class ProxyDiscriminator(nn.Module):
@@ -54,21 +52,14 @@ class ProxyDiscriminator(nn.Module):
         e = F.normalize(self.embedding(phi), dim=1)                              # [B, ch], unit rows
         logits = self.adv(phi).squeeze(1)
         if self.class_embed is not None:
-            logits = logits + (embed(self.class_embed, y) * phi).sum(1)
+            logits = logits + class_projection(self.class_embed, y, phi)
         return logits, (e, F.normalize(embed(self.proxies, y), dim=1))
 
 
 def _build(name: str, project: bool):
     def build(cfg: ModelConfig, sample_shape: Tuple[int, ...], num_classes: int = 0):
-        channels, res = check_image_shape(sample_shape, name)
-        need_classes(num_classes, name)
-        default_sizes(cfg)
-        cfg.num_classes = num_classes
-        G = ConditionalGenerator(cfg.z_dim, channels, res, cfg.width, num_classes, mode="cbn",
-                                 factors=label_factors(cfg))
-        D = ProxyDiscriminator(channels, res, cfg.width, num_classes, cfg.spectral_norm, cfg.minibatch_std,
-                               label_factors(cfg), project=project)
-        return G, D
+        return cbn_family(name, cfg, sample_shape, num_classes, lambda channels, res, factors: ProxyDiscriminator(
+            channels, res, cfg.width, num_classes, cfg.spectral_norm, cfg.minibatch_std, factors, project=project))
     return build
 
 
