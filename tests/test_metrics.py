@@ -175,6 +175,14 @@ def test_classifier_training_learns_and_flip_mirrors(monkeypatch, flip):
         assert clf.cfg.test_accuracy > 0.95, clf.cfg.test_accuracy
 
 
+@pytest.mark.parametrize("bad", [["--width", "0"], ["--epochs", "0"]])
+def test_classifier_cli_refuses_empty_sizes(bad, capsys):
+    from ganlab.metrics.classifier import main
+    with pytest.raises(SystemExit) as e:
+        main(["--data", "fashion-mnist", *bad])
+    assert e.value.code == 2 and "at least 1" in capsys.readouterr().err
+
+
 def test_unknown_classifier_is_a_clear_error():
     from ganlab.metrics.classifier import load_classifier
     with pytest.raises(GanlabError, match="no classifier"):

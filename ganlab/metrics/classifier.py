@@ -283,12 +283,15 @@ def main(argv=None) -> int:
     p.add_argument("--flip", action="store_true", help="mirror half of each batch (clothes, not digits)")
     p.add_argument("--out", type=Path, default=MODELS_DIR)
     a = p.parse_args(argv)
+    if a.width < 1 or a.epochs < 1:
+        p.error("--width and --epochs must be whole numbers of at least 1")
     for data in a.data:
         t0 = time.perf_counter()
         clf = train_classifier(data, a.attribute, epochs=a.epochs, side=a.side, width=a.width, flip=a.flip)
         seconds = time.perf_counter() - t0
         cmd = (f"python -m ganlab.metrics.classifier --data {data} --attribute {a.attribute} --epochs {a.epochs}"
-               + (f" --side {a.side}" if a.side else "") + (f" --width {a.width}" if a.width != 32 else "")
+               + (f" --side {a.side}" if a.side else "")
+               + (f" --width {a.width}" if a.width != p.get_default("width") else "")
                + (" --flip" if a.flip else ""))
         per_class = None
         if a.side:                                       # the per-class figures a judge's reader needs
