@@ -165,3 +165,54 @@ def test_evaluator_reports_class_histogram_and_agreement_for_a_conditional_mnist
     row = Evaluator().evaluate(EvalJob(owner=1, step=0, G=t.G.eval(), data=cfg.data, n=20, on_result=print))
     assert 0 <= row["class_agreement"] <= 1 and abs(sum(row["class_hist"].values()) - 1) < 1e-6
     assert row["fid"] > 0 and 0 <= row["class_entropy"] <= 1
+
+
+# ---- sparse signals: each judged on the rows that carry it -------------------------------------------
+def _collapse_after_each_row(rows):
+    """The collapse finding (or None) the monitor shows after each row arrives."""
+    m, seen = HealthMonitor(), []
+    for row in rows:
+        m.observe(row)
+        seen.append(next((f for f in m.findings() if f.kind == "collapse"), None))
+    return seen
+
+
+def _loss_row(step):
+    return dict(step=step, loss_d=1.2, loss_g=0.8, d_real=0.6, d_fake=0.4, grad_norm_g=1.0)
+
+
+def _steady_once_established(seen):
+    first = next(i for i, f in enumerate(seen) if f is not None)
+    assert first < len(seen) // 2, "the alarm never came"
+    assert all(f is not None for f in seen[first:]), [f is not None for f in seen]
+    return first
+
+
+@pytest.mark.parametrize("every", [3, 7])
+def test_collapse_alarm_does_not_flicker_when_diversity_is_on_some_rows_only(every):
+    # varied samples first, then collapsed ones whose diversity wobbles (one in three reads 0.5, above
+    # the threshold alone, below it averaged with its neighbours); only every ``every``-th row has it
+    values = [0.9] * 3 + [0.1, 0.2, 0.5] * 8
+    rows, k = [], 0
+    for step in range(1, every * len(values) + 1):
+        row = _loss_row(step)
+        if step % every == 0:
+            row["diversity"], k = values[k], k + 1
+        rows.append(row)
+    seen = _collapse_after_each_row(rows)
+    _steady_once_established(seen)
+    for i, row in enumerate(rows[1:], 1):           # a row without diversity leaves the verdict as it was
+        if "diversity" not in row:
+            assert seen[i] == seen[i - 1], (i, seen[i], seen[i - 1])
+
+
+def test_class_collapse_alarm_stays_between_sparse_fid_rows():
+    rows = []
+    for step in range(1, 121):
+        rows.append(dict(_loss_row(step), diversity=0.9) if step % 3 == 0 else _loss_row(step))
+        if step % 10 == 0:                            # the evaluator's row: scores, no losses
+            rows.append(dict(step=step, fid=80.0 - step / 10, recall=0.4, precision=0.5, eval_n=100,
+                             class_entropy=0.3))
+    seen = _collapse_after_each_row(rows)
+    first = _steady_once_established(seen)
+    assert "classes are missing" in seen[first].title and seen[-1].step == 120

@@ -6,8 +6,9 @@
     monitor.event("nan", "...")                    # the engine reports what it did about a NaN
     for f in monitor.findings(): print(f.title, f.detail, f.fix)
 
-Each check is a small pure function of the recent rows, so the thresholds are
-visible and testable:
+Each check is a small pure function of the recent values of each signal (a
+signal is judged only on the rows that carry it, see :func:`series`), so the
+thresholds are visible and testable:
 
 - **NaN or inf** (reported by the engine, which rolls back and lowers the learning rates);
 - **mode collapse**: G's samples far less varied than real data (within-batch
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -57,59 +58,97 @@ def relative_diversity(x: torch.Tensor, real: torch.Tensor) -> float:
     return diversity(x) / max(diversity(real), 1e-8)
 
 
-def _mean(rows: Sequence[Dict], key: str) -> Optional[float]:
-    vals = [r[key] for r in rows if key in r and r[key] is not None and math.isfinite(r[key])]
-    return sum(vals) / len(vals) if vals else None
+# the signals the checks read; each is judged on its own recent history, never on "the last k rows"
+SIGNALS = ("diversity", "class_entropy", "recall", "fid", "d_real", "d_fake", "grad_norm_g")
+Series = Dict[str, List[Tuple[int, float]]]       # signal -> (step, value) of the rows carrying it, oldest first
 
 
-def check_collapse(rows: Sequence[Dict], window: int = 5) -> Optional[Finding]:
+def series(rows: Sequence[Dict]) -> Series:
+    """Each signal's history: only the rows that carry it (with a finite value) count.
+
+    Rows carry different signals: diversity comes only after a sample refresh, and
+    the evaluator's rows bring fid, recall and class_entropy but no losses. A check
+    that looked at the last few *rows* would see a signal come and go with the
+    row mix; looking at the last few *values* of each, a row without a signal
+    cannot change the verdict about it.
+    """
+    out: Series = {}
+    for row in rows:
+        _add(out, row)
+    return out
+
+
+def _add(s: Series, row: Dict, keep: Optional[int] = None) -> None:
+    for key in SIGNALS:
+        v = row.get(key)
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            s.setdefault(key, []).append((row.get("step", 0), float(v)))
+            if keep is not None:
+                del s[key][:-keep]
+
+
+def _as_series(rows) -> Series:
+    return rows if isinstance(rows, dict) else series(rows)
+
+
+def _mean(points: Sequence[Tuple[int, float]]) -> float:
+    return sum(v for _, v in points) / len(points)
+
+
+def check_collapse(rows, window: int = 5) -> Optional[Finding]:
     """Diversity that *fell* (a fresh G starts out bland, which is not collapse), or that never rose
-    after COLLAPSE_WARMUP steps; a class histogram that lost most classes; falling recall."""
-    recent = rows[-window:]
-    div = _mean(recent, "diversity")
-    seen = [r["diversity"] for r in rows if r.get("diversity") is not None]
-    fell = bool(seen) and max(seen) >= 2 * COLLAPSE_DIVERSITY
-    late = bool(recent) and recent[-1].get("step", 0) >= COLLAPSE_WARMUP
-    if div is not None and div < COLLAPSE_DIVERSITY and (fell or late):
-        return Finding("collapse", "alarm", "Mode collapse: G's samples look alike",
-                       f"The fixed-noise samples are only {100 * div:.0f}% as varied as a real batch.",
-                       "Add minibatch std, switch to WGAN-GP or hinge + spectral norm, or lower lr G.",
-                       recent[-1]["step"])
-    ent = _mean(recent, "class_entropy")
-    if ent is not None and ent < COLLAPSE_ENTROPY:
+    after COLLAPSE_WARMUP steps; a class histogram that lost most classes; falling recall.
+
+    ``rows`` are metrics rows, or their :func:`series`; each signal's last ``window`` values are judged.
+    """
+    s = _as_series(rows)
+    div = s.get("diversity", [])[-window:]
+    if div:
+        mean = _mean(div)
+        fell = max(v for _, v in s["diversity"]) >= 2 * COLLAPSE_DIVERSITY
+        late = div[-1][0] >= COLLAPSE_WARMUP
+        if mean < COLLAPSE_DIVERSITY and (fell or late):
+            return Finding("collapse", "alarm", "Mode collapse: G's samples look alike",
+                           f"The fixed-noise samples are only {100 * mean:.0f}% as varied as a real batch.",
+                           "Add minibatch std, switch to WGAN-GP or hinge + spectral norm, or lower lr G.",
+                           div[-1][0])
+    ent = s.get("class_entropy", [])[-window:]
+    if ent and _mean(ent) < COLLAPSE_ENTROPY:
         return Finding("collapse", "alarm", "Mode collapse: some classes are missing",
-                       f"The classifier finds few classes among G's samples (histogram entropy {ent:.2f} of 1).",
-                       "Add minibatch std or a conditional model, or lower lr G.", recent[-1]["step"])
-    recalls = [r["recall"] for r in rows if "recall" in r]
-    if len(recalls) >= 3 and max(recalls) > 0.05 and recalls[-1] < RECALL_DROP * max(recalls):
+                       f"The classifier finds few classes among G's samples (histogram entropy "
+                       f"{_mean(ent):.2f} of 1).", "Add minibatch std or a conditional model, or lower lr G.",
+                       ent[-1][0])
+    recalls = s.get("recall", [])
+    best = max((v for _, v in recalls), default=0.0)
+    if len(recalls) >= 3 and best > 0.05 and recalls[-1][1] < RECALL_DROP * best:
         return Finding("collapse", "warning", "Recall is falling: G covers less of the data",
-                       f"Recall fell from {max(recalls):.2f} to {recalls[-1]:.2f}.",
+                       f"Recall fell from {best:.2f} to {recalls[-1][1]:.2f}.",
                        "Roll back to an earlier checkpoint and add minibatch std or lower lr G.",
-                       rows[-1]["step"])
+                       recalls[-1][0])
     return None
 
 
-def check_d_wins(rows: Sequence[Dict], probability: bool, window: int = 10) -> Optional[Finding]:
-    if not probability or len(rows) < 2 * window:
+def check_d_wins(rows, probability: bool, window: int = 10) -> Optional[Finding]:
+    """D(x) near 1 and D(G(z)) near 0 while G's gradient fell far below its early median."""
+    s = _as_series(rows)
+    g = s.get("grad_norm_g", [])
+    d_real, d_fake = s.get("d_real", [])[-window:], s.get("d_fake", [])[-window:]
+    if not probability or len(g) < 2 * window or not d_real or not d_fake:
         return None
-    recent = rows[-window:]
-    d_real, d_fake = _mean(recent, "d_real"), _mean(recent, "d_fake")
-    early = sorted(r["grad_norm_g"] for r in rows[:max(window, len(rows) // 4)] if "grad_norm_g" in r)
-    g_now = _mean(recent, "grad_norm_g")
-    if d_real is None or d_fake is None or not early or g_now is None:
-        return None
-    g_ref = early[len(early) // 2]
-    if d_real > D_WIN_REAL and d_fake < D_WIN_FAKE and g_ref > 0 and g_now < GRAD_VANISH * g_ref:
+    early = sorted(v for _, v in g[:max(window, len(g) // 4)])
+    g_ref, g_now = early[len(early) // 2], _mean(g[-window:])
+    real, fake = _mean(d_real), _mean(d_fake)
+    if real > D_WIN_REAL and fake < D_WIN_FAKE and g_ref > 0 and g_now < GRAD_VANISH * g_ref:
         return Finding("d_wins", "warning", "D is winning and G's gradient is vanishing",
-                       f"D(x) = {d_real:.2f}, D(G(z)) = {d_fake:.2f}, and G's gradient is "
+                       f"D(x) = {real:.2f}, D(G(z)) = {fake:.2f}, and G's gradient is "
                        f"{100 * g_now / g_ref:.0f}% of its early size.",
                        "Use the non-saturating loss (ns), lower lr D or n_critic, or add label smoothing "
-                       "or instance noise.", recent[-1]["step"])
+                       "or instance noise.", max(d_real[-1][0], d_fake[-1][0], g[-1][0]))
     return None
 
 
-def check_plateau(rows: Sequence[Dict], evals: int = PLATEAU_EVALS) -> Optional[Finding]:
-    fids = [(r["step"], r["fid"]) for r in rows if "fid" in r]
+def check_plateau(rows, evals: int = PLATEAU_EVALS) -> Optional[Finding]:
+    fids = _as_series(rows).get("fid", [])
     if len(fids) < evals + 1:
         return None
     best_before = min(f for _, f in fids[:-evals])
@@ -130,13 +169,12 @@ class HealthMonitor:
 
     def __init__(self, probability: bool = True, max_rows: int = 5000):
         self.probability = probability
-        self.rows: List[Dict] = []
+        self.series: Series = {}
         self.events: List[Finding] = []
-        self.max_rows = max_rows
+        self.max_rows = max_rows                   # values kept per signal, so sparse ones are not crowded out
 
     def observe(self, row: Dict) -> None:
-        self.rows.append(row)
-        del self.rows[:-self.max_rows]
+        _add(self.series, row, keep=self.max_rows)
 
     def event(self, kind: str, title: str, detail: str, fix: str, step: int, level: str = "alarm") -> None:
         self.events.append(Finding(kind, level, title, detail, fix, step))
@@ -144,8 +182,8 @@ class HealthMonitor:
 
     def findings(self) -> List[Finding]:
         out = list(reversed(self.events[-3:]))
-        for check in (check_collapse(self.rows), check_d_wins(self.rows, self.probability),
-                      check_plateau(self.rows)):
+        for check in (check_collapse(self.series), check_d_wins(self.series, self.probability),
+                      check_plateau(self.series)):
             if check is not None:
                 out.append(check)
         return out
