@@ -202,12 +202,14 @@ def cmd_train(a) -> int:
 
 def cmd_sample(a) -> int:
     from .explore import Explorer, truncate
-    from .export import save_animation, save_image_folder
+    from .export import check_picture_path, save_animation, save_image_folder
     from .sampling import class_index, generate, is_conditional, noise
-    G, cfg, step = load_generator(a.run)
     out_text = str(a.out)                   # a string: Path() would drop the trailing "/" that means "folder"
     a.out = Path(out_text)
     to_folder = out_text.endswith(("/", os.sep)) or a.out.is_dir() or not a.out.suffix
+    if not to_folder and not a.interpolate:
+        check_picture_path(a.out)
+    G, cfg, step = load_generator(a.run)
     labels = None
     if a.classes:
         if not is_conditional(G):
@@ -217,7 +219,7 @@ def cmd_sample(a) -> int:
     elif is_conditional(G):
         labels = torch.arange(a.n) % G.num_classes
     if a.prompt:
-        return _sample_prompt(a, G, cfg, step)
+        return _sample_prompt(a, G, cfg, step, to_folder)
     if a.interpolate:
         ex = Explorer(G, cfg, step, str(a.run))
         y = labels[:1] if labels is not None else None
@@ -244,8 +246,9 @@ def cmd_sample(a) -> int:
     return 0
 
 
-def _sample_prompt(a, G, cfg, step) -> int:
+def _sample_prompt(a, G, cfg, step, to_folder: bool) -> int:
     """``sample --prompt``: images from a text-gan, with their CLIP scores and the domain check."""
+    from .export import save_image_folder
     from .text.generate import TextGenerator
     tg = TextGenerator.around(G, cfg, step, a.run)
     dom = tg.domain(a.prompt)
@@ -258,9 +261,14 @@ def _sample_prompt(a, G, cfg, step) -> int:
     if also:
         print(also, file=sys.stderr)
     x = tg.generate(a.prompt, a.n, a.seed, a.truncation, prior=a.prior)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    samples_image(x).save(a.out)
-    print(f"{a.n} images for “{a.prompt}” (mean CLIP score {float(tg.scores(x, a.prompt).mean()):.3f}) -> {a.out}")
+    if to_folder:
+        save_image_folder(x, a.out, captions=[a.prompt] * len(x))
+    else:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        samples_image(x).save(a.out)
+    kept = " (one PNG each, labels.csv with the prompt)" if to_folder else ""
+    print(f"{a.n} images for “{a.prompt}” (mean CLIP score {float(tg.scores(x, a.prompt).mean()):.3f}) "
+          f"-> {a.out}{kept}")
     return 0
 
 

@@ -2,6 +2,8 @@
 
     save_animation(frames, "walk.gif", fps=12)          # [N, C, H, W] in [-1, 1]; .gif or .mp4
     save_image_folder(images, "out/", labels, names)    # 000000.png ... + labels.csv: a synthetic dataset
+    save_image_folder(images, "out/", captions=[prompt] * len(images))   # labels.csv with a prompt column
+    check_picture_path("grid.png")                      # GanlabError for a file type we do not write
     export_torchscript(G, "g.pt"); export_onnx(G, "g.onnx")
 
 The exported generator takes ``z`` [B, z_dim] (and, for a conditional model,
@@ -58,6 +60,18 @@ def save_animation(frames: torch.Tensor, path, fps: int = 12, scale: int = 4, bo
     return path
 
 
+PICTURE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+
+
+def check_picture_path(path) -> Path:
+    """``path`` if it names a picture type we write; checked before any sampling, so a typo costs nothing."""
+    path = Path(path)
+    if path.suffix.lower() not in PICTURE_TYPES:
+        raise GanlabError(f"Cannot save a picture as {path.suffix or 'a file with no extension'}; "
+                          f"use .png (or {', '.join(PICTURE_TYPES[1:])}), or end --out with / for a folder.")
+    return path
+
+
 def save_grid(x: torch.Tensor, path, nrow: Optional[int] = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,8 +80,14 @@ def save_grid(x: torch.Tensor, path, nrow: Optional[int] = None) -> Path:
 
 
 def save_image_folder(images: torch.Tensor, folder, labels: Optional[torch.Tensor] = None,
-                      class_names: Sequence[str] = ()) -> Path:
-    """One PNG per image and labels.csv (file, class index, class name): a synthetic dataset."""
+                      class_names: Sequence[str] = (), captions: Optional[Sequence[str]] = None) -> Path:
+    """One PNG per image and labels.csv: a synthetic dataset.
+
+    labels.csv has the columns file, label (class index), class (its name), and a
+    fourth, prompt, when ``captions`` (one per image, e.g. a text-gan's prompt) are given.
+    """
+    if captions is not None and len(captions) != len(images):
+        raise ValueError(f"{len(captions)} captions for {len(images)} images")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arr = to_uint8(images)
@@ -77,16 +97,23 @@ def save_image_folder(images: torch.Tensor, folder, labels: Optional[torch.Tenso
         iio.imwrite(folder / name, a[:, :, 0] if images.shape[1] == 1 else a)
         if labels is not None:
             k = int(labels[i])
-            rows.append((name, k, class_names[k] if k < len(class_names) else str(k)))
+            rows.append([name, k, class_names[k] if k < len(class_names) else str(k)])
         else:
-            rows.append((name, "", ""))
-    tmp = folder / ".labels.csv.tmp"
+            rows.append([name, "", ""])
+        if captions is not None:
+            rows[-1].append(captions[i])
+    _write_csv(folder / "labels.csv", ["file", "label", "class"] + (["prompt"] if captions is not None else []),
+               rows)
+    return folder
+
+
+def _write_csv(path: Path, header: Sequence[str], rows) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")          # renamed into place: a reader never sees half a file
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["file", "label", "class"])
+        w.writerow(header)
         w.writerows(rows)
-    os.replace(tmp, folder / "labels.csv")
-    return folder
+    os.replace(tmp, path)
 
 
 class _Portable(nn.Module):

@@ -1,6 +1,8 @@
 """The CLI contract: train, resume, sample, list, and one clear sentence for bad input."""
+import csv
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -97,3 +99,28 @@ def test_eval_prints_the_protocol_and_json(tmp_path, capsys):
     assert main(["eval", "--run", str(tmp_path / "run"), "--metrics", "fid,nonsense"]) == 2
     assert "Unknown metric" in capsys.readouterr().err
     assert main(["eval", "--metrics", "fid"]) == 2
+
+
+# ---- sample --out: folders for prompts, one sentence for a file type we cannot write ----------------
+TEXT_MODEL = Path(__file__).resolve().parent.parent / "models" / "text-captioned"
+
+
+def test_sample_a_prompt_into_a_folder_writes_pngs_and_the_prompt(tmp_path, capsys):
+    out = tmp_path / "tees"
+    code = main(["sample", "--run", str(TEXT_MODEL), "--prompt", "a plain tee", "--n", "4", "--out", f"{out}/"])
+    assert code == 0, capsys.readouterr().err
+    rows = list(csv.DictReader(open(out / "labels.csv")))
+    assert [r["file"] for r in rows] == [f"00000{i}.png" for i in range(4)]
+    assert all(r["prompt"] == "a plain tee" for r in rows)
+    assert sorted(p.name for p in out.glob("*.png")) == [r["file"] for r in rows]
+    assert Image.open(out / "000000.png").size == (32, 32)
+
+
+@pytest.mark.parametrize("prompt", [None, "a plain tee"])
+def test_sample_to_an_unknown_file_type_is_one_sentence(tmp_path, capsys, prompt):
+    run = TEXT_MODEL if prompt else Path(__file__).resolve().parent.parent / "models" / "fashion-mnist-dcgan"
+    argv = ["sample", "--run", str(run), "--n", "4", "--out", str(tmp_path / "grid.xyz")]
+    assert main(argv + (["--prompt", prompt] if prompt else [])) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and ".xyz" in err and len(err.splitlines()) == 1, err
+    assert not list(tmp_path.iterdir())                     # nothing written
