@@ -267,11 +267,15 @@ def test_a_dead_child_fails_its_run_only(tmp_path):
         RemoteEngine.new(RunConfig(DataConfig(name="no-such-set"), ModelConfig(name="mlp"), TrainConfig()),
                          tmp_path / "bad")
     a, b = RemoteEngine.new(_cfg(), tmp_path / "a"), RemoteEngine.new(_cfg(), tmp_path / "b")
+    told = []
+    a.listen(lambda state, error: told.append(state))
     a.start(), b.start()
+    assert _wait(lambda: "running" in told)                             # the child pushes its state changes
     os.kill(a.pid, signal.SIGKILL)
+    assert _wait(lambda: told[-1] == "error")                           # and its death, unasked
     with pytest.raises(GanlabError, match="ended unexpectedly"):
         a.pause()
-    assert a.state == "error" and "New run" in a.status()["error"]
+    assert a.state == "error" and "last checkpoint" in a.status()["error"]
     assert _wait(lambda: b.status()["step"] >= 20)                      # the other run goes on
     a.stop(), b.stop()
     assert b.state == "stopped"

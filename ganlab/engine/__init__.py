@@ -4,12 +4,14 @@
     engine = Engine.new(cfg, "runs/ring")        # one run, trained by its own thread (see run.py)
     remote = RemoteEngine.new(cfg, "runs/toy")   # the same, in a child process (see remote.py)
     evaluator = Evaluator()                      # one thread scoring snapshots of G for many engines
+    scheduler = Scheduler(slots=8)               # training slots for a server: the rest wait in line
 
 Everything else (trainer, nets, metrics, UI, CLI) is single-threaded code that
-these two call into or that calls them.
+these call into or that calls them.
 """
 from .evaluator import Evaluator
 from .remote import RemoteEngine
 from .run import Engine
+from .scheduler import Job, Scheduler, Ticket
 
-__all__ = ["Engine", "Evaluator", "RemoteEngine"]
+__all__ = ["Engine", "Evaluator", "RemoteEngine", "Scheduler", "Job", "Ticket"]

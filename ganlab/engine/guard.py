@@ -3,6 +3,7 @@
     guard = NanGuard()
     guard.keep(trainer)                       # after every metrics row: remember this state if it is finite
     finding = guard.recover(trainer, "loss_d", value, step)   # restore, halve both lrs, say what happened
+    guard.restore(trainer)                    # just restore (a failed run saves its last good state)
 
 The last good state is an in-memory checkpoint (ganlab.checkpoint.capture_state,
 kept where the tensors already live), so a rollback costs no disk and loses at
@@ -34,14 +35,18 @@ class NanGuard:
         if all(torch.isfinite(p).all() for n in nets for p in n.parameters()):
             self.good = capture_state(trainer, on_cpu=False)
 
+    def restore(self, trainer) -> None:
+        """Put the last good state back as it was (rates unchanged): before saving a failed run."""
+        tensors, state = self.good
+        restore_state(trainer, tensors, state, where="The last good state")
+
     def recover(self, trainer, key: str, value: float, step: int) -> Finding:
         """Restore the last good state and halve both learning rates; GanlabError once it keeps happening."""
         if self.good is None or self.rollbacks >= self.max_rollbacks:
             raise GanlabError(f"{key} became {value} at step {step} again after {self.rollbacks} recoveries; "
                               "lower the learning rates a lot (or use spectral norm or WGAN-GP) and resume the "
                               "run from its last checkpoint.")
-        tensors, state = self.good
-        restore_state(trainer, tensors, state, where="The last good state")
+        self.restore(trainer)
         lr_g, lr_d = trainer.lr_g * 0.5, trainer.lr_d * 0.5
         trainer.set_lr(lr_g, lr_d)
         self.rollbacks += 1

@@ -1,47 +1,55 @@
-"""An Engine in its own process: the 2-D Playground's runs train beside the server, not inside it.
+"""An Engine in its own process: the app's runs train beside the server, not inside it.
 
-    e = RemoteEngine.new(cfg, "runs/ui/ring", init=shipped, threads=1)
+    e = RemoteEngine.new(cfg, "runs/ui/ring", init=shipped, threads=1, nice=10)
+    e = RemoteEngine.open("runs/ui/ring", steps=5000)           # continue a run folder
+    e.listen(lambda state, error: ...)                          # state changes, pushed by the child
     e.start(); e.pause(); e.step_d_once(); e.set_lr(lr_g=1e-4)   # the Engine's controls, unchanged
+    snap = e.snapshot(cursor, shown_step)                       # one round trip per page poll
     view = e.inspect(partial(view_between_steps, stats=True))   # fn must pickle: a module-level function
     e.stop()                                                    # final checkpoint, then the process exits
 
-Why: a toy GAN's step is mostly Python, so a run trained on a thread of the
+Why: a small GAN's step is mostly Python, so a run trained on a thread of the
 server shares one interpreter lock with everything the server does to draw
-its frames (figures, JSON, Gradio's queue). With the Playground open, that
-left training about two thirds of its headless step rate on a 2-core machine.
-In a child process the run has a lock of its own, and a classroom server uses
-all its cores instead of one.
+pages (figures, JSON, Gradio's queue). With the Playground open, that left
+training about two thirds of its headless step rate on a 2-core machine, and
+with many runs on threads every slider waits its turn for the lock. In a
+child process the run has a lock of its own, a classroom server uses all its
+cores, and the child runs at a lower priority (``nice``), so the pages stay
+quick while the cores train.
 
 Children are forked from a fork server that has already imported torch and
 ganlab, so a new run starts in a fraction of a second and shares those pages
-with its siblings. Each call is one message on a pipe, answered in order;
-calls from several threads take turns. If the child dies, the run reads as
-"error" and every later call raises GanlabError; the server goes on.
+with its siblings. A dataset the parent loaded is passed in shared memory,
+so thirty runs on Fashion-MNIST hold one copy. Each call is one message on a
+pipe, answered in order; calls from several threads take turns. The child
+pushes every change of state on a second pipe. If the child dies, the run
+reads as "error" and every later call raises GanlabError; the server goes on.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import signal
 import sys
 import threading
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import GanlabError
 
 log = logging.getLogger(__name__)
 
 START_SECONDS = 120.0          # a new run (nets, data, optional pretrained start) must be ready by then
-CALL_SECONDS = 30.0            # one call (a step, a view, a checkpoint) must be answered by then
+CALL_SECONDS = 60.0            # one call (a step, a view, a checkpoint) must be answered by then
 
 # what the parent may ask for: Engine methods, plus "state" (a property)
 CALLS = frozenset({"start", "pause", "resume", "step_once", "step_d_once", "step_g_once", "inspect",
-                   "set_delay", "set_loss", "set_optimizer", "set_lr", "set_n_critic", "save_checkpoint",
-                   "stop", "metrics_since", "latest_samples", "status", "data_info", "real_points",
-                   "health", "state"})
+                   "set_delay", "set_loss", "set_optimizer", "set_lr", "set_n_critic", "set_threads",
+                   "save_checkpoint", "export_checkpoint", "stop", "metrics_since", "latest_samples", "snapshot",
+                   "status", "data_info", "real_points", "health", "state"})
 
 
 @lru_cache(maxsize=None)
@@ -63,16 +71,39 @@ def _describe(exc: BaseException) -> tuple:
     return ("bug", f"{type(exc).__name__}: {exc}")
 
 
-def _serve(conn, cfg, run_dir: str, init: Optional[str], threads: Optional[int]) -> None:
-    """The child: build the Engine, then answer calls until "stop" or until the parent goes away."""
+def _build_new(cfg, run_dir: str, **kwargs):
     from .run import Engine
+    return Engine.new(cfg, run_dir, **kwargs)
+
+
+def _build_open(run_dir: str, **kwargs):
+    from .run import Engine
+    return Engine.open(run_dir, **kwargs)
+
+
+def _serve(conn, events, build: Callable[[], Any], nice: int) -> None:
+    """The child: build the Engine, then answer calls until "stop" or until the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is for the server; its exit closes our pipe
+    if nice:
+        try:
+            os.nice(nice)                             # before any torch thread exists: they inherit it
+        except OSError:
+            pass
     try:
-        engine = Engine.new(cfg, run_dir, init=init, threads=threads)
+        engine = build()
     except Exception as exc:                                   # noqa: BLE001 (reported to the parent)
         conn.send(("error", _describe(exc)))
         return
-    conn.send(("ok", None))
+    send_lock = threading.Lock()
+
+    def push(state: str, error: str) -> None:
+        with send_lock:
+            try:
+                events.send((state, error))
+            except (OSError, ValueError):                     # the parent went away
+                pass
+    engine.listen(push)
+    conn.send(("ok", engine.status()))
     while True:
         try:
             name, args, kwargs = conn.recv()
@@ -84,7 +115,7 @@ def _serve(conn, cfg, run_dir: str, init: Optional[str], threads: Optional[int])
             conn.send(("ok", result))
         except Exception as exc:                               # noqa: BLE001
             if not isinstance(exc, GanlabError):
-                log.exception("playground run: %s failed", name)
+                log.exception("run in a process: %s failed", name)
             conn.send(("error", _describe(exc)))
         if name == "stop":
             return
@@ -93,22 +124,44 @@ def _serve(conn, cfg, run_dir: str, init: Optional[str], threads: Optional[int])
 class RemoteEngine:
     """The controls and views of :class:`~ganlab.engine.run.Engine`, for an Engine in a child process."""
 
-    def __init__(self, process, conn, run_dir: Path):
+    def __init__(self, process, conn, events, run_dir: Path, status: Dict[str, Any]):
         self._process, self._conn = process, conn
         self.run = SimpleNamespace(path=Path(run_dir))          # what Sessions.owner_of reads
         self._lock = threading.RLock()                          # one call on the pipe at a time
-        self._last: Dict[str, Any] = {"state": "idle", "error": "", "step": 0}
+        self._last: Dict[str, Any] = dict(status)
         self._ended: Optional[str] = None                      # "stopped" or "error" once the child is gone
+        self._listeners: List[Callable[[str, str], None]] = []
+        self._watcher = threading.Thread(target=self._watch, args=(events,), daemon=True,
+                                         name=f"ganlab-events-{Path(run_dir).name}")
+        self._watcher.start()
 
     @classmethod
-    def new(cls, cfg, run_dir, init=None, threads: Optional[int] = None) -> "RemoteEngine":
-        """Engine.new(cfg, run_dir, init=init, threads=threads) in a fresh child; its errors are raised here."""
+    def new(cls, cfg, run_dir, init=None, threads: Optional[int] = None, data=None, nice: int = 0,
+            checkpoint_seconds: float = 0.0, init_generator_only: bool = False) -> "RemoteEngine":
+        """Engine.new(cfg, run_dir, ...) in a fresh child; its errors are raised here. ``data`` (a loaded
+        DataSource) travels in shared memory instead of being loaded again in the child."""
+        build = partial(_build_new, cfg, str(run_dir), init=str(init) if init else None, threads=threads,
+                        data=data, checkpoint_seconds=checkpoint_seconds, init_generator_only=init_generator_only)
+        return cls._spawn(build, Path(run_dir), nice)
+
+    @classmethod
+    def open(cls, run_dir, steps: Optional[int] = None, threads: Optional[int] = None, data=None, nice: int = 0,
+             checkpoint_seconds: float = 0.0) -> "RemoteEngine":
+        """Engine.open(run_dir, steps) in a fresh child."""
+        build = partial(_build_open, str(run_dir), steps=steps, threads=threads, data=data,
+                        checkpoint_seconds=checkpoint_seconds)
+        return cls._spawn(build, Path(run_dir), nice)
+
+    @classmethod
+    def _spawn(cls, build, run_dir: Path, nice: int) -> "RemoteEngine":
         ctx = _context()
         here, there = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(there, cfg, str(run_dir), str(init) if init else None, threads),
-                           name=f"ganlab-{Path(run_dir).name}", daemon=True)
+        events_here, events_there = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_serve, args=(there, events_there, build, nice),
+                           name=f"ganlab-{run_dir.name}", daemon=True)
         proc.start()
         there.close()
+        events_there.close()
         try:
             if not here.poll(START_SECONDS):
                 raise GanlabError("The run's training process did not start in time; try again.")
@@ -123,15 +176,44 @@ class RemoteEngine:
             raise
         if kind != "ok":
             here.close()
+            events_here.close()
             proc.join(10)
             _raise(value)
-        return cls(proc, here, Path(run_dir))
+        return cls(proc, here, events_here, run_dir, value)
 
-    # ---- the pipe ---------------------------------------------------------------------
+    # ---- the pipes ---------------------------------------------------------------------
+    def listen(self, fn: Callable[[str, str], None]) -> None:
+        """Call ``fn(state, error)`` on every change of state (on a thread of this process)."""
+        self._listeners.append(fn)
+
+    def _watch(self, events) -> None:
+        """Relay the child's state changes; when its pipe closes without a goodbye, the run has died."""
+        while True:
+            try:
+                state, error = events.recv()
+            except (EOFError, OSError):
+                break
+            with self._lock:
+                self._last = dict(self._last, state=state, error=error)
+            self._tell(state, error)
+        self._process.join(5)
+        if self._ended is None and self._process.exitcode not in (0, None):
+            with self._lock:
+                if self._ended is None:
+                    self._mark_dead(f"ended unexpectedly (exit code {self._process.exitcode})")
+            self._tell("error", self._last["error"])
+
+    def _tell(self, state: str, error: str) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(state, error)
+            except Exception:                                   # a listener's bug must not stop the relay
+                log.exception("engine listener failed")
+
     def _call(self, name: str, *args, **kwargs) -> Any:
         with self._lock:
             if self._ended == "stopped":
-                raise GanlabError("This run has ended; start a new run.")
+                raise GanlabError("This run has ended; start a new run or open its folder.")
             if self._ended == "error":
                 raise GanlabError(self._last.get("error") or "This run's training process has ended.")
             try:
@@ -142,8 +224,8 @@ class RemoteEngine:
             except (EOFError, OSError, TimeoutError) as exc:
                 self._lost(exc)
                 raise GanlabError(self._last["error"]) from None
-            if name == "status" and kind == "ok":
-                self._last = value                              # under the lock: _lost may not be undone
+            if kind == "ok" and name in ("status", "snapshot"):
+                self._last = dict(value if name == "status" else value["status"])
         if kind != "ok":
             _raise(value)
         return value
@@ -155,10 +237,13 @@ class RemoteEngine:
         self._process.join(5)
         why = ("stopped answering" if isinstance(exc, TimeoutError)
                else f"ended unexpectedly (exit code {self._process.exitcode})")
-        log.error("playground run %s: its training process %s", self.run.path, why)
+        self._mark_dead(why)
+
+    def _mark_dead(self, why: str) -> None:
+        log.error("run %s: its training process %s", self.run.path, why)
         self._ended = "error"
         self._last = dict(self._last, state="error",
-                          error=f"This run's training process {why}; press 'New run' to start another.")
+                          error=f"This run's training process {why}; its folder keeps the last checkpoint.")
         self._conn.close()
 
     def __getattr__(self, name: str):
@@ -197,8 +282,16 @@ class RemoteEngine:
             return self._last["state"]
 
     @property
+    def ended(self) -> bool:
+        return self._ended is not None
+
+    @property
     def pid(self) -> Optional[int]:
         return self._process.pid
+
+    def make_gif(self) -> Path:
+        from ..runs import RunDir
+        return RunDir(self.run.path, None).make_gif()
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop training and write the final checkpoint (in the child), then let the child exit."""
@@ -212,11 +305,13 @@ class RemoteEngine:
                 if self._ended:                                # it had died already
                     return
                 raise
-            self._ended, self._last = "stopped", dict(self._last, state="stopped")
+            state = "error" if self._last.get("state") == "error" else "stopped"
+            self._ended, self._last = "stopped", dict(self._last, state=state)
             self._conn.close()
         self._process.join(10)
         if self._process.is_alive():
             self._process.kill()
+        self._tell(self._last["state"], self._last.get("error", ""))
 
 
 def _raise(value) -> None:

@@ -4,28 +4,38 @@ One Engine drives one run. Several engines live in one process at once (one
 per browser session), and nothing here is module-global.
 
     engine = Engine.new(cfg, "runs/ring")          # or Engine.open("runs/ring") to continue
+    engine.listen(lambda state, error: ...)         # called on every change of state (any thread)
     engine.start()                                  # background thread trains
     engine.pause(); engine.step_once(); engine.resume()
     engine.set_lr(lr_g=1e-4); engine.set_n_critic(5)   # applied before the next step
     rows, cursor = engine.metrics_since(0)          # the metrics stream, in order
     step, samples = engine.latest_samples()         # fixed-noise samples, CPU tensor
-    engine.save_checkpoint(); engine.stop()
+    snap = engine.snapshot(cursor, shown_step)      # everything a page needs, in one call
+    engine.save_checkpoint(); engine.export_checkpoint(folder); engine.stop()
     engine.health()                                 # plain-language findings (ganlab.metrics.health)
 
 Every control is a message on a queue that the worker thread handles between
 two training steps, so the trainer is only ever touched by that one thread
 (or by the caller before the thread starts and after it ends).
 
-A NaN or inf in a loss does not end the run: the engine rolls back to its last
-good state (an in-memory checkpoint taken at every metrics row), halves both
-learning rates, records what happened in ``health()`` and goes on. With
-``eval_every`` set, a copy of G is scored (FID, KID, precision/recall, class
-histogram) by an :class:`~ganlab.engine.evaluator.Evaluator` thread, and the
-result arrives in the metrics stream as a row with ``fid``.
+Nothing is lost when things fail. A NaN or inf in a loss does not end the
+run: the engine rolls back to its last good state (an in-memory checkpoint
+taken at every metrics row), halves both learning rates, records what happened
+in ``health()`` and goes on. With ``checkpoint_seconds`` set, the run also
+checkpoints that often; and when a step raises (a bug, a sixth NaN, running
+out of memory) the engine writes a checkpoint of the last good state before it
+reports the error, so the run can be resumed from its folder and the error
+says from which step. Out of memory frees what the run held and names a batch
+that would fit. With ``eval_every`` set, a copy of G is scored (FID, KID,
+precision/recall, class histogram) by an
+:class:`~ganlab.engine.evaluator.Evaluator` thread, and the result arrives in
+the metrics stream as a row with ``fid``.
 """
 from __future__ import annotations
 
 import copy
+import gc
+import logging
 import math
 import queue
 import threading
@@ -48,59 +58,67 @@ from ..trainer import Trainer, make_trainer
 from ..viz import samples_image
 from .evaluator import EvalJob, Evaluator
 from .guard import NanGuard
+from .stream import MetricsStream
+
+log = logging.getLogger(__name__)
 
 SAMPLE_SECONDS = 2.0        # refresh the live sample grid at least this often
 FLUSH_SECONDS = 1.0         # write buffered metrics rows to disk this often
 RATE_SECONDS = 3.0          # the step rate is measured over this window
+ENDED = ("stopped", "error")
 
 
 class Engine:
     def __init__(self, trainer: Trainer, run: RunDir, evaluator: Optional[Evaluator] = None,
-                 threads: Optional[int] = None):
+                 threads: Optional[int] = None, checkpoint_seconds: float = 0.0):
         self.trainer, self.run = trainer, run
         self.threads = threads                        # torch threads of the worker (None: the process's)
+        self.checkpoint_seconds = checkpoint_seconds  # also checkpoint this often while training (0: off)
         self._evaluator = evaluator                   # made on first use when eval_every is set
         self._commands: "queue.Queue[Tuple[Callable[[], Any], Future]]" = queue.Queue()
         self._lock = threading.Lock()                 # guards the fields read by other threads
-        self._new_rows = threading.Condition(self._lock)
-        self._file_lock = threading.Lock()            # one writer of metrics.jsonl at a time
         # one user of the trainer at a time: the worker's steps and commands, or, with no worker
         # thread, the callers of _call (two Step clicks, or a step and a live view, would race)
         self._using = threading.RLock()
-        self._rows: List[Dict] = run.read_metrics()
-        self._pending: List[Dict] = []                # rows not yet written to metrics.jsonl
-        self._window: List[Dict] = []                 # per-step metrics since the last row
+        spec = LOSSES.get(trainer.cfg.train.loss)
+        self._health = HealthMonitor(probability=bool(spec and spec.probability))
+        self._health_lock = threading.Lock()
+        self._stream = MetricsStream(run.read_metrics(), on_row=self._observe)
+        for row in self._stream.since(0)[0]:
+            self._health.observe(row)
         self._samples: Tuple[int, Optional[torch.Tensor]] = (trainer.step_count, None)
-        self._state, self._error = "idle", ""
+        self._state, self._error, self._changed = "idle", "", False
+        self._listeners: List[Callable[[str, str], None]] = []
         self._running = False
         self._thread: Optional[threading.Thread] = None
         self._rate = 0.0                              # steps per second, smoothed
         self._delay = 0.0                             # seconds between steps (slow motion)
         self._stamps: Deque[float] = deque()          # recent step end times, for the rate
         self._last_ckpt: Optional[Path] = run.latest_checkpoint()
-        spec = LOSSES.get(trainer.cfg.train.loss)
-        self._health = HealthMonitor(probability=bool(spec and spec.probability))
-        for row in self._rows:
-            self._health.observe(row)
+        self._ckpt_time = time.monotonic()
         self._guard = NanGuard()                      # rolls back to the last finite state on a NaN
         self._real_diversity = self._measure_real_diversity()
-        self._diversity: Optional[float] = None       # latest fake/real diversity ratio, for the next row
         self._refresh_samples(save=not run.sample_steps())
 
     # ---- construction ----------------------------------------------------------
     @classmethod
     def new(cls, cfg: RunConfig, run_dir, data: Optional[DataSource] = None, init=None,
-            evaluator: Optional[Evaluator] = None, threads: Optional[int] = None) -> "Engine":
+            evaluator: Optional[Evaluator] = None, threads: Optional[int] = None,
+            checkpoint_seconds: float = 0.0, init_generator_only: bool = False) -> "Engine":
         """A fresh run; ``init`` (a checkpoint folder of the same model) gives a pretrained start.
 
         ``threads`` sets torch's CPU threads for this run's worker only (torch's count is
         per thread): the 2-D Playground's small nets train fastest on one.
 
         A pretrained start takes the checkpoint's nets, optimizer state and step
-        count, and keeps ``cfg``'s learning rates, n_critic and loss.
+        count, and keeps ``cfg``'s learning rates, n_critic and loss. With
+        ``init_generator_only`` (a shipped model folder, which holds G alone), G and
+        its EMA start from it and D from scratch, at step 0.
         """
         trainer = make_trainer(cfg, data)                   # raises GanlabError before any folder is made
-        if init is not None:                           # load_checkpoint refuses a different model
+        if init is not None and init_generator_only:
+            _load_generator_into(trainer, Path(init))
+        elif init is not None:                         # load_checkpoint refuses a different model
             t = trainer.cfg.train
             lr_g, lr_d, n_critic, loss = t.lr_g, t.lr_d, t.n_critic, t.loss
             load_checkpoint(trainer, Path(init))
@@ -108,26 +126,43 @@ class Engine:
             trainer.set_n_critic(n_critic)
             trainer.set_loss(loss)
         run = RunDir.create(Path(run_dir), trainer.cfg)
-        return cls(trainer, run, evaluator, threads)
+        return cls(trainer, run, evaluator, threads, checkpoint_seconds)
 
     @classmethod
     def open(cls, run_dir, steps: Optional[int] = None, data: Optional[DataSource] = None,
-             evaluator: Optional[Evaluator] = None) -> "Engine":
-        """Continue a run folder from its latest checkpoint (or from scratch if it has none)."""
+             evaluator: Optional[Evaluator] = None, threads: Optional[int] = None,
+             checkpoint_seconds: float = 0.0, changes: Optional[Callable[[RunConfig], None]] = None) -> "Engine":
+        """Continue a run folder from its latest checkpoint (or from scratch if it has none).
+
+        ``changes(cfg)`` may edit the config before the nets are built (the CLI's
+        --device, --lr-g, ... on --resume); the checkpoint's weights still load.
+        """
         run = RunDir.open(Path(run_dir))
         ckpt = run.latest_checkpoint()
         if ckpt is not None:                           # live changes (loss, optimizer) are in the checkpoint
             run.cfg.train = read_config(ckpt).train
         if steps is not None:
             run.cfg.train.steps = steps
+        before = (run.cfg.train.lr_g, run.cfg.train.lr_d, run.cfg.train.n_critic)
+        if changes is not None:
+            changes(run.cfg)
         trainer = make_trainer(run.cfg, data)
         if ckpt is not None:
-            load_checkpoint(trainer, ckpt)
+            load_checkpoint(trainer, ckpt)             # its optimisers carry the live rates (NaN halvings too)
+            t = trainer.cfg.train
+            if t.lr_g != before[0] or t.lr_d != before[1]:     # rates changed on resume win
+                trainer.set_lr(t.lr_g if t.lr_g != before[0] else None, t.lr_d if t.lr_d != before[1] else None)
+            if t.n_critic != before[2]:
+                trainer.set_n_critic(t.n_critic)
         run.truncate_metrics(trainer.step_count)
         run.write_config()
-        return cls(trainer, run, evaluator)
+        return cls(trainer, run, evaluator, threads, checkpoint_seconds)
 
     # ---- controls (any thread) -----------------------------------------------------
+    def listen(self, fn: Callable[[str, str], None]) -> None:
+        """Call ``fn(state, error)`` after every change of state, on the thread that changed it."""
+        self._listeners.append(fn)
+
     def start(self) -> None:
         """Start training in the background (or resume if paused).
 
@@ -138,15 +173,18 @@ class Engine:
                 alive = True
             else:
                 alive = False
-                if self._state in ("stopped", "error"):
+                if self._state in ENDED:
                     raise GanlabError("This run has ended; start a new run or resume its folder.")
                 if self.trainer.step_count >= self.trainer.cfg.train.steps:
-                    self._running, self._state = False, "finished"
-                    return
-                self._running, self._state = True, "running"
-                self._thread = threading.Thread(target=self._loop, name=f"ganlab-{self.run.path.name}",
-                                                daemon=True)
-                self._thread.start()
+                    self._running = False
+                    self._set_state("finished")
+                else:
+                    self._running = True
+                    self._set_state("running")
+                    self._thread = threading.Thread(target=self._loop, name=f"ganlab-{self.run.path.name}",
+                                                    daemon=True)
+                    self._thread.start()
+        self._announce()
         if alive:
             self.resume()
 
@@ -193,14 +231,25 @@ class Engine:
     def set_n_critic(self, n: int) -> None:
         self._call(lambda: self.trainer.set_n_critic(n))
 
+    def set_threads(self, n: int) -> None:
+        """torch's CPU threads for this run's worker from now on (a scheduler sharing cores)."""
+        if int(n) < 1:
+            raise GanlabError(f"The thread count must be at least 1 (got {n}).")
+        self.threads = int(n)
+        self._call(lambda: torch.set_num_threads(int(n)))
+
     def save_checkpoint(self) -> Path:
         return self._call(self._checkpoint)
+
+    def export_checkpoint(self, folder) -> Path:
+        """Write the run's state now into ``folder`` (another run's, for a fork); this run's folder is untouched."""
+        return self._call(lambda: save_checkpoint(self.trainer, Path(folder)))
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop training, write a final checkpoint and sample grid, end the thread."""
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
-                if self._state in ("stopped", "error"):
+                if self._state in ENDED:
                     return
             self._finish()
             return
@@ -213,17 +262,23 @@ class Engine:
     # ---- observation (any thread) ------------------------------------------------
     def metrics_since(self, cursor: int = 0) -> Tuple[List[Dict], int]:
         """Rows logged after position ``cursor`` and the new cursor."""
-        with self._lock:
-            return self._rows[cursor:], len(self._rows)
+        return self._stream.since(cursor)
 
     def wait_for_metrics(self, cursor: int, timeout: float) -> bool:
         """Block until a row beyond ``cursor`` exists (True) or ``timeout`` passes."""
-        with self._new_rows:
-            return self._new_rows.wait_for(lambda: len(self._rows) > cursor, timeout)
+        return self._stream.wait(cursor, timeout)
 
     def latest_samples(self) -> Tuple[int, Optional[torch.Tensor]]:
         with self._lock:
             return self._samples
+
+    def snapshot(self, cursor: int = 0, shown_step: int = -1) -> Dict[str, Any]:
+        """What a page polls for, in one call: new rows, status, health, and the samples if newer than
+        ``shown_step`` (None otherwise), so an engine in another process costs one round trip per poll."""
+        rows, cursor = self._stream.since(cursor)
+        step, x = self.latest_samples()
+        return {"rows": rows, "cursor": cursor, "status": self.status(), "health": self.health(),
+                "samples": (step, x) if x is not None and step != shown_step else None}
 
     def status(self) -> Dict[str, Any]:
         with self._lock:
@@ -241,13 +296,15 @@ class Engine:
                 "probability": bool(spec and spec.probability),   # D outputs in [0, 1]
                 "run_dir": str(self.run.path), "rollbacks": self._guard.rollbacks,
                 "checkpoint": str(self._last_ckpt) if self._last_ckpt else None,
+                "batch_size": t.cfg.train.batch_size,
             }
 
     def data_info(self) -> Dict[str, Any]:
         """What the run trains on, in words and numbers (fixed for the run's life)."""
         d = self.trainer.data
         return {"name": d.name, "note": d.note or d.name, "items": len(d), "is_image": d.is_image,
-                "shape": d.sample_shape, "skipped": d.skipped, "classes": d.class_names or []}
+                "shape": d.sample_shape, "skipped": d.skipped, "classes": d.class_names or [],
+                "sample_nrow": self.trainer.sample_nrow}
 
     def real_points(self, n: int = 500) -> Optional[torch.Tensor]:
         """Up to ``n`` real items of a 2-D set (None for images), for scatter plots."""
@@ -256,13 +313,36 @@ class Engine:
 
     def health(self) -> List[Finding]:
         """What the health monitor sees now: NaN recoveries, mode collapse, D winning, no progress."""
-        with self._lock:
+        with self._health_lock:
             return self._health.findings()
 
     @property
     def state(self) -> str:
         with self._lock:
             return self._state
+
+    # ---- state changes ---------------------------------------------------------------
+    def _set_state(self, state: str, error: str = "") -> None:
+        """(caller holds self._lock) record a new state; _announce() tells the listeners once the lock is free."""
+        if state != self._state or error != self._error:
+            self._state, self._error = state, error
+            self._changed = True
+
+    def _announce(self) -> None:
+        with self._lock:
+            if not self._changed:
+                return
+            self._changed = False
+            state, error = self._state, self._error
+        for fn in list(self._listeners):
+            try:
+                fn(state, error)
+            except Exception:                           # a listener's bug must not stop training
+                log.exception("engine listener failed")
+
+    def _observe(self, row: Dict) -> None:
+        with self._health_lock:
+            self._health.observe(row)
 
     # ---- the worker thread -----------------------------------------------------------
     def _loop(self) -> None:
@@ -284,6 +364,7 @@ class Engine:
                 if fn is not None:
                     with self._using:
                         done = self._run_command(fn, fut) == "stop"
+                    self._announce()
                     if done:
                         break
                     continue
@@ -296,19 +377,72 @@ class Engine:
                         self._refresh_samples(save=False)
                     last_sample = now
                 if now - last_flush >= FLUSH_SECONDS:
-                    self._flush()
+                    self._stream.flush(self.run)
                     last_flush = now
+                if self.checkpoint_seconds and now - self._ckpt_time >= self.checkpoint_seconds:
+                    with self._using:
+                        self._checkpoint()
                 if self.trainer.step_count >= self.trainer.cfg.train.steps:
                     self._reached_end()
-        except Exception as e:                          # a bug or a numerical blow-up: keep the server up
-            msg = str(e) if isinstance(e, GanlabError) else f"Training failed: {type(e).__name__}: {e}"
-            with self._lock:
-                self._state, self._error, self._running = "error", msg, False
-            self._flush()
-            self._drain(GanlabError(msg))
+                    self._announce()
+        except Exception as e:                          # a bug, a numerical blow-up, no memory: keep the server up
+            if not isinstance(e, (GanlabError, torch.OutOfMemoryError)):
+                log.exception("run %s failed", self.run.path)
+            failure = (isinstance(e, torch.OutOfMemoryError), isinstance(e, GanlabError), f"{type(e).__name__}: {e}")
+        else:
+            failure = None
+        # outside the except block: the traceback, and the tensors its frames hold, are gone now
+        if failure is not None:
+            self._failed(*failure)
             return
         self._finish()
         self._drain(GanlabError("This run has stopped."))
+
+    def _failed(self, oom: bool, user_error: bool, what: str) -> None:
+        """A step raised: free what it held, save the last good state, report one sentence, end the thread."""
+        if oom:
+            msg = self._out_of_memory()
+        elif user_error:
+            msg = what.split(": ", 1)[1]
+        else:
+            msg = f"Training failed at step {self.trainer.step_count:,}: {what}"
+        saved = self._save_last_good()
+        if saved is not None:
+            msg = f"{msg.rstrip('.')}. The last good checkpoint is step {saved:,}: press Resume to continue " \
+                  "from it, or download it."
+        with self._lock:
+            self._running = False
+            self._set_state("error", msg)
+        self._stream.flush(self.run)
+        self._announce()
+        self._drain(GanlabError(msg))
+
+    def _out_of_memory(self) -> str:
+        """Give back the memory of the failed step; the sentence names a batch that fits better."""
+        gc.collect()
+        if self.trainer.device.type == "cuda":
+            torch.cuda.empty_cache()
+        batch = self.trainer.cfg.train.batch_size
+        where = "GPU" if self.trainer.device.type == "cuda" else "memory"
+        return (f"The run ran out of {where} at step {self.trainer.step_count:,} with batches of {batch}; it "
+                f"stopped and gave its memory back. Start it again with a batch size of {max(1, batch // 2)} "
+                "or a lower resolution")
+
+    def _save_last_good(self) -> Optional[int]:
+        """Checkpoint the last finite state (the NaN guard's copy, else the trainer as it is); its step or None."""
+        try:
+            with self._using:
+                if self._guard.good is not None:
+                    self._guard.restore(self.trainer)
+                if self.trainer.step_count == 0 and self._last_ckpt is None:
+                    return None
+                if self._last_ckpt is None or self._last_ckpt.name != f"step_{self.trainer.step_count:06d}":
+                    self._checkpoint()
+                return self.trainer.step_count
+        except Exception:                               # nothing more can be saved; the older checkpoint stays
+            log.exception("could not save the last good state of %s", self.run.path)
+            ckpt = self.run.latest_checkpoint()
+            return int(ckpt.name.split("_")[1]) if ckpt is not None else None
 
     def _drain(self, err: Exception) -> None:
         """Answer commands that arrived after the loop ended, so no caller waits forever."""
@@ -346,19 +480,22 @@ class Engine:
             self._commands.put((fn, fut))
             return fut.result(timeout)
         with self._lock:
-            if self._state in ("stopped", "error"):
+            if self._state in ENDED:
                 raise GanlabError("This run has ended; start a new run or resume its folder.")
         with self._using:
-            return fn()
+            try:
+                return fn()
+            finally:
+                self._announce()
 
     def _set_running(self, running: bool) -> None:
         with self._lock:
             self._running = running
             if self._state in ("running", "paused"):
-                self._state = "running" if running else "paused"
+                self._set_state("running" if running else "paused")
         if not running:
             self._refresh_samples(save=False)
-            self._flush()
+            self._stream.flush(self.run)
 
     def _train_one(self) -> Dict:
         if self._guard.good is None:
@@ -367,10 +504,10 @@ class Engine:
         bad = [key for key in ("loss_d", "loss_g") if not math.isfinite(m[key])]
         if bad:
             return self._roll_back(bad[0], m)
-        self._window.append(m)
+        self._stream.add_step(m)
         t = self.trainer.cfg.train
         if m["step"] % t.log_every == 0:
-            self._log_window()
+            self._stream.log_window()
             self._guard.keep(self.trainer)
         if m["step"] % t.sample_every == 0:
             self._refresh_samples(save=True)
@@ -383,10 +520,11 @@ class Engine:
     def _roll_back(self, key: str, m: Dict) -> Dict:
         """A loss became NaN or inf: the guard restores the last good state; the health panel says so."""
         finding = self._guard.recover(self.trainer, key, m[key], m["step"])
-        self._window = []                             # the steps since the last row are undone
-        with self._lock:
+        self._stream.drop_window()                    # the steps since the last row are undone
+        with self._health_lock:
             self._health.event(finding.kind, finding.title, finding.detail, finding.fix, finding.step)
-        return {"step": self.trainer.step_count, "rolled_back": True}
+        return {"step": self.trainer.step_count, "rolled_back": True, "bad": key, "value": m[key],
+                "at": m["step"], "lr_g": self.trainer.lr_g, "lr_d": self.trainer.lr_d}
 
     # ---- evaluation ----------------------------------------------------------------------
     def _submit_eval(self) -> None:
@@ -404,15 +542,9 @@ class Engine:
 
     def _eval_done(self, row: Dict) -> None:
         """Called on the evaluator's thread: add the scores to the metrics stream."""
-        row = dict(row, time=time.time())
-        with self._new_rows:
-            self._rows.append(row)
-            self._pending.append(row)
-            self._health.observe(row)
-            self._new_rows.notify_all()
-            ended = self._thread is None or not self._thread.is_alive()
-        if ended:                                     # no training thread left to flush it
-            self._flush()
+        self._stream.append(dict(row, time=time.time()))
+        if self._thread is None or not self._thread.is_alive():     # no training thread left to flush it
+            self._stream.flush(self.run)
 
     def wait_for_evaluation(self, timeout: float = 3600.0) -> bool:
         """Block until the evaluator has scored every snapshot this run sent (True) or ``timeout`` passes."""
@@ -434,36 +566,11 @@ class Engine:
 
     def _step_and_log(self) -> Dict:
         m = self._train_one()
-        if self._window:
-            self._log_window()
+        if self._stream.has_window:
+            self._stream.log_window()
         self._refresh_samples(save=False)
-        self._flush()
+        self._stream.flush(self.run)
         return m
-
-    def _log_window(self) -> None:
-        """Average the steps since the last row into one row of the metrics stream."""
-        w, self._window = self._window, []
-        keys = {k for r in w for k in r} - {"step", "images", "seconds"}   # a loss swap adds or drops keys
-        row = {}
-        for k in sorted(keys):
-            vals = [r[k] for r in w if k in r]
-            row[k] = sum(vals) / len(vals)
-        row.update(step=w[-1]["step"], images=sum(r["images"] for r in w),
-                   seconds=sum(r["seconds"] for r in w), time=time.time())
-        if self._diversity is not None:               # measured at the last sample refresh
-            row["diversity"], self._diversity = self._diversity, None
-        with self._new_rows:
-            self._rows.append(row)
-            self._pending.append(row)
-            self._health.observe(row)
-            self._new_rows.notify_all()
-
-    def _flush(self) -> None:
-        with self._file_lock:                         # the evaluator's thread may flush a late row too
-            with self._lock:
-                rows, self._pending = self._pending, []
-            if rows:
-                self.run.append_metrics(rows)
 
     def _measure_real_diversity(self) -> float:
         """Diversity of a seeded real batch the size of the fixed-noise batch: what 1.0 means."""
@@ -476,7 +583,7 @@ class Engine:
         x = self.trainer.sample()
         step = self.trainer.step_count
         if self._real_diversity > 0:
-            self._diversity = diversity(x) / self._real_diversity
+            self._stream.diversity = diversity(x) / self._real_diversity
         with self._lock:
             self._samples = (step, x)
         if save:
@@ -485,24 +592,24 @@ class Engine:
 
     def _checkpoint(self) -> Path:
         path = save_checkpoint(self.trainer, self.run.checkpoint_path(self.trainer.step_count))
+        self._ckpt_time = time.monotonic()
         with self._lock:
             self._last_ckpt = path
         return path
 
     def _reached_end(self) -> None:
-        if self._window:
-            self._log_window()
+        self._stream.log_window()
         self._refresh_samples(save=True)
         self._checkpoint()
-        self._flush()
+        self._stream.flush(self.run)
         with self._lock:
-            self._running, self._state = False, "finished"
+            self._running = False
+            self._set_state("finished")
 
     def _finish(self) -> None:
         """Final log, grid and checkpoint; the run can be resumed from its folder."""
-        if self._window:
-            self._log_window()
-        self._flush()
+        self._stream.log_window()
+        self._stream.flush(self.run)
         step = self.trainer.step_count
         if step not in self.run.sample_steps():
             self._refresh_samples(save=True)
@@ -510,4 +617,20 @@ class Engine:
         if trained and (self._last_ckpt is None or self._last_ckpt.name != f"step_{step:06d}"):
             self._checkpoint()
         with self._lock:
-            self._running, self._state = False, "stopped"
+            self._running = False
+            self._set_state("stopped")
+        self._announce()
+
+
+def _load_generator_into(trainer: Trainer, folder: Path) -> None:
+    """G (and its EMA) from a slim model folder (generator.safetensors); D keeps its fresh weights."""
+    from ..sampling import load_generator
+    G, cfg, _ = load_generator(folder)
+    if cfg.model.name != trainer.cfg.model.name:
+        raise GanlabError(f"{folder} holds a {cfg.model.name} generator, not a {trainer.cfg.model.name}.")
+    try:
+        trainer.G.load_state_dict(G.state_dict())
+    except RuntimeError as e:
+        raise GanlabError(f"The generator in {folder} does not fit this run: {str(e).splitlines()[0][:200]}") from None
+    if trainer.G_ema is not None:
+        trainer.G_ema.load_state_dict(G.state_dict())

@@ -368,7 +368,8 @@ class PlaygroundHandlers:
             visible.append((p, st))
         for p, st in visible:             # the status read above: one round trip per panel and tick
             line = stats_markdown(p.name, view_stats(p.view), st["steps_per_s"] if st["state"] == "running" else 0)
-            texts.append(f"{line} · *{st['state']}*" + (f" ⚠️ {st['error']}" if st["state"] == "error" else ""))
+            failed = f" ⚠️ {st['error']} Press 'New run' to start another." if st["state"] == "error" else ""
+            texts.append(f"{line} · *{st['state']}*{failed}")
         play.shown_panels = len(play.panels)
         now = time.monotonic()
         running = any(st["state"] == "running" for _, st in visible)
