@@ -1,7 +1,7 @@
 """Command line: ``python -m ganlab train | sample | eval | list``.
 
     python -m ganlab train --data ring --model mlp --loss ns --steps 2000 --out runs/ring
-    python -m ganlab train --resume runs/ring --steps 4000
+    python -m ganlab train --resume runs/ring --steps 4000 --lr-g 1e-4   # rates, schedules, device may change
     python -m ganlab sample --run runs/ring --n 64 --seed 0 --out grid.png
     python -m ganlab sample --run models/fashion-mnist-cgan --class Sneaker --truncation 0.8 --out sneakers.png
     python -m ganlab sample --run RUN --interpolate 1 2 --frames 24 --out walk.gif
@@ -45,7 +45,9 @@ def _train_parser(sub) -> None:
     p.add_argument("--loss", help="loss name (see `list`); default ns")
     p.add_argument("--steps", type=int, help=f"generator steps (default {t.steps})")
     p.add_argument("--out", type=Path, help="new run folder")
-    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run from its last checkpoint")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                   help="continue this run from its last checkpoint; --steps, --device, the rates and the "
+                        "schedules (--lr-g, --n-critic, --eval-every, ...) may change, nothing else")
     p.add_argument("--preset", help="start from a named recipe (see `list`); other flags override it")
     p.add_argument("--batch-size", type=int, default=t.batch_size)
     p.add_argument("--lr-g", type=float, default=t.lr_g)
@@ -149,13 +151,35 @@ def _explicit(parser: argparse.ArgumentParser, argv: Optional[List[str]]) -> set
     return set(vars(ns)) - {"command"}
 
 
+# what a resumed run may change (argparse dest = TrainConfig field): its length, where it runs, its rates
+# and schedules. The nets, data and loss are the checkpoint's; --ema cannot start mid-run (no G_ema to load).
+RESUMABLE = ("steps", "device", "lr_g", "lr_d", "n_critic", "eval_every", "eval_n", "sample_every",
+             "checkpoint_every", "log_every")
+
+
+def _open_resumed(a) -> Engine:
+    """Engine.open with the typed flags a resumed run may change; any other typed flag is refused."""
+    refused = [d for d in vars(a) if d in a.explicit and d not in RESUMABLE + ("resume", "offline")]
+    if "out" in refused:
+        raise GanlabError("Give --resume RUN_DIR to continue a run or --out RUN_DIR for a new one, not both.")
+    if refused:
+        names = [f"--{d.replace('_', '-')}" for d in refused]    # in the order --help lists them
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        raise GanlabError(f"{listed} cannot change when resuming a run; start a new run with --out instead.")
+    chosen = {d: getattr(a, d) for d in RESUMABLE if d in a.explicit}
+
+    def changes(cfg: RunConfig) -> None:             # before the nets are built: the device takes effect
+        for field, value in chosen.items():
+            setattr(cfg.train, field, value)
+        if a.offline:
+            cfg.data.download = False
+
+    return Engine.open(a.resume, changes=changes)
+
+
 def cmd_train(a) -> int:
     if a.resume:
-        if any(v is not None for v in (a.data, a.model, a.loss)):
-            raise GanlabError("--resume continues a run with its own config; drop --data/--model/--loss.")
-        if a.steps is not None and a.steps < 0:
-            raise GanlabError(f"The number of steps cannot be negative (got {a.steps}).")
-        engine = Engine.open(a.resume, steps=a.steps)
+        engine = _open_resumed(a)
     else:
         if a.out is None:
             raise GanlabError("Say where the run goes with --out RUN_DIR (or continue one with --resume).")

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from ganlab.cli import main
@@ -124,3 +125,70 @@ def test_sample_to_an_unknown_file_type_is_one_sentence(tmp_path, capsys, prompt
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and ".xyz" in err and len(err.splitlines()) == 1, err
     assert not list(tmp_path.iterdir())                     # nothing written
+
+
+# ---- resume: the flags that may change are applied, the others refused ---------------------------------
+TINY = ["train", "--data", "ring", "--model", "mlp", "--steps", "20", "--batch-size", "16", "--n", "500",
+        "--device", "cpu", "--log-every", "10"]
+
+
+def _latest(run):
+    import json
+    ckpt = sorted((run / "checkpoints").iterdir())[-1]
+    return ckpt.name, json.loads((ckpt / "config.json").read_text()), json.loads((ckpt / "state.json").read_text())
+
+
+def test_resume_applies_learning_rates_n_critic_and_schedules(tmp_path):
+    import json
+    run = tmp_path / "run"
+    assert main(TINY + ["--out", str(run)]) == 0
+    assert main(["train", "--resume", str(run), "--steps", "30", "--lr-g", "1e-5", "--lr-d", "3e-5",
+                 "--n-critic", "2", "--log-every", "5", "--sample-every", "5", "--checkpoint-every", "5",
+                 "--eval-every", "7", "--eval-n", "50"]) == 0
+    name, cfg, state = _latest(run)
+    assert name == "step_000030"
+    assert state["opt_g"][0]["lr"] == 1e-5 and state["opt_d"][0]["lr"] == 3e-5 and state["n_critic"] == 2
+    t = cfg["train"]
+    assert (t["lr_g"], t["lr_d"], t["n_critic"], t["eval_every"], t["eval_n"]) == (1e-5, 3e-5, 2, 7, 50)
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [10, 20, 25, 30]                                # log_every 5 from step 20 on
+    assert (run / "samples" / "step_000025.png").exists() and (run / "checkpoints" / "step_000025").is_dir()
+    assert main(["train", "--resume", str(run), "--steps", "32"]) == 0      # and they stay on the next resume
+    assert _latest(run)[2]["opt_g"][0]["lr"] == 1e-5
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="needs a machine without MPS")
+def test_resume_applies_the_device(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(TINY + ["--out", str(run)]) == 0
+    before = (run / "config.json").read_text()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--device", "mps"]) == 2     # the trainer was asked for it
+    assert "MPS was asked for" in capsys.readouterr().err
+    assert (run / "config.json").read_text() == before
+
+
+@pytest.mark.parametrize("flags,named", [
+    (["--preset", "mnist-dcgan", "--width", "64"], "--preset and --width"),
+    (["--ema", "0.999"], "--ema"),
+    (["--data", "grid", "--batch-size", "8", "--seed", "3"], "--data, --batch-size and --seed"),
+])
+def test_resume_refuses_flags_that_cannot_change(tmp_path, capsys, flags, named):
+    run = tmp_path / "run"
+    assert main(TINY + ["--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--lr-g", "1e-5"] + flags) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {named} cannot change") and len(err.splitlines()) == 1, err
+    assert _latest(run)[0] == "step_000020"                          # nothing trained
+
+
+def test_resume_with_eval_every_scores_the_resumed_steps(tmp_path, capsys):
+    import json
+    run = tmp_path / "run"
+    assert main(["train", "--data", "shapes", "--n", "64", "--resolution", "32", "--model", "dcgan", "--width", "8",
+                 "--z-dim", "8", "--steps", "2", "--batch-size", "16", "--out", str(run)]) == 0
+    assert main(["train", "--resume", str(run), "--steps", "4", "--eval-every", "2", "--eval-n", "12"]) == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["eval_n"]) for r in rows if "fid" in r] == [(4, 12)]
+    assert "FID estimate" in capsys.readouterr().err
