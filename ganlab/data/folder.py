@@ -8,9 +8,12 @@ Every image sits in a first-level subfolder (``cats/1.png``, ``dogs/2.jpg``)?
 Then the subfolders are the classes. A .zip holding one top-level folder is
 read as that folder.
 
-Uploads are untrusted, so: zips are read in memory and never extracted (a
-name like ``../evil.png`` can write nothing anywhere); members over
-MAX_FILE_BYTES, or compressed over 100:1, are skipped as likely zip bombs;
+Uploads are untrusted, so: zips are read in memory and never extracted, and
+members named outside the folder (``../evil.png``, ``/tmp/x.png``, ``C:\\x``) or
+stored as symlinks are skipped unread; members over MAX_FILE_BYTES, or
+compressed over 100:1, are skipped as likely zip bombs, and no member is
+inflated past the size its header declares; in a folder, a symlink that
+resolves outside the folder is skipped (one to a file inside it is read);
 images over MAX_PIXELS are skipped before decoding; any file PIL cannot
 decode is counted and skipped, never fatal. At most MAX_IMAGES are loaded,
 in sorted path order; hidden files and macOS ``__MACOSX`` folders are ignored.
@@ -19,9 +22,10 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import zipfile
 from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -145,38 +149,55 @@ def _hidden(parts: Tuple[str, ...]) -> bool:
 
 
 def _folder_entries(root: Path) -> Iterator[Entry]:
-    # os.walk does not follow symlinked folders, so a link loop cannot trap it.
+    # os.walk does not follow symlinked folders, so a link loop cannot trap it (nor lead it outside).
+    real_root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(dirnames)
         for name in sorted(filenames):
             path = Path(dirpath) / name
             parts = path.relative_to(root).parts
             if not _hidden(parts):
-                yield parts, partial(_read_file, path)
+                yield parts, partial(_read_file, path, real_root)
 
 
-def _read_file(path: Path) -> Optional[bytes]:
+def _read_file(path: Path, real_root: Path) -> Optional[bytes]:
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
+        real = path.resolve(strict=True)
+        if not real.is_relative_to(real_root):      # a symlink out of the folder: never read through it
             return None
-        return path.read_bytes()
-    except OSError:                 # unreadable (permissions, broken link): skip it
+        if real.stat().st_size > MAX_FILE_BYTES:
+            return None
+        return real.read_bytes()
+    except (OSError, RuntimeError):  # unreadable (permissions, broken link, link loop): skip it
         return None
 
 
 def _zip_entries(zf: zipfile.ZipFile) -> Iterator[Entry]:
-    items = []
+    items, refused = [], []
     for info in zf.infolist():
-        # Member names are only used as labels, never as paths; drop '..' and roots anyway.
-        parts = tuple(p for p in PurePosixPath(info.filename.replace("\\", "/")).parts
-                      if p not in ("/", ".", ".."))
-        if parts and not info.is_dir() and not _hidden(parts):
+        # Member names are only labels, never paths; still, a name reaching outside the folder or a
+        # symlink is an attack, not an image: it is counted as skipped and never read.
+        name = info.filename.replace("\\", "/")
+        if info.is_dir():
+            continue
+        if _outside(name) or stat.S_ISLNK(info.external_attr >> 16):
+            refused.append(name)
+            continue
+        parts = tuple(p for p in PurePosixPath(name).parts if p not in ("/", "."))
+        if parts and not _hidden(parts):
             items.append((parts, info))
     # A zip made from a folder holds just that folder: read it as the root.
     if len({p[0] for p, _ in items}) == 1 and all(len(p) > 1 for p, _ in items):
         items = [(p[1:], info) for p, info in items]
     for parts, info in sorted(items, key=lambda item: item[0]):
         yield parts, partial(_read_member, zf, info)
+    for name in sorted(refused):
+        yield (name,), lambda: None
+
+
+def _outside(name: str) -> bool:
+    """A member name that extracting would place outside the folder: ``/x``, ``C:x``, ``a/../../x``."""
+    return name.startswith("/") or bool(PureWindowsPath(name).drive) or ".." in name.split("/")
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Optional[bytes]:
@@ -186,9 +207,9 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Optional[bytes]:
         return None
     try:
         with zf.open(info) as f:
-            # The header's size bounds what zipfile will inflate; read one byte
-            # past the cap anyway in case the header lies.
-            data = f.read(MAX_FILE_BYTES + 1)
-    except Exception:   # encrypted, corrupt or unsupported compression: skip
+            # Ask for no more than the header declares (zipfile never returns more): it inflates
+            # as much as is asked for before trimming to that size, so asking for the cap let a
+            # header that understates a bomb inflate MAX_FILE_BYTES. A lying header fails the CRC.
+            return f.read(info.file_size)
+    except Exception:   # encrypted, corrupt or unsupported compression, bad CRC: skip
         return None
-    return data if len(data) <= MAX_FILE_BYTES else None
