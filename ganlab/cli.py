@@ -168,11 +168,12 @@ def _open_resumed(a) -> Engine:
         raise GanlabError(f"{listed} cannot change when resuming a run; start a new run with --out instead.")
     chosen = {d: getattr(a, d) for d in RESUMABLE if d in a.explicit}
 
-    def changes(cfg: RunConfig) -> None:             # before the nets are built: the device takes effect
+    def changes(cfg: RunConfig) -> set:              # before the nets are built: the device takes effect
         for field, value in chosen.items():
             setattr(cfg.train, field, value)
         if a.offline:
             cfg.data.download = False
+        return set(chosen)                               # what was typed wins over the checkpoint's rates
 
     return Engine.open(a.resume, changes=changes)
 

@@ -157,6 +157,22 @@ def test_resume_applies_learning_rates_n_critic_and_schedules(tmp_path):
     assert _latest(run)[2]["opt_g"][0]["lr"] == 1e-5
 
 
+def test_a_typed_rate_wins_even_when_it_equals_the_configured_one(tmp_path):
+    """After NaN rollbacks halved the rates, --lr-g with the run's configured value must still set it."""
+    import json
+    run = tmp_path / "run"
+    assert main(TINY + ["--out", str(run), "--lr-g", "2e-4"]) == 0
+    name = _latest(run)[0]
+    state_file = run / "checkpoints" / name / "state.json"
+    state = json.loads(state_file.read_text())
+    state["opt_g"][0]["lr"] = 5e-5                                   # as two halvings would leave it
+    state_file.write_text(json.dumps(state))
+    assert main(["train", "--resume", str(run), "--steps", "25", "--lr-g", "2e-4"]) == 0
+    assert _latest(run)[2]["opt_g"][0]["lr"] == 2e-4
+    assert main(["train", "--resume", str(run), "--steps", "30"]) == 0      # not typed: the live rate stays
+    assert _latest(run)[2]["opt_g"][0]["lr"] == 2e-4
+
+
 @pytest.mark.skipif(torch.backends.mps.is_available(), reason="needs a machine without MPS")
 def test_resume_applies_the_device(tmp_path, capsys):
     run = tmp_path / "run"

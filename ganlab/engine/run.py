@@ -135,7 +135,8 @@ class Engine:
         """Continue a run folder from its latest checkpoint (or from scratch if it has none).
 
         ``changes(cfg)`` may edit the config before the nets are built (the CLI's
-        --device, --lr-g, ... on --resume); the checkpoint's weights still load.
+        --device, --lr-g, ... on --resume) and returns the train fields it set; the
+        checkpoint's weights still load, and rates it set win over the checkpoint's.
         """
         run = RunDir.open(Path(run_dir))
         ckpt = run.latest_checkpoint()
@@ -143,16 +144,14 @@ class Engine:
             run.cfg.train = read_config(ckpt).train
         if steps is not None:
             run.cfg.train.steps = steps
-        before = (run.cfg.train.lr_g, run.cfg.train.lr_d, run.cfg.train.n_critic)
-        if changes is not None:
-            changes(run.cfg)
+        touched = set(changes(run.cfg) or ()) if changes is not None else set()
         trainer = make_trainer(run.cfg, data)
         if ckpt is not None:
             load_checkpoint(trainer, ckpt)             # its optimisers carry the live rates (NaN halvings too)
             t = trainer.cfg.train
-            if t.lr_g != before[0] or t.lr_d != before[1]:     # rates changed on resume win
-                trainer.set_lr(t.lr_g if t.lr_g != before[0] else None, t.lr_d if t.lr_d != before[1] else None)
-            if t.n_critic != before[2]:
+            if touched & {"lr_g", "lr_d"}:             # rates given on resume win, even the configured ones
+                trainer.set_lr(t.lr_g if "lr_g" in touched else None, t.lr_d if "lr_d" in touched else None)
+            if "n_critic" in touched:
                 trainer.set_n_critic(t.n_critic)
         run.truncate_metrics(trainer.step_count)
         run.write_config()
