@@ -1,19 +1,17 @@
 """Start the ganlab web app: ``python app.py`` then open http://localhost:7860.
 
-GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose the address (Docker sets 0.0.0.0);
-GANLAB_RUNS is where runs are saved, GANLAB_MAX_RUNS caps runs training at once and
-GANLAB_TORCH_THREADS sets torch's CPU threads (default: one per core), and
-GANLAB_PLAY_PROCESSES=0 trains the 2-D Playground's runs on threads of this process
-instead of one child process per run.
+``python app.py --help`` lists the options (address, runs folder, accounts,
+classroom mode, training slots, memory budget, quotas); each also has a
+GANLAB_... environment variable. With none, it is a personal server on
+127.0.0.1 for one person on a laptop.
 
-The import lines stay at the top and the rest under ``__main__``: each Playground run's
-process imports this file again (as Python's multiprocessing does) and must not start a server.
+The import lines stay at the top and the rest under ``__main__``: each run's
+training process imports this file again (as Python's multiprocessing does)
+and must not start a server.
 """
-from ganlab.trainer import configure_threads
-from ganlab.ui import build_app
+import sys
+
+from ganlab.server import main
 
 if __name__ == "__main__":
-    configure_threads()
-    demo = build_app()
-    demo.queue(default_concurrency_limit=4)
-    demo.launch(max_file_size="500mb")
+    sys.exit(main())
