@@ -8,6 +8,7 @@
 
     run = RunDir.create(path, cfg)   # new run (refuses a folder holding another run)
     run = RunDir.open(path)          # existing run, to continue or inspect
+    find_runs(Path("runs"))          # every run folder under runs/, newest metrics first
 """
 from __future__ import annotations
 
@@ -124,3 +125,45 @@ class RunDir:
         out = Path(out or self.path / "training.gif")
         iio.imwrite(out, np.stack(frames), duration=int(1000 / fps), loop=0)
         return out
+
+
+# ---- finding runs ------------------------------------------------------------------
+MAX_DEPTH = 4                     # runs/ui/<run> is 2 deep; leave room for hand-made sub-folders
+SKIP_FOLDERS = {"uploads"}        # the UI's uploaded images live under runs/ui/uploads
+
+
+def is_run(path: Path) -> bool:
+    """A run folder holds both config.json and metrics.jsonl (a checkpoint holds only the first)."""
+    path = Path(path)
+    return (path / "config.json").is_file() and (path / "metrics.jsonl").is_file()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return (path / "metrics.jsonl").stat().st_mtime
+    except OSError:                                   # deleted while we looked
+        return 0.0
+
+
+def find_runs(root: Path, max_depth: int = MAX_DEPTH) -> List[Path]:
+    """Every run folder under ``root`` (at most ``max_depth`` levels down), newest metrics first."""
+    found: List[Path] = []
+
+    def walk(folder: Path, depth: int) -> None:
+        if is_run(folder):                            # a run's own sub-folders are samples and checkpoints
+            found.append(folder)
+            return
+        if depth >= max_depth:
+            return
+        try:
+            children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+        except OSError:                               # unreadable, or removed meanwhile
+            return
+        for child in children:
+            if not child.name.startswith(".") and child.name not in SKIP_FOLDERS:
+                walk(child, depth + 1)
+
+    root = Path(root)
+    if root.is_dir():
+        walk(root, 0)
+    return sorted(found, key=_mtime, reverse=True)

@@ -129,31 +129,57 @@ def test_side_by_side_puts_grids_next_to_each_other(root, tmp_path):
     assert right.getbbox() is not None                           # the second grid was pasted, not left white
 
 
+def _handlers(root, **opts):
+    from ganlab.server import ServerOptions
+    from ganlab.ui.sessions import Sessions
+    return CompareHandlers(Sessions(options=ServerOptions(runs=root, train_processes=False, **opts)))
+
+
 def test_handlers_warn_about_bad_input(root, tmp_path):
     root, old, _ = root
-    h = CompareHandlers(root)
-    msg = h.add(str(tmp_path / "nope"), [])[0]
-    assert msg.startswith("⚠️") and "no folder" in msg
-    msg = h.add(str(tmp_path), [])[0]
+    h = _handlers(root)
+    msg = h.add(str(tmp_path / "nope"), [], "k")[0]
+    assert msg.startswith("⚠️") and "not a run you may open" in msg
+    (root / "ui" / "empty").mkdir(exist_ok=True)
+    msg = h.add("ui/empty", [], "k")[0]
     assert msg.startswith("⚠️") and "not a run folder" in msg
-    assert h.show([])[0] == f"⚠️ {PICK}"
-    assert h.at_step([], 10)[0] == f"⚠️ {PICK}"
-    assert h.pick([])[0] == PICK and h.pick([])[4] is None      # clearing the list is not an error
-    assert h.at_step([str(tmp_path)], 10)[0].startswith("⚠️")
+    assert h.show([], "k")[0] == f"⚠️ {PICK}"
+    assert h.at_step([], 10, "k")[0] == f"⚠️ {PICK}"
+    assert h.pick([], "k")[0] == PICK and h.pick([], "k")[4] is None      # clearing the list is not an error
+    assert h.at_step([str(tmp_path)], 10, "k")[0].startswith("⚠️")
 
 
 def test_handlers_list_add_and_draw(root, tmp_path):
     root, old, new = root
     outside = _train(tmp_path / "elsewhere", 5)
-    h = CompareHandlers(root)
-    msg, runs, *_ = h.refresh([])
-    assert msg.startswith("Found 2 run(s)") and [v for _, v in runs["choices"]] == [str(new), str(old)]
-    msg, runs, fig, slider, picture = h.add(f"  {outside}  ", [str(old)])
-    assert not msg.startswith("⚠️") and runs["value"] == [str(old), str(outside)]
-    assert str(outside) in [v for _, v in runs["choices"]]      # a run outside the root stays choosable
+    h = _handlers(root)                                          # personal mode: the CLI's runs are listed
+    msg, runs, *_ = h.refresh([], "k")
+    assert msg.startswith("Found 2 run(s)") and [v for _, v in runs["choices"]] == ["ui/20240101-ring-abcdef",
+                                                                                     "cli/old"]
+    assert h.add(str(outside), ["cli/old"], "k")[0].startswith("⚠️")     # no folder outside the runs folder
+    msg, runs, fig, slider, picture = h.add("  ui/20240101-ring-abcdef  ", ["cli/old"], "k")
+    assert not msg.startswith("⚠️") and runs["value"] == ["cli/old", "ui/20240101-ring-abcdef"]
     assert (slider["minimum"], slider["maximum"], slider["value"]) == (0, 25, 25)
-    assert {t.name for t in fig.data if t.showlegend} == {run_label(old, root), str(outside) + " · ring · mlp · ns"}
+    assert {t.name for t in fig.data if t.showlegend} == {run_label(old, root), run_label(new, root)}
     assert picture.width >= 2 * 320
-    msg, picture = h.at_step([str(old), str(outside)], 15)
+    msg, picture = h.at_step(["cli/old", "ui/20240101-ring-abcdef"], 15, "k")
     assert "nearest step 15" in msg and "10" in msg
-    assert h.refresh([str(outside)])[1]["value"] == [str(outside)]
+    assert h.refresh(["cli/old"], "k")[1]["value"] == ["cli/old"]
+
+
+def test_a_browser_compares_only_runs_it_may_see(root):
+    root, old, new = root
+    h = _handlers(root, classroom=True, teacher_password="teach")
+    alice, bob = h.sessions.get("alice").who, h.sessions.get("bob").who
+    h.sessions.access.claim(new, alice)
+    try:
+        assert [v for _, v in h.refresh([], "alice")[1]["choices"]] == ["ui/20240101-ring-abcdef"]
+        assert h.refresh([], "bob")[1]["choices"] == []          # not alice's run, nor the CLI's (a classroom)
+        assert h.add("ui/20240101-ring-abcdef", [], "bob")[0].startswith("⚠️")
+        assert h.show(["ui/20240101-ring-abcdef"], "bob")[0].startswith("⚠️")
+        h.sessions.access.share(new, True, alice)
+        assert [v for _, v in h.refresh([], "bob")[1]["choices"]] == ["ui/20240101-ring-abcdef"]
+        assert not h.show(["ui/20240101-ring-abcdef"], "bob")[0].startswith("⚠️")
+        assert bob.owner != alice.owner
+    finally:
+        (new / "owner.json").unlink()

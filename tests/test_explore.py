@@ -148,11 +148,11 @@ def test_class_grid_of_a_many_class_model_is_bounded(tmp_path):
     cfg = RunConfig(DataConfig(name="shapes", n=64, resolution=32, label="shape+colour+size"),   # 72 classes
                     ModelConfig(name="projection", width=8, z_dim=8, factorised=True),
                     TrainConfig(steps=1, batch_size=16, n_samples=12))
-    e = Engine.new(cfg, tmp_path / "run")
+    e = Engine.new(cfg, tmp_path / "runs" / "run")                 # a CLI run under the runs folder
     e.step_once()
     e.stop()
-    h = ExploreHandlers(Sessions(tmp_path / "runs"), models_root=tmp_path / "models")
-    names = h.select(str(tmp_path / "run"), "k").class_names
+    h = ExploreHandlers(Sessions(tmp_path / "runs", models_root=tmp_path / "models"))
+    names = h.select("run", "k").class_names
     assert len(names) == 72
     view = dict(seed_a=1, psi=1.0)
     rows = np.asarray(h.class_grid([], view, "k", per_class=2))   # nothing picked: 32 classes spread over the 72
@@ -204,8 +204,9 @@ def test_explore_handlers_render_strip_grid_nearest_and_exports(tmp_path):
     from ganlab.ui.sessions import Sessions
     run = _tiny_run(tmp_path)
     export_generator(run, tmp_path / "models" / "tiny-shapes", card="# tiny\n")
-    h = ExploreHandlers(Sessions(tmp_path / "runs"), models_root=tmp_path / "models")
-    assert h.default_model().endswith("tiny-shapes") and h.models()[0][0] == "shipped: tiny-shapes"
+    h = ExploreHandlers(Sessions(tmp_path / "runs", models_root=tmp_path / "models"))
+    assert h.default_model() == "models/tiny-shapes" and h.models()[0] == ("shipped: tiny-shapes",
+                                                                           "models/tiny-shapes")
     view = dict(seed_a=1, seed_b=2, mode="slerp", t=0.0, psi=1.0, frames=5, dim=0, dim_amount=0,
                 class_a="square", class_b="triangle", blend=0.0, directions=[0] * 5)
     img0, cap = h.render(view, "k")
@@ -223,5 +224,15 @@ def test_explore_handlers_render_strip_grid_nearest_and_exports(tmp_path):
         assert export_file(h, what, view, "k").stat().st_size > 0
     with pytest.raises(GanlabError, match="Seed A must be"):
         h.render(dict(view, seed_a="abc"), "k")
-    with pytest.raises(GanlabError, match="no folder"):
+    # psi 0, the slider's minimum, is the mean image: every seed draws the same, unlike psi 1 (it read as 1)
+    at0 = [np.asarray(h.render(dict(view, psi=0.0, seed_a=a, seed_b=a + 1), "k")[0]) for a in (1, 7)]
+    at1 = [np.asarray(h.render(dict(view, psi=1.0, seed_a=a, seed_b=a + 1), "k")[0]) for a in (1, 7)]
+    assert (at0[0] == at0[1]).all() and (at1[0] != at1[1]).any()
+    assert "ψ 0.00" in h.render(dict(view, psi=0.0), "k")[1]
+    assert np.asarray(h.strip(dict(view, psi=0.0), "k")).std(axis=1).max() >= 0          # strips take it too
+    with pytest.raises(GanlabError, match="ψ must be from 0 to 1.5"):
+        h.render(dict(view, psi=2.0), "k")
+    with pytest.raises(GanlabError, match="not a run you may open"):
         h.select(str(tmp_path / "missing"), "k")
+    with pytest.raises(GanlabError, match="not a run you may open"):     # a run outside the runs folder
+        h.select(str(run), "k")

@@ -344,7 +344,7 @@ def test_a_run_whose_process_dies_says_so_and_the_session_goes_on(handlers):
     assert _wait(lambda: e.state == "error")
     fig, stats, _ = _tick(h)
     assert "error" in stats and "New run" in stats                  # said on the page, not only in the log
-    assert "⚠️" in h.play("k") and h.sessions.running() == 0
+    assert "⚠️" in h.play("k") and h.sessions.scheduler.busy() == 0       # its slot is free again
     assert "New" in h.new(dict(DEFAULT_SETTINGS), dict(LIVE_DEFAULTS), "k")    # and a new run works
     assert _tick(h)[0]["visible"] is not False
 
@@ -378,16 +378,16 @@ def test_stream_sends_changes_only_and_ends_with_the_session(handlers):
     async def scenario():
         task = asyncio.create_task(consume())
         await asyncio.sleep(1.5)
-        assert len(got) == 1 and got[0][0]["visible"] is True           # the first frame shows the panel
-        assert json.loads(got[0][0]["value"])["layout"]["title"]["text"].startswith("step")
+        assert len(got) == 1 and got[0][1]["visible"] is True           # the first frame shows the panel
+        assert json.loads(got[0][1]["value"])["layout"]["title"]["text"].startswith("step")
         h.set_layers(["heat"], "k")                                    # a layer change redraws once
         await asyncio.sleep(1.0)
-        assert len(got) == 2 and isinstance(got[1][0], str)            # then bare values: no config rebuilt
-        assert {t["type"] for t in json.loads(got[1][0])["data"]} == {"heatmap"}
+        assert len(got) == 2 and isinstance(got[1][1], str)            # then bare values: no config rebuilt
+        assert {t["type"] for t in json.loads(got[1][1])["data"]} == {"heatmap"}
         h.play("k")
         await asyncio.sleep(2.0)
         h.pause("k")
-        titles = [json.loads(o[0])["layout"]["title"]["text"] for o in got[2:] if isinstance(o[0], str)]
+        titles = [json.loads(o[1])["layout"]["title"]["text"] for o in got[2:] if isinstance(o[1], str)]
         assert len(titles) >= 2 and len(set(titles)) == len(titles)    # each push shows a new step
         h.sessions.close("k")
         await asyncio.wait_for(task, timeout=5)

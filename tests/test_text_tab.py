@@ -28,7 +28,7 @@ def handlers(tmp_path_factory):
     cfg = RunConfig(DataConfig(name="captioned", n=300),
                     ModelConfig(name="text-gan", clip=str(tmp / "emb"), width=8, z_dim=8),
                     TrainConfig(loss="hinge", batch_size=16, n_samples=16, steps=2, log_every=1, sample_every=1000))
-    sessions = Sessions(tmp / "runs")
+    sessions = Sessions(tmp / "runs", models_root=tmp / "models")
     data = sessions.data.get(cfg.data, seed=cfg.train.seed)
     run = tmp / "runs" / "t"
     engine = Engine.new(cfg, run, data=data)
@@ -36,7 +36,7 @@ def handlers(tmp_path_factory):
     engine.step_once()
     engine.stop()
     export_generator(run, tmp / "models" / "text-tiny")
-    return TextHandlers(sessions, models_root=tmp / "models")
+    return TextHandlers(sessions)
 
 
 def test_lists_shipped_models_and_runs_but_not_broken_ones(handlers):
@@ -44,9 +44,10 @@ def test_lists_shipped_models_and_runs_but_not_broken_ones(handlers):
     broken.mkdir(exist_ok=True)
     (broken / "config.json").write_text("{not json")
     (broken / "metrics.jsonl").write_text("")
-    labels = [label for label, _ in handlers.models()]
-    assert labels == ["shipped: text-tiny", "run: t"]
-    assert handlers.default_model().endswith("text-tiny")
+    assert [label for label, _ in handlers.models()] == ["shipped: text-tiny"]      # before a page says who
+    labels = [label for label, _ in handlers.models("k")]
+    assert labels == ["shipped: text-tiny", "your run: t"]       # personal mode: the CLI's runs are yours
+    assert handlers.default_model() == "models/text-tiny"
     info = handlers.open(handlers.default_model(), "k")
     assert "text-gan on fashion-mnist, mnist, shapes" in info and "understands prompts about" in info
 

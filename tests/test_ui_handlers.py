@@ -29,7 +29,7 @@ def one_thread():
 
 @pytest.fixture
 def handlers(tmp_path):
-    h = TrainHandlers(Sessions(tmp_path / "runs", max_runs=1))
+    h = TrainHandlers(Sessions(tmp_path / "runs", max_runs=1))     # runs on threads: the trainers can be seen
     yield h
     h.sessions.close_all()
 
@@ -113,41 +113,46 @@ def test_image_datasets_suggest_dcgan():
 
 
 # ---- sessions ----------------------------------------------------------------------
-def test_sessions_keep_engines_apart_and_cap_running(handlers):
+def _engine(h, key, timeout=30):
+    """The browser's engine once its run has left the line and started."""
+    v = h.sessions.get(key).train
+    assert v is not None and v.ticket.ready.wait(timeout), "the run did not start"
+    return v.engine
+
+
+def test_sessions_keep_engines_apart_and_queue_beyond_the_cap(handlers):
     h = handlers
-    assert "New run" in h.build(FAST, "aaaaaaaa")[0]
-    assert "started" in h.launch("aaaaaaaa")[0]
-    assert "busy" in h.build(FAST, "bbbbbbbb")[0]                # the one slot is taken
-    assert h.sessions.get("bbbbbbbb").engine is None
-    h.pause("aaaaaaaa")                                           # a paused run frees its slot
-    assert "New run" in h.build(FAST, "bbbbbbbb")[0]
-    assert "started" in h.launch("bbbbbbbb")[0]
-    a, b = h.sessions.get("aaaaaaaa").engine, h.sessions.get("bbbbbbbb").engine
+    assert "started" in h.start(FAST, "aaaaaaaa")[0]
+    msg, status = h.start(FAST, "bbbbbbbb")                      # the one slot is taken: b waits in line
+    assert "1st in line" in msg and "WAITING" in status and h.sessions.get("bbbbbbbb").engine is None
+    a = _engine(h, "aaaaaaaa")
+    h.pause("aaaaaaaa")                                           # paused, a keeps its slot for a while ...
+    assert h.sessions.get("bbbbbbbb").train.ticket.state == "waiting"
+    h.stop("aaaaaaaa")                                            # ... stopped, the slot goes to b by itself
+    b = _engine(h, "bbbbbbbb")
     assert a is not b and a.run.path != b.run.path
     assert a.trainer.data is b.trainer.data and h.sessions.data.loads == 1     # one copy of the data
-    assert a.run.path.name.endswith("ring-aaaaaa") and b.run.path.parent == a.run.path.parent
-    assert a.state == "paused" and b.state == "running" and h.sessions.running() == 1
-    assert "busy" in h.resume("aaaaaaaa")[0]
+    assert "aaaaaa" not in a.run.path.name and "bbbbbb" not in b.run.path.name   # no part of the session key
+    assert b.run.path.parent == a.run.path.parent
+    assert a.state == "stopped" and b.state == "running" and h.sessions.scheduler.busy() == 1
+    assert "1st in line" in h.resume("aaaaaaaa")[0]               # a's resume waits for the slot in turn
     h.sessions.close("aaaaaaaa")
-    assert a.state == "stopped" and h.sessions.peek("aaaaaaaa") is None
+    assert h.sessions.peek("aaaaaaaa") is None and h.sessions.scheduler.tickets()[0].job.owner == "bbbbbbbb"
     assert "There is no run yet" in h.step("aaaaaaaa")[0]          # a's browser sees nothing of b
 
 
 def test_new_start_stops_the_old_run(handlers):
     h = handlers
-    h.build(FAST, "k")
-    h.launch("k")
-    old = h.sessions.get("k").engine
-    h.build(FAST, "k")
-    assert old.state == "stopped" and h.sessions.get("k").engine is not old
-    assert "started" in h.launch("k")[0]                         # the cap counts the session once
+    h.start(FAST, "k")
+    old = _engine(h, "k")
+    assert "started" in h.start(FAST, "k")[0]                     # the cap counts the session once
+    assert old.state == "stopped" and _engine(h, "k") is not old
 
 
 def test_step_pause_apply_and_tick(handlers):
     h = handlers
-    h.build(FAST, "k")
-    h.launch("k")
-    e = h.sessions.get("k").engine
+    h.start(FAST, "k")
+    e = _engine(h, "k")
     assert _wait(lambda: e.status()["step"] >= 20)
     msg, _ = h.step("k")                                          # pauses first, then one step
     at = e.status()["step"]
@@ -157,45 +162,65 @@ def test_step_pause_apply_and_tick(handlers):
     msg, status = h.apply(5e-4, 1e-4, 3, "k")
     assert "n_critic 3" in msg and "lr G 0.0005" in status and e.status()["n_critic"] == 3
     skip = {"__type__": "update"}                                 # gr.skip()
-    status, curves, points, grid, health, classes = h.tick("k")
+    status, curves, points, grid, health, classes = h.tick("k")[:6]
     assert status == skip                                         # apply() already showed this status
     assert curves.data and points["visible"] and not grid["visible"]
     assert isinstance(health, str) and not classes["visible"]   # a point set has no class histogram
     assert points["value"].data[1].name == "G(z)" and len(points["value"].data[1].x) == 512
-    assert h.tick("k") == (skip,) * 6                             # nothing new while paused
+    assert h.tick("k")[:6] == (skip,) * 6                         # nothing new while paused
     h.resume("k")
     assert _wait(lambda: e.status()["step"] > at + 30)
     status, curves, *_ = h.tick("k")
     assert "RUNNING" in status and curves.data
 
 
+def test_a_nan_during_step_is_reported_not_a_key_error(handlers, monkeypatch):
+    """Step on a run whose loss becomes NaN: the engine rolls back and the message says so."""
+    h = handlers
+    h.start(FAST, "k")
+    e = _engine(h, "k")
+    assert _wait(lambda: e.status()["step"] >= 20)
+    h.pause("k")
+    real = e.trainer.step
+
+    def nan_step():
+        m = real()
+        return dict(m, loss_d=float("nan"))
+    monkeypatch.setattr(e.trainer, "step", nan_step)
+    msg, _ = h.step("k")
+    assert not msg.startswith("⚠️"), msg                           # it was "Something went wrong: KeyError"
+    assert "loss_d became nan" in msg and "went back to step" in msg and "halved" in msg
+
+
 def test_checkpoint_and_gif_downloads(handlers):
     h = handlers
-    h.build(dict(FAST, steps=120), "k")
-    h.launch("k")
-    e = h.sessions.get("k").engine
-    assert _wait(lambda: e.state == "finished")
+    h.start(dict(FAST, steps=120), "k")
+    e = _engine(h, "k")
+    assert _wait(lambda: e.state in ("finished", "stopped"))
     msg, _, archive = h.save_checkpoint("k")
     names = zipfile.ZipFile(archive).namelist()
     assert any(n.endswith("state.safetensors") for n in names) and any(n.endswith("config.json") for n in names)
     msg, _, gif = h.gif("k")
     assert gif.endswith(".gif") and open(gif, "rb").read(3) == b"GIF"
+    assert not (e.run.path / "training.gif").exists()             # downloads go to scratch, not the run folder
     assert "reached its 120 steps" in h.resume("k")[0]
     h.stop("k")
     assert h.save_checkpoint("k")[2].endswith(".zip")             # a stopped run still downloads
 
 
-def test_open_run_continues_a_cli_run(handlers, tmp_path):
+def test_open_run_continues_a_cli_run(handlers):
     cfg = config_from_form(dict(FAST, steps=30))
-    e = Engine.new(cfg, tmp_path / "cli-run")
+    run = handlers.sessions.root / "cli-run"                      # the CLI's runs under --runs are the owner's
+    e = Engine.new(cfg, run)
     e.start()
     assert _wait(lambda: e.state == "finished")
     e.stop()
-    assert "already reached its 30 steps" in handlers.open_run(str(tmp_path / "cli-run"), None, "k")[0]
-    msg, status, lr_g, lr_d, n_critic = handlers.open_run(str(tmp_path / "cli-run"), 60, "k")
-    assert "at step 30" in msg and lr_g == 1e-3 and n_critic == 1
-    assert "started" in handlers.launch("k")[0]
-    opened = handlers.sessions.get("k").engine
+    choices = [ref for _, ref in handlers.run_choices("k")]
+    assert "cli-run" in choices
+    assert "reached its 30 steps" in handlers.open_run("cli-run", None, "k")[0]
+    msg, status, lr_g, lr_d, n_critic = handlers.open_run("cli-run", 60, "k")
+    assert "from step 30" in msg and lr_g == 1e-3 and n_critic == 1
+    opened = _engine(handlers, "k")
     assert _wait(lambda: opened.status()["step"] >= 60)
 
 
@@ -203,37 +228,39 @@ def test_open_run_continues_a_cli_run(handlers, tmp_path):
 @pytest.mark.parametrize("change, words", [
     (dict(lr_g=0), "learning rate"), (dict(lr_d=-1e-3), "learning rate"),
     (dict(batch_size=0), "batch size"), (dict(batch_size=50_000), "larger than the dataset"),
-    (dict(steps=-5), "cannot be negative"), (dict(custom="no-such-set"), "Unknown dataset"),
+    (dict(steps=-5), "cannot be negative"), (dict(custom="no-such-set"), "not a dataset this server"),
     (dict(steps=None), "Fill in"), (dict(n_critic=0), "n_critic"),
 ])
 def test_bad_form_values_give_a_message(handlers, change, words):
-    msg, status = handlers.build(dict(FAST, **change), "k")
+    msg, status = handlers.start(dict(FAST, **change), "k")
     assert msg.startswith("⚠️") and words in msg
     assert handlers.sessions.get("k").engine is None
 
 
-def test_bad_upload_and_bad_folders_give_a_message(handlers, tmp_path):
+def test_bad_upload_and_bad_runs_give_a_message(handlers, tmp_path):
     z = tmp_path / "notes.zip"
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("a.txt", "hello")
         zf.writestr("b.txt", "world")
     msg, custom, model, lr_g, _, _ = handlers.upload([str(z)], "k")
-    assert custom.startswith("folder:") and custom.endswith(".zip") and model == "dcgan" and lr_g == 2e-4
-    msg, _ = handlers.build(dict(FAST, custom=custom, model=model), "k")
-    assert msg.startswith("⚠️") and "image" in msg
-    assert "no run folder" in handlers.open_run(str(tmp_path / "missing"), None, "k")[0].lower()
-    (tmp_path / "empty").mkdir()
-    assert handlers.open_run(str(tmp_path / "empty"), None, "k")[0].startswith("⚠️")
+    assert custom == "upload:notes" and model == "dcgan" and lr_g == 2e-4
+    msg, _ = handlers.start(dict(FAST, custom=custom, model=model), "k")
+    assert msg.startswith("⚠️") and "image" in msg and str(tmp_path) not in msg
+    assert handlers.sessions.get("k").engine is None
+    assert "not a run" in handlers.open_run(str(tmp_path / "missing"), None, "k")[0]
+    (handlers.sessions.root / "empty").mkdir(parents=True)
+    assert handlers.open_run("empty", None, "k")[0].startswith("⚠️")
     assert handlers.open_run("", None, "k")[0].startswith("⚠️")
     assert "There is no run yet" in handlers.pause("k")[0]
 
 
-def test_a_bug_becomes_something_went_wrong(handlers, monkeypatch):
+def test_a_bug_becomes_a_message_and_frees_the_slot(handlers, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk on fire")
     monkeypatch.setattr(Engine, "new", boom)
-    msg, _ = handlers.build(FAST, "k")
-    assert msg == "⚠️ Something went wrong: RuntimeError: disk on fire"
+    msg, _ = handlers.start(FAST, "k")
+    assert msg == "⚠️ Starting the run failed: RuntimeError: disk on fire"
+    assert handlers.sessions.scheduler.busy() == 0
 
 
 def test_build_app_has_a_train_tab(tmp_path):
@@ -241,7 +268,8 @@ def test_build_app_has_a_train_tab(tmp_path):
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     for eid in ("tab-train", "train-dataset", "train-start", "train-pause", "train-resume", "train-step",
                 "train-stop", "train-status", "train-curves", "train-points", "train-grid", "train-apply",
-                "train-save", "train-gif", "train-open", "train-upload"):
+                "train-save", "train-gif", "train-open", "train-upload", "train-runs", "train-fork",
+                "train-share", "train-broadcast", "train-notice", "tab-classroom"):
         assert eid in ids
     assert isinstance(demo.sessions, Sessions)
 

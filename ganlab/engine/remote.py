@@ -281,6 +281,10 @@ class RemoteEngine:
         except GanlabError:
             return self._last["state"]
 
+    def cached_status(self) -> Dict[str, Any]:
+        """The last status the child sent (with every snapshot): no round trip."""
+        return dict(self._last)
+
     @property
     def ended(self) -> bool:
         return self._ended is not None

@@ -7,6 +7,7 @@
     place, eta_s = sched.position(ticket)       # 1 = next in line; eta_s None when it cannot be told
     ticket.engines                 # what start() returned, once active
     sched.cancel(ticket)           # leave the line (or give the slot back)
+    sched.touch(ticket)            # an idle run was used (one Step): its idle time starts again
     sched.tickets()                # every active and waiting ticket, for the teacher's table
 
 A job's ``start()`` runs on a thread of its own when its turn comes: it
@@ -58,6 +59,7 @@ class Ticket:
     queued_at: float = field(default_factory=time.monotonic)
     started_at: Optional[float] = None
     idle_since: Optional[float] = None
+    note: str = ""                              # why it ended, when the page should say (e.g. idle too long)
     ready: threading.Event = field(default_factory=threading.Event)   # set once active, failed or cancelled
 
     @property
@@ -105,6 +107,13 @@ class Scheduler:
             launch = self._pump()
             self._cond.notify_all()
         self._launch_all(launch)
+
+    def touch(self, ticket) -> None:
+        """Someone used the idle run (a Step click): its idle time starts again."""
+        with self._cond:
+            if ticket is not None and ticket.idle_since is not None:
+                ticket.idle_since = time.monotonic()
+                self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:

@@ -1,17 +1,23 @@
 """The Gradio app: one tab per way of playing with GANs, all thin clients of the engine.
 
+    from ganlab.server import ServerOptions
     from ganlab.ui import build_app
-    demo = build_app(runs_root="runs")      # gr.Blocks; runs go to runs/ui/...
-    demo.queue(default_concurrency_limit=4).launch()
+    demo = build_app(options=ServerOptions(runs=Path("runs"), classroom=True, teacher_password="..."))
+    demo.queue(default_concurrency_limit=QUEUE_LIMIT).launch()
 
 Adding a tab means writing ``build_<name>_tab(sessions)`` in its own module and
 one ``with gr.Tab(...)`` block below. Per-browser state lives in ``Sessions``,
 keyed by ``request.session_hash`` and dropped when the browser tab closes.
+
+Who a browser is: the signed-in account under --auth, else a secret the page
+keeps in its local storage (gr.BrowserState), sent once when the page loads,
+so a browser finds its runs again after a reload or a server restart.
 """
 from __future__ import annotations
 
 import gradio as gr
 
+from .classroom_tab import build_classroom_tab
 from .compare_tab import build_compare_tab
 from .explore_tab import build_explore_tab
 from .playground_tab import build_playground_tab
@@ -19,35 +25,80 @@ from .sessions import Sessions
 from .text_tab import build_text_tab
 from .train_tab import build_train_tab
 
-__all__ = ["build_app", "Sessions"]
+__all__ = ["build_app", "Sessions", "QUEUE_LIMIT"]
 
 TITLE = "ganlab"
 SUBTITLE = "Train generative adversarial networks and watch them learn, step by step."
+# events of a group without a limit of its own run this many at once; interactive groups
+# (sliders, prompts, frames) have their own, so training controls never hold them up
+QUEUE_LIMIT = 4
 
 
-def build_app(runs_root=None, max_runs=None) -> gr.Blocks:
-    """The whole UI; runs go under ``runs_root`` (default: $GANLAB_RUNS or ``runs``)."""
-    sessions = Sessions(runs_root, max_runs=max_runs)
-    with gr.Blocks(title=TITLE) as demo:
+def build_app(runs_root=None, max_runs=None, options=None) -> gr.Blocks:
+    """The whole UI; runs go under ``runs_root`` (default: the options' ``runs``, else ``runs``)."""
+    from ..server import ServerOptions
+    opts = options or ServerOptions()
+    sessions = Sessions(runs_root, max_runs=max_runs, options=opts)
+    room = sessions.classroom
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 6 * 3600)) as demo:
+        token = gr.BrowserState(None, storage_key="ganlab-browser", secret=sessions.browser_secret())
         gr.Markdown(f"# {TITLE}\n{SUBTITLE}", elem_id="app-title")
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Train", id="train", elem_id="tab-train"):
-                train = build_train_tab(sessions)
+                build_train_tab(sessions)
             with gr.Tab("2-D Playground", id="playground", elem_id="tab-playground") as play_tab:
-                build_playground_tab(sessions, play_tab)
+                play = build_playground_tab(sessions, play_tab)
             with gr.Tab("Explore", id="explore", elem_id="tab-explore") as explore_tab:
                 explore = build_explore_tab(sessions, explore_tab)
             with gr.Tab("Text → Image", id="text", elem_id="tab-text") as text_tab:
                 text = build_text_tab(sessions, text_tab)
             with gr.Tab("Compare runs", id="compare", elem_id="tab-compare") as compare_tab:
                 build_compare_tab(sessions, compare_tab)
-        demo.unload(_closer(train.close, explore.forget, text.forget))
+            with gr.Tab("Classroom", id="classroom", elem_id="tab-classroom", visible=False) as class_tab:
+                classroom = build_classroom_tab(sessions)
+        sign_in = _teacher_sign_in(sessions, classroom, class_tab) if room.enabled and not opts.auth else None
+
+        def on_load(stored, request: gr.Request):
+            s = sessions.bind(request)
+            kept = sessions.adopt_token(s.key, stored)
+            teacher = s.who.teacher
+            return (kept, gr.update(visible=teacher), gr.Timer(active=teacher),
+                    *([gr.update(visible=not teacher)] if sign_in is not None else []))
+        load_out = [token, class_tab, classroom.timer] + ([sign_in] if sign_in is not None else [])
+        demo.load(on_load, token, load_out, api_name=False, show_progress="hidden")
+        demo.unload(_closer(sessions, play.close, explore.forget, text.forget))
     demo.sessions = sessions                      # for tests and for shutting down cleanly
     return demo
 
 
-def _closer(*closers):
+def _teacher_sign_in(sessions: Sessions, classroom, class_tab) -> gr.Accordion:
+    """In-page sign-in for the teacher when there are no accounts (no --auth)."""
+    with gr.Accordion("Teacher? Sign in", open=False, elem_id="teacher-sign-in") as box:
+        password = gr.Textbox(type="password", label="teacher password", max_lines=1, elem_id="teacher-password")
+        go = gr.Button("Sign in", size="sm", elem_id="teacher-go")
+        said = gr.Markdown("", elem_id="teacher-message")
+
+    def sign_in(text, request: gr.Request):
+        key = sessions.bind(request).key
+        try:
+            msg = classroom.sign_in(text, key)
+        except Exception as e:                               # GanlabError: wrong password, too many tries
+            return f"⚠️ {e}", gr.skip(), gr.skip(), gr.skip(), ""
+        return msg, gr.update(visible=True), gr.Timer(active=True), gr.update(visible=False), ""
+    outs = [said, class_tab, classroom.timer, box, password]
+    go.click(sign_in, password, outs, api_name="teacher_sign_in")
+    password.submit(sign_in, password, outs)
+    return box
+
+
+def _closer(sessions: Sessions, *closers):
     def on_unload(request: gr.Request):
+        key = request.session_hash
         for close in closers:
-            close(request.session_hash)
+            try:
+                close(key)
+            except Exception:
+                pass
+        sessions.close(key)
     return on_unload
+

@@ -21,11 +21,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..checkpoint import read_config
 from ..errors import GanlabError
-from ..runs import RunDir
+from ..runs import RunDir, find_runs, is_run  # noqa: F401  (re-exported for the tabs)
 from .plots import _axis, _figure, thin
 
-MAX_DEPTH = 4                     # runs/ui/<run> is 2 deep; leave room for hand-made sub-folders
-SKIP_FOLDERS = {"uploads"}        # the UI's uploaded images live under runs/ui/uploads
 # Plotly's D3 palette: distinct enough for the handful of runs one compares at once
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
@@ -39,44 +37,6 @@ PANELS = [
 EMPTY_NOTE = {"fid": "no FID estimates in these runs (train with eval_every > 0 on an image set)",
               "recall": "no recall estimates in these runs", "diversity": "no diversity in these runs"}
 GAP, HEADER_LINE = 12, 14         # pixels between grids; pixels per line of text above each grid
-
-
-# ---- finding runs ------------------------------------------------------------------
-def is_run(path: Path) -> bool:
-    """A run folder holds both config.json and metrics.jsonl (a checkpoint holds only the first)."""
-    path = Path(path)
-    return (path / "config.json").is_file() and (path / "metrics.jsonl").is_file()
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return (path / "metrics.jsonl").stat().st_mtime
-    except OSError:                                   # deleted while we looked
-        return 0.0
-
-
-def find_runs(root: Path, max_depth: int = MAX_DEPTH) -> List[Path]:
-    """Every run folder under ``root`` (at most ``max_depth`` levels down), newest metrics first."""
-    found: List[Path] = []
-
-    def walk(folder: Path, depth: int) -> None:
-        if is_run(folder):                            # a run's own sub-folders are samples and checkpoints
-            found.append(folder)
-            return
-        if depth >= max_depth:
-            return
-        try:
-            children = sorted(p for p in folder.iterdir() if p.is_dir())
-        except OSError:                               # unreadable, or removed meanwhile
-            return
-        for child in children:
-            if not child.name.startswith(".") and child.name not in SKIP_FOLDERS:
-                walk(child, depth + 1)
-
-    root = Path(root)
-    if root.is_dir():
-        walk(root, 0)
-    return sorted(found, key=_mtime, reverse=True)
 
 
 def _short_data(name: str) -> str:

@@ -3,12 +3,12 @@
     with gr.Tab("Compare runs", id="compare") as tab:
         build_compare_tab(sessions, tab)
 
-    h = CompareHandlers(Path("runs"))          # the handlers alone, for tests
-    msg, runs, curves, slider, grids = h.add("runs/ring", [])
+    h = CompareHandlers(sessions)              # the handlers alone, for tests
+    msg, runs, curves, slider, grids = h.add("ui/20261201-ring-a1b2c3", [], key)
 
 The tab only reads run folders (see ganlab.ui.compare): it starts no training
-and no threads, and it keeps no per-browser state, so its handlers need no
-session key. Every control has a stable ``elem_id`` (``compare-...``).
+and no threads. It lists and opens only the runs the browser may see (its
+own, shared ones; ganlab.access). Every control has a stable ``elem_id`` (``compare-...``).
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import gradio as gr
 
 from ..errors import GanlabError
+from .common import guarded, keyed
 from .compare import (
     PALETTE,
     common_steps,
     compare_figure,
-    find_runs,
     grids_at_step,
     is_run,
     read_metrics,
@@ -30,13 +30,12 @@ from .compare import (
     side_by_side,
 )
 from .sessions import Sessions
-from .train_handlers import guarded
 
 MAX_COMPARE = len(PALETTE)          # beyond this, colours repeat and the legend stops helping
-INTRO = ("Pick runs from the list (runs made in this app or by the CLI under the runs folder), or type "
-         "the path of any other run folder. Their curves share one step axis; move the slider to compare "
+INTRO = ("Pick runs from the list: your own, and the runs others shared with the class (on your own machine, "
+         "the CLI's runs under the runs folder too). Their curves share one step axis; move the slider to compare "
          "their sample grids at the same step.")
-PICK = "Pick one or more runs in the list above, or add a run folder by its path, to compare them."
+PICK = "Pick one or more runs in the list above, or add one by its name, to compare them."
 
 
 def _key(path) -> str:
@@ -45,37 +44,39 @@ def _key(path) -> str:
 
 
 class CompareHandlers:
-    """What the tab's controls do; each returns plain values for its outputs and never raises."""
+    """What the tab's controls do; each returns plain values for its outputs and never raises.
 
-    def __init__(self, root: Path):
-        self.root = Path(root)
+    A browser compares the runs it may open (ganlab.access): its own, shared ones and, for the teacher, all.
+    """
 
-    def choices(self, extra: Sequence[str] = (), found: Optional[List[Path]] = None) -> List[Tuple[str, str]]:
-        """(label, path) for every run under the root (``found``, if already scanned), then the runs
-        in ``extra`` that live elsewhere, e.g. typed CLI runs, so the chosen values stay valid choices."""
-        paths = [str(p) for p in (find_runs(self.root) if found is None else found)]
-        known = {_key(p) for p in paths}
-        for e in extra:
-            if _key(e) not in known and is_run(Path(e).expanduser()):
-                paths.append(str(e))
-                known.add(_key(e))
-        return [(run_label(Path(p).expanduser(), self.root), p) for p in paths]
+    def __init__(self, sessions: Sessions):
+        self.sessions = sessions
+        self.root = Path(sessions.root)
 
-    def _runs(self, selected: Optional[Sequence[str]]) -> List[Path]:
-        """The chosen folders, checked: at least one, each still a run, not too many."""
+    def _who(self, key: Optional[str]):
+        return self.sessions.who(key)
+
+    def choices(self, key: Optional[str] = None, found: Optional[List[Path]] = None) -> List[Tuple[str, str]]:
+        """(label, ref) for every run this browser may open (``found``, if already listed)."""
+        access = self.sessions.access
+        paths = found if found is not None else [e.path for e in access.visible_runs(self._who(key))]
+        return [(run_label(p, self.root), access.ref(p)) for p in paths]
+
+    def _runs(self, selected: Optional[Sequence[str]], key: Optional[str]) -> List[Path]:
+        """The chosen runs, checked: at least one, each still a run this browser may open, not too many."""
         if not selected:
             raise GanlabError(PICK)
         if len(selected) > MAX_COMPARE:
             raise GanlabError(f"Compare at most {MAX_COMPARE} runs at once; remove some from the list.")
-        paths = [Path(s).expanduser() for s in selected]
-        for p in paths:
+        paths = [self.sessions.access.run_path(s, self._who(key)) for s in selected]
+        for p, s in zip(paths, selected):
             if not is_run(p):
-                raise GanlabError(f"`{p}` is no longer a run folder (moved or deleted?); press Refresh list.")
+                raise GanlabError(f"`{s}` is no longer a run folder (moved or deleted?); press Refresh list.")
         return paths
 
-    def _view(self, selected: Sequence[str]) -> Tuple[str, object, Dict, object]:
+    def _view(self, selected: Sequence[str], key: Optional[str]) -> Tuple[str, object, Dict, object]:
         """(message, curves, slider update, grids) for the chosen runs, grids at the latest step."""
-        paths = self._runs(selected)
+        paths = self._runs(selected, key)
         labels = [run_label(p, self.root) for p in paths]
         fig = compare_figure({lab: read_metrics(p) for lab, p in zip(labels, paths)})
         lo, hi = common_steps(paths)
@@ -89,53 +90,53 @@ class CompareHandlers:
         return msg, fig, slider, side_by_side(grids, labels)
 
     @guarded(5)
-    def refresh(self, selected: Optional[Sequence[str]]) -> tuple:
-        """Scan the runs folder again; keep the chosen runs that still exist and redraw them."""
-        kept = [s for s in (selected or []) if is_run(Path(s).expanduser())]
-        found = find_runs(self.root)
-        choices = self.choices(kept, found)
-        where = f"Found {len(found)} run(s) under `{self.root}`." if found else \
-            f"No runs under `{self.root}` yet: train one in the Train tab, or add a run folder by its path."
+    def refresh(self, selected: Optional[Sequence[str]], key: Optional[str] = None) -> tuple:
+        """List the runs again; keep the chosen runs that still exist and redraw them."""
+        access, who = self.sessions.access, self._who(key)
+        found = [e.path for e in access.visible_runs(who)]
+        refs = {access.ref(p) for p in found}
+        kept = [s for s in (selected or []) if s in refs]
+        choices = self.choices(key, found)
+        where = f"Found {len(found)} run(s) you can open." if found else \
+            "No runs yet: train one in the Train tab (runs others share appear here too)."
         if not kept:
             return where, gr.update(choices=choices, value=[]), gr.skip(), gr.skip(), gr.skip()
-        msg, fig, slider, image = self._view(kept)
+        msg, fig, slider, image = self._view(kept, key)
         return f"{where} {msg}", gr.update(choices=choices, value=kept), fig, slider, image
 
     @guarded(5)
-    def add(self, path: Optional[str], selected: Optional[Sequence[str]]) -> tuple:
-        """Add the run folder typed in the box (e.g. a CLI run outside the runs folder) and redraw."""
+    def add(self, path: Optional[str], selected: Optional[Sequence[str]], key: Optional[str] = None) -> tuple:
+        """Add the run typed in the box (as the list names it) and redraw."""
         path = (path or "").strip()
         if not path:
-            raise GanlabError("Type the path of a run folder (the one holding config.json) first.")
-        p = Path(path).expanduser()
-        if not p.is_dir():
-            raise GanlabError(f"There is no folder at `{path}`; check the path and try again.")
-        if not is_run(p):
+            raise GanlabError("Type the name of a run (as the list shows it) first.")
+        access = self.sessions.access
+        folder = access.run_path(path, self._who(key))
+        if not is_run(folder):
             raise GanlabError(f"`{path}` is not a run folder: it needs both config.json and metrics.jsonl.")
+        ref = access.ref(folder)
         selected = list(selected or [])
-        choices = self.choices(selected + [path])
-        value = next(v for _, v in choices if _key(v) == _key(p))      # the listed spelling, if listed
-        if _key(value) not in {_key(s) for s in selected}:
-            selected.append(value)
-        msg, fig, slider, image = self._view(selected)
-        return msg, gr.update(choices=choices, value=selected), fig, slider, image
+        if ref not in selected:
+            selected.append(ref)
+        msg, fig, slider, image = self._view(selected, key)
+        return msg, gr.update(choices=self.choices(key), value=selected), fig, slider, image
 
     @guarded(5)
-    def show(self, selected: Optional[Sequence[str]]) -> tuple:
+    def show(self, selected: Optional[Sequence[str]], key: Optional[str] = None) -> tuple:
         """Draw the chosen runs; a warning when none is chosen."""
-        msg, fig, slider, image = self._view(selected or [])
+        msg, fig, slider, image = self._view(selected or [], key)
         return msg, gr.skip(), fig, slider, image
 
-    def pick(self, selected: Optional[Sequence[str]]) -> tuple:
+    def pick(self, selected: Optional[Sequence[str]], key: Optional[str] = None) -> tuple:
         """The user changed the list: draw the chosen runs, or clear the views when none is left."""
         if selected:
-            return self.show(selected)
+            return self.show(selected, key)
         return PICK, gr.skip(), compare_figure({}), gr.update(value=0, interactive=False), None
 
     @guarded(2)
-    def at_step(self, selected: Optional[Sequence[str]], step: Optional[float]) -> tuple:
+    def at_step(self, selected: Optional[Sequence[str]], step: Optional[float], key: Optional[str] = None) -> tuple:
         """The slider moved: every run's saved grid nearest ``step``, side by side."""
-        paths = self._runs(selected)
+        paths = self._runs(selected, key)
         step = int(step or 0)
         grids = grids_at_step(paths, step)
         used = {s for _, image, s in grids if image is not None}
@@ -147,14 +148,14 @@ class CompareHandlers:
 
 def build_compare_tab(sessions: Sessions, tab: gr.Tab) -> None:
     """Lay out the tab inside the current gr.Tab; its list refreshes whenever the tab is selected."""
-    h = CompareHandlers(sessions.root)
+    h = CompareHandlers(sessions)
     gr.Markdown(INTRO, elem_id="compare-intro")
     with gr.Row(equal_height=True):
         runs = gr.Dropdown([], value=[], multiselect=True, max_choices=MAX_COMPARE, label="runs to compare",
                            elem_id="compare-runs", scale=5)
         refresh = gr.Button("Refresh list", elem_id="compare-refresh", scale=1, min_width=110)
     with gr.Row(equal_height=True):
-        path = gr.Textbox(label="add a run folder by path", placeholder="runs/ring (holds config.json)",
+        path = gr.Textbox(label="add a run by name", placeholder="ui/20261201-101500-ring-a1b2c3",
                           max_lines=1, elem_id="compare-path", scale=5)
         add = gr.Button("Add", elem_id="compare-add", scale=1, min_width=110)
     message = gr.Markdown("", elem_id="compare-message")
@@ -165,9 +166,9 @@ def build_compare_tab(sessions: Sessions, tab: gr.Tab) -> None:
                      elem_id="compare-grids", buttons=["download"])
 
     view = [message, runs, curves, step, grids]
-    tab.select(h.refresh, runs, view, show_progress="hidden")
-    refresh.click(h.refresh, runs, view, show_progress="hidden")
-    runs.input(h.pick, runs, view, show_progress="hidden")
-    add.click(h.add, [path, runs], view)
-    path.submit(h.add, [path, runs], view)
-    step.release(h.at_step, [runs, step], [message, grids], show_progress="hidden")
+    tab.select(keyed(h.refresh, sessions, 1), runs, view, show_progress="hidden")
+    refresh.click(keyed(h.refresh, sessions, 1), runs, view, show_progress="hidden")
+    runs.input(keyed(h.pick, sessions, 1), runs, view, show_progress="hidden")
+    add.click(keyed(h.add, sessions, 2), [path, runs], view)
+    path.submit(keyed(h.add, sessions, 2), [path, runs], view)
+    step.release(keyed(h.at_step, sessions, 2), [runs, step], [message, grids], show_progress="hidden")

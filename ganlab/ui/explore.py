@@ -24,15 +24,29 @@ from ..errors import GanlabError
 from ..explore import Explorer, interpolate
 from ..trainer import GRID_CLASSES, grid_classes
 from ..viz import grid_image
-from .compare import find_runs
-from .sessions import Sessions
-from .shelf import Shelf, model_folders
+from .sessions import MODELS_DIR, Sessions
+from .shelf import Shelf, family, model_folders
 
 log = logging.getLogger(__name__)
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 N_DIRECTIONS = 5
 MAX_LOADED = 8                       # generators kept in memory, shared by every browser
+PSI_RANGE = (0.0, 1.5)               # truncation: 0 draws the mean image, 1 as trained, above 1 more varied
+
+
+def psi_of(view: Dict[str, Any]) -> float:
+    """Truncation ψ from the view; 0 (the slider's minimum: the mean image) is a value, not "unset"."""
+    v = view.get("psi")
+    if v is None or v == "":
+        return 1.0
+    try:
+        psi = float(v)
+    except (TypeError, ValueError):
+        raise GanlabError("Truncation ψ must be a number.") from None
+    lo, hi = PSI_RANGE
+    if not lo <= psi <= hi:
+        raise GanlabError(f"Truncation ψ must be from {lo:g} to {hi:g} (got {psi:g}).")
+    return psi
 
 
 def shipped_models(root: Path = MODELS_DIR) -> List[Path]:
@@ -50,28 +64,42 @@ def to_picture(x: torch.Tensor, nrow: Optional[int] = None, target: int = 256) -
 
 
 class ExploreHandlers:
-    def __init__(self, sessions: Sessions, models_root: Path = MODELS_DIR):
-        self.sessions, self.models_root = sessions, models_root
+    def __init__(self, sessions: Sessions):
+        self.sessions, self.models_root = sessions, sessions.models_root    # one models folder for every rule
         self.shelf: Shelf[Explorer] = Shelf(Explorer.open, MAX_LOADED)
 
     # ---- models -------------------------------------------------------------------------
-    def models(self) -> List[Tuple[str, str]]:
-        """Shipped models first, then run folders under the runs root (image runs only)."""
-        out = [(f"shipped: {p.name}", str(p)) for p in shipped_models(self.models_root)]
-        for run in find_runs(self.sessions.root):
-            out.append((f"run: {run.relative_to(self.sessions.root)}", str(run)))
+    def models(self, key: Optional[str] = None) -> List[Tuple[str, str]]:
+        """Shipped models first, then the image runs this browser may open (its own and shared ones)."""
+        access = self.sessions.access
+        out = [(f"shipped: {p.name}", access.ref(p)) for p in shipped_models(self.models_root)]
+        if key is None:
+            return out
+        for e in access.visible_runs(self.sessions.who(key)):
+            if family(e.path) not in ("", "text-gan"):
+                kind = "your run" if e.mine else f"{e.owner_label}'s run" if e.owner_label else "run"
+                out.append((f"{kind}: {access.ref(e.path)}", access.ref(e.path)))
         return out
 
     def default_model(self) -> Optional[str]:
+        """The first shipped model, as the model list names it (``models/NAME``)."""
         shipped = shipped_models(self.models_root)
-        return str(shipped[0]) if shipped else None
+        return self.sessions.access.ref(shipped[0]) if shipped else None
 
     def explorer(self, key: str) -> Explorer:
-        return self.shelf.current(key, self.default_model(), "No model is loaded; pick a shipped model or type a "
-                                  "run folder and press Open.")
+        default = self.default_model()
+        return self.shelf.current(key, str(self.sessions.access.resolve(default).resolve()) if default else None,
+                                  "No model is loaded; pick a shipped model or one of your runs and press Open.")
 
     def select(self, path: str, key: str) -> Explorer:
-        return self.shelf.select(path, key, "Pick a model from the list or type the path of a run folder first.")
+        if not (path or "").strip():
+            raise GanlabError("Pick a model from the list first.")
+        folder = self.sessions.access.run_path(path, self.sessions.who(key))     # yours, shared, or shipped
+        return self.shelf.select(str(folder.resolve()), key, "Pick a model from the list first.")
+
+    def where(self, ex: Explorer) -> str:
+        """The loaded model's folder as the page names it (no server paths)."""
+        return self.sessions.access.ref(ex.source)
 
     def forget(self, key: str) -> None:
         self.shelf.forget(key)
@@ -113,7 +141,7 @@ class ExploreHandlers:
         a, b = self._seed(view.get("seed_a"), "Seed A"), self._seed(view.get("seed_b"), "Seed B")
         parts = [f"seed A {a} → seed B {b}",
                  f"t {float(view.get('t') or 0):.2f} ({view.get('mode') or 'slerp'})",
-                 f"ψ {float(view.get('psi') or 1):.2f}"]
+                 f"ψ {psi_of(view):.2f}"]
         moved = [f"PC{i + 1} {float(v):+.1f}σ" for i, v in enumerate(view.get("directions", [])) if v]
         if moved:
             parts.append(", ".join(moved))
@@ -127,7 +155,7 @@ class ExploreHandlers:
 
     def render(self, view: Dict[str, Any], key: str) -> Tuple[Image.Image, str]:
         ex = self.explorer(key)
-        x = ex.render(self.z(ex, view), float(view.get("psi") or 1.0), self.condition(ex, view))
+        x = ex.render(self.z(ex, view), psi_of(view), self.condition(ex, view))
         return to_picture(x), self.caption(ex, view)
 
     def strip(self, view: Dict[str, Any], key: str) -> Image.Image:
@@ -140,7 +168,7 @@ class ExploreHandlers:
         if not 2 <= n <= 240:
             raise GanlabError(f"Use 2 to 240 frames (got {n}).")
         zs = torch.stack([self.z(ex, view, t=i / (n - 1)) for i in range(n)])
-        return ex.render(zs, float(view.get("psi") or 1.0), self.condition(ex, view))
+        return ex.render(zs, psi_of(view), self.condition(ex, view))
 
     def class_grid(self, classes: Sequence[str], view: Dict[str, Any], key: str, per_class: int = 8) -> Image.Image:
         """One row per class, the same ``per_class`` seeds (from seed A on) in every row."""
@@ -157,7 +185,7 @@ class ExploreHandlers:
         z = torch.stack([ex.z(base + i) for i in range(per_class)])           # [S, z_dim]
         zz = z.repeat(len(ids), 1)                                            # [C * S, z_dim]
         yy = ids.repeat_interleave(per_class)
-        x = ex.render(zz, float(view.get("psi") or 1.0), yy)
+        x = ex.render(zz, psi_of(view), yy)
         return label_rows(to_picture(x, nrow=per_class, target=64), classes)
 
     def nearest(self, view: Dict[str, Any], key: str, k: int = 5) -> Tuple[Image.Image, str]:
@@ -165,7 +193,10 @@ class ExploreHandlers:
         from ..config import DataConfig
         from ..explore import nearest
         ex = self.explorer(key)
-        x = ex.render(self.z(ex, view), float(view.get("psi") or 1.0), self.condition(ex, view))
+        if not self.sessions.access.may_use_dataset(ex.cfg.data.name, self.sessions.who(key)):
+            raise GanlabError("This model was trained on someone else's uploaded images, so its nearest "
+                              "training images are not shown.")
+        x = ex.render(self.z(ex, view), psi_of(view), self.condition(ex, view))
         data_cfg = DataConfig(**{**ex.cfg.data.__dict__})
         data = self.sessions.data.get(data_cfg, seed=ex.cfg.train.seed).x
         idx, dist = nearest(x, data, k=k)

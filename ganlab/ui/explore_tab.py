@@ -10,9 +10,9 @@ from typing import Dict, List
 
 import gradio as gr
 
+from .common import guarded
 from .explore import N_DIRECTIONS, ExploreHandlers, export_file
 from .sessions import Sessions
-from .train_handlers import guarded
 
 INTRO = ("Play with a trained generator: every image comes from a **seed** (copy it to get the same image "
          "again). Slide between two seeds, push the image along the generator's main directions of change "
@@ -96,7 +96,7 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab) -> None:
 
     @guarded(2)
     def render(request: gr.Request, *values):
-        return h.render(_view(values), request.session_hash)
+        return h.render(_view(values), h.sessions.bind(request).key)
 
     def render_out(request: gr.Request, *values):
         img, cap = render(request, *values)
@@ -106,33 +106,34 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab) -> None:
 
     def strip(request: gr.Request, *values):
         try:
-            return h.strip(_view(values), request.session_hash)
+            return h.strip(_view(values), h.sessions.bind(request).key)
         except Exception:
             return gr.skip()
 
     @guarded(9)
     def open_model(path, request: gr.Request):
-        ex = h.select(path, request.session_hash)
+        ex = h.select(path, h.sessions.bind(request).key)
         names = ex.class_names if ex.conditional else []
         first = names[0] if names else None
-        info = f"**{ex.describe()}** · `{ex.source}`"
+        info = f"**{ex.describe()}** · `{h.where(ex)}`"
         return ("", info, gr.update(visible=ex.conditional), gr.update(choices=names, value=names[:4]),
                 gr.update(choices=names, value=first), gr.update(choices=names, value=first),
-                gr.update(choices=h.models()), gr.update(visible=ex.conditional), gr.update(visible=False))
+                gr.update(choices=h.models(h.sessions.bind(request).key)), gr.update(visible=ex.conditional),
+                gr.update(visible=False))
 
     @guarded(2)
     def class_grid(classes, request: gr.Request, *values):
-        return "", gr.update(value=h.class_grid(classes, _view(values), request.session_hash), visible=True)
+        return "", gr.update(value=h.class_grid(classes, _view(values), h.sessions.bind(request).key), visible=True)
 
     @guarded(2)
     def nearest(request: gr.Request, *values):
-        img, text = h.nearest(_view(values), request.session_hash)
+        img, text = h.nearest(_view(values), h.sessions.bind(request).key)
         return text, gr.update(value=img, visible=True)
 
     def exporter(what):
         @guarded(2)
         def run(request: gr.Request, *values):
-            path = export_file(h, what, _view(values), request.session_hash)
+            path = export_file(h, what, _view(values), h.sessions.bind(request).key)
             return f"Ready: `{path.name}` below.", str(path)
         return run
 
@@ -145,17 +146,22 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab) -> None:
     chain = dict(fn=render_out, inputs=view_inputs, outputs=main, show_progress="hidden")
     tab.select(on_select, c["model"], opened, show_progress="hidden").then(**chain).then(
         strip, view_inputs, c["strip"], show_progress="hidden")
-    c["open"].click(open_model, c["model"], opened).then(**chain).then(strip, view_inputs, c["strip"])
+    c["open"].click(open_model, c["model"], opened, api_name="explore_open").then(**chain).then(
+        strip, view_inputs, c["strip"])
     # live controls: the newest slider position wins, older pending renders are dropped
     live = [c["t"], c["psi"], c["blend"], c["dim_amount"]] + [c[f"pc{i}"] for i in range(N_DIRECTIONS)]
+    # interactive groups of their own: a slider never waits behind training controls or downloads
+    fast = dict(show_progress="hidden", trigger_mode="always_last", concurrency_limit=8,
+                concurrency_id="explore-render")
+    slow = dict(show_progress="hidden", trigger_mode="always_last", concurrency_limit=4,
+                concurrency_id="explore-strip")
     for comp in live:
-        comp.input(render_out, view_inputs, main, show_progress="hidden", trigger_mode="always_last",
-                   concurrency_limit=8, concurrency_id="explore-render",
-                   api_name="explore_render" if comp is c["t"] else None)   # the A -> B slider, for benchmarks
-        comp.release(strip, view_inputs, c["strip"], show_progress="hidden", trigger_mode="always_last")
+        comp.input(render_out, view_inputs, main, api_name="explore_render" if comp is c["t"] else None,
+                   **fast)                                                   # the A -> B slider, for benchmarks
+        comp.release(strip, view_inputs, c["strip"], **slow)
     for comp in (c["seed_a"], c["seed_b"], c["mode"], c["class_a"], c["class_b"], c["frames"], c["dim"]):
-        comp.change(render_out, view_inputs, main, show_progress="hidden", trigger_mode="always_last")
-        comp.change(strip, view_inputs, c["strip"], show_progress="hidden", trigger_mode="always_last")
+        comp.change(render_out, view_inputs, main, **fast)
+        comp.change(strip, view_inputs, c["strip"], **slow)
     c["rand_a"].click(lambda: random.randrange(2 ** 31), None, c["seed_a"], show_progress="hidden")
     c["rand_b"].click(lambda: random.randrange(2 ** 31), None, c["seed_b"], show_progress="hidden")
     c["reset"].click(lambda: [0] * (N_DIRECTIONS + 1), None,

@@ -8,7 +8,8 @@
     h.live(settings, key)                    # loss, optimizer, lrs, D:G ratio, speed: applied at once
     h.draw(sketch, key)                      # train on the user's drawing
     outputs = h.tick(layers, key)            # panels, stats, charts: what changed since the last call
-    async for outputs in h.stream(layers, key):  # the same, pushed to the browser up to 5 times a second
+    async for outputs in h.stream(layers, key):  # (message, panels, stats, charts, lesson text), pushed to the
+                                                 # browser up to 5 times a second; loads lessons the teacher pushes
 
 Each run trains in a child process of its own (ganlab.engine.remote), so the
 server's work of drawing frames does not take the run's interpreter lock; with
@@ -22,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import os
 import time
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -35,17 +35,17 @@ import torch
 
 from ..config import OPTIMIZERS, RunConfig
 from ..data.toys import points_from_drawing, write_points
-from ..engine import Engine
+from ..engine import Engine, Job
 from ..engine.remote import RemoteEngine
 from ..errors import GanlabError
 from ..lessons import BEST, LESSONS, THREADS, best_preset
 from ..losses import LOSSES
 from ..plane import Mirror, PlaneView, view_between_steps
 from ..pretrained import pretrained_path
+from .common import guarded, minutes, ordinal
 from .liveplot import live_value
 from .plane_plot import ALL_LAYERS, plane_figure, playground_charts, stats_markdown, view_stats
 from .sessions import Sessions
-from .train_handlers import guarded
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ HISTORY = 4000                      # divergence points kept per panel
 REFRESH_SECONDS = 0.18             # the stream's period: the plane redraws up to ~5.5 times a second
 STATS_SECONDS = 0.5                 # the stats line, redrawn at most this often while training runs
 CHARTS_SECONDS = 1.0                # the charts move slowly: redraw them at most this often
+START_WAIT = 20.0                   # a handler waits this long for its runs to start (a free slot: < 1 s)
+PANEL_BYTES = 80 * 2**20            # a playground run's process: 35-50 MB of its own, plus its nets and batches
 
 
 @dataclass
@@ -85,6 +87,7 @@ class Playground:
     shown_panels: int = -1          # panels visible on screen, to hide the others only once
     stats_text: str = ""            # the stats line on screen
     stats_at: float = 0.0           # time.monotonic() of its last redraw
+    ticket: Any = None              # the scheduler's ticket for these runs (one slot per panel)
 
     def engines(self) -> List[Any]:
         return [p.engine for p in self.panels]
@@ -124,39 +127,106 @@ def _apply_live(cfg: RunConfig, live: Dict[str, Any]) -> RunConfig:
 class PlaygroundHandlers:
     def __init__(self, sessions: Sessions, processes: Optional[bool] = None):
         self.sessions = sessions
-        # each run in a child process of its own (ganlab.engine.remote) unless GANLAB_PLAY_PROCESSES=0
-        self.processes = (os.environ.get("GANLAB_PLAY_PROCESSES", "1").strip() != "0"
-                          if processes is None else processes)
+        # each run in a child process of its own (ganlab.engine.remote) unless --play-processes 0
+        self.processes = sessions.options.play_processes if processes is None else processes
+        sessions.on_close.append(lambda s: self._stop(s.play))
 
     # ---- state ------------------------------------------------------------------------
     def _play(self, key: str) -> Playground:
         s = self.sessions.peek(key)
-        if s is None or s.play is None or not s.play.panels:
+        if s is None or s.play is None or (not s.play.panels and s.play.ticket is None):
             raise GanlabError("The playground has no run yet; pick a distribution or a lesson.")
+        if not s.play.panels:
+            raise GanlabError(self._waiting(s.play))
         return s.play
 
-    def _replace(self, key: str, panels: List[Panel], lesson: str = "") -> Playground:
+    def _waiting(self, play: Playground) -> str:
+        t = play.ticket
+        if t is not None and t.state == "failed":
+            return t.error
+        place, eta = self.sessions.scheduler.position(t) if t is not None else (None, None)
+        if place is None:
+            return "The runs are starting; one moment."
+        return (f"All {self.sessions.max_runs} training slots of this server are busy: you are {ordinal(place)} in "
+                f"line ({minutes(eta)}); your runs start by themselves.")
+
+    def _stop(self, play: Optional[Playground]) -> None:
+        if play is None:
+            return
+        if play.ticket is not None and play.ticket.state == "waiting":
+            self.sessions.scheduler.cancel(play.ticket)
+        for p in play.panels:
+            try:
+                p.engine.stop()
+            except GanlabError:
+                pass
+
+    def _launch(self, key: str, runs: Sequence[tuple], lesson: str = "", start: bool = False,
+                delay: float = 0.0) -> Playground:
+        """Replace the session's runs by ``runs`` [(panel name, config, pretrained start or None, run folder to
+        reopen or None)], built when the scheduler gives them slots (one per panel); waits briefly for that."""
         s = self.sessions.get(key)
         old, drawing = s.play, (s.play.drawing if s.play is not None else None)
-        s.play = Playground(panels, lesson, drawing)
-        if old is not None:
-            for p in old.panels:
-                p.engine.stop()
-        return s.play
+        play = s.play = Playground([], lesson, drawing)
+        self._stop(old)
+        who = s.who
 
-    def _engine(self, key: str, cfg: RunConfig, tag: str, init=None):
-        run_dir = self.sessions.new_run_dir(key, f"play-{tag}")
+        def build() -> list:
+            panels = []
+            try:
+                for name, cfg, init, reopen in runs:
+                    panels.append(Panel(name, self._engine(who, cfg, init, reopen)))
+                    if delay:
+                        panels[-1].engine.set_delay(delay)
+                if start:
+                    for p in panels:
+                        p.engine.start()
+            except BaseException:
+                for p in panels:
+                    p.engine.stop()
+                raise
+            play.panels = panels
+            return [p.engine for p in panels]
+        play.ticket = self.sessions.scheduler.request(Job(
+            owner=key, label=f"{who.label} · playground", start=build, units=len(runs),
+            memory=PANEL_BYTES * len(runs), on_idle=_stop_panels, on_end=_stop_panels))
+        play.ticket.ready.wait(START_WAIT)
+        if play.ticket.state == "failed":
+            raise GanlabError(play.ticket.error)
+        return play
+
+    def _engine(self, who, cfg: RunConfig, init=None, reopen=None):
+        if reopen is not None:                   # a run that gave its slot back: continue its folder
+            if self.processes:
+                return RemoteEngine.open(reopen, threads=THREADS, nice=self.sessions.options.train_nice)
+            return Engine.open(reopen, threads=THREADS)
+        tag = "drawing" if cfg.data.name.startswith("points:") else cfg.data.name
+        run_dir = self.sessions.access.new_run_dir(who, f"play-{tag}")
         if self.processes:                       # the child makes its own copy of the (small) 2-D set
-            return RemoteEngine.new(cfg, run_dir, init=init, threads=THREADS)
+            return RemoteEngine.new(cfg, run_dir, init=init, threads=THREADS, nice=self.sessions.options.train_nice)
         data = self.sessions.data.get(cfg.data, seed=cfg.train.seed)
         return Engine.new(cfg, run_dir, data=data, init=init, threads=THREADS)
 
     # ---- building runs ------------------------------------------------------------------
     def open(self, key: str) -> None:
-        """First visit to the tab: the pretrained ring (or nothing new if the session has runs)."""
+        """First visit to the tab: a lesson the teacher pushed, else the pretrained ring (or nothing new if the
+        session has runs)."""
         s = self.sessions.get(key)
-        if s.play is None or not s.play.panels:
+        if self.pushed(key):
+            self.load_pushed(key)
+        elif s.play is None or (not s.play.panels and s.play.ticket is None):
             self._new(dict(DEFAULT_SETTINGS), dict(LIVE_DEFAULTS), key)
+
+    def pushed(self, key: str) -> bool:
+        """A lesson the teacher pushed that this browser has not loaded yet."""
+        room, s = self.sessions.classroom, self.sessions.get(key)
+        return bool(room.enabled and room.lesson and room.lesson_seq > s.lesson_seen)
+
+    def load_pushed(self, key: str) -> tuple:
+        room, s = self.sessions.classroom, self.sessions.get(key)
+        s.lesson_seen = room.lesson_seq
+        msg, text = self.load_lesson(room.lesson, key)
+        return f"📣 Your teacher pushed this lesson. {msg}", text
 
     def _new(self, settings: Dict[str, Any], live: Dict[str, Any], key: str) -> str:
         s = self.sessions.get(key)
@@ -168,12 +238,12 @@ class PlaygroundHandlers:
             shipped = pretrained_path(settings["dataset"])
             if shipped is not None and _same_model(shipped, cfg):
                 init = shipped
-        tag = "drawing" if cfg.data.name.startswith("points:") else cfg.data.name
-        engine = self._engine(key, cfg, tag, init)
-        engine.set_delay(float(live.get("delay") or 0.0))
-        self._replace(key, [Panel("", engine)])
-        start = f"pretrained for {engine.status()['step']:,} steps" if init else "from scratch"
-        return f"New {cfg.data.name if tag != 'drawing' else 'drawing'} run, {start}; press ▶ Play."
+        play = self._launch(key, [("", cfg, init, None)], delay=float(live.get("delay") or 0.0))
+        if not play.panels:
+            return self._waiting(play)
+        start = f"pretrained for {play.panels[0].engine.status()['step']:,} steps" if init else "from scratch"
+        name = "drawing" if cfg.data.name.startswith("points:") else cfg.data.name
+        return f"New {name} run, {start}; press ▶ Play."
 
     @guarded(1)
     def new(self, settings: Dict[str, Any], live: Dict[str, Any], key: str):
@@ -185,24 +255,22 @@ class PlaygroundHandlers:
         lesson = LESSONS.get(lesson_key)
         if lesson is None:
             raise GanlabError(f"Unknown lesson {lesson_key!r}.")
-        self.sessions.check_capacity(key, need=len(lesson.runs), tab="play")
-        panels = []
-        for name, cfg in lesson.runs:
-            panels.append(Panel(name, self._engine(key, copy.deepcopy(cfg), f"{lesson.key}")))
-        play = self._replace(key, panels, lesson.key)
-        for p in play.panels:
-            p.engine.start()
-        return f"Lesson loaded: {len(panels)} run(s) training side by side.", f"### {lesson.title}\n{lesson.text}"
+        runs = [(name, copy.deepcopy(cfg), None, None) for name, cfg in lesson.runs]
+        play = self._launch(key, runs, lesson.key, start=True)
+        text = f"### {lesson.title}\n{lesson.text}"
+        if not play.panels:
+            return self._waiting(play), text
+        return f"Lesson loaded: {len(play.panels)} run(s) training side by side.", text
 
     @guarded(2)
     def draw(self, sketch: Any, settings: Dict[str, Any], live: Dict[str, Any], key: str):
-        """Turn the canvas into a points file and train a fresh run on it."""
+        """Turn the canvas into a points file (an upload of this user's) and train a fresh run on it."""
         ink = _ink(sketch)
         pts = points_from_drawing(torch.from_numpy(ink), n=2000)
-        folder = self.sessions.upload_dir(key)
+        s = self.sessions.get(key)
+        folder = self.sessions.access.new_upload(s.who, "drawing")
         path = folder / "drawing.csv"
         write_points(pts, path)
-        s = self.sessions.get(key)
         if s.play is None:
             s.play = Playground([])
         s.play.drawing = f"points:{path.resolve()}"
@@ -217,11 +285,15 @@ class PlaygroundHandlers:
         for p in play.panels:
             if p.engine.state == "error":
                 raise GanlabError(p.engine.status()["error"] or "This run failed; press 'New run'.")
+        if all(_released(p.engine) for p in play.panels):       # idle too long: back in line, same folders
+            runs = [(p.name, None, None, p.engine.run.path) for p in play.panels]
+            play = self._launch(key, runs, play.lesson, start=True)
+            return "Continuing where it stopped." if play.panels else self._waiting(play)
         need = sum(1 for p in play.panels if p.engine.state != "running")
-        self.sessions.check_capacity(key, need=len(play.panels), tab="play")
         for p in play.panels:
             if p.engine.state in ("idle", "paused"):
                 p.engine.start()
+        self.sessions.scheduler.touch(play.ticket)
         if need == 0:
             return "Already playing."
         states = {p.engine.state for p in play.panels}
@@ -292,8 +364,13 @@ class PlaygroundHandlers:
         """
         skip = gr.skip()
         s = self.sessions.peek(key)
-        if s is None or s.play is None or not s.play.panels:
+        if s is None or s.play is None:
             return (skip,) * (MAX_PANELS + 2)
+        if not s.play.panels:                               # waiting for slots: say where in line
+            text = self._waiting(s.play) if s.play.ticket is not None else ""
+            same = text == s.play.stats_text
+            s.play.stats_text = text
+            return (skip,) * MAX_PANELS + (skip if same else text, skip)
         shown = s.play_layers if layers is None else tuple(sorted(layers))
         try:
             return self._tick(s.play, ALL_LAYERS if shown is None else shown)
@@ -314,9 +391,13 @@ class PlaygroundHandlers:
         self.set_layers(layers, key)
         while self.sessions.peek(key) is not None:         # unload (the browser closed) ends it
             start = time.monotonic()
+            lesson = gr.skip()
+            if self.pushed(key):                            # the teacher pushed a lesson: load it here
+                msg, lesson = await anyio.to_thread.run_sync(self.load_pushed, key)
+                yield (msg,) + (gr.skip(),) * (MAX_PANELS + 2) + (lesson,)
             out = await anyio.to_thread.run_sync(self.tick, None, key)
             if any(not _skipped(o) for o in out):
-                yield out
+                yield (gr.skip(),) + out + (gr.skip(),)
             await asyncio.sleep(max(0.02, REFRESH_SECONDS - (time.monotonic() - start)))
 
     def _tick(self, play: Playground, layers: tuple) -> tuple:
@@ -391,9 +472,21 @@ class PlaygroundHandlers:
     def close(self, key: str) -> None:
         s = self.sessions.peek(key)
         if s is not None and s.play is not None:
-            for p in s.play.panels:
-                p.engine.stop()
+            self._stop(s.play)
             s.play = None
+
+
+def _released(e) -> bool:
+    """A run that ended without failing: stopped by the idle timeout or its browser; its folder can continue."""
+    return (getattr(e, "ended", False) or e.state == "stopped") and e.state != "error"
+
+
+def _stop_panels(ticket) -> None:
+    for e in ticket.engines:
+        try:
+            e.stop()
+        except GanlabError:
+            pass
 
 
 def _skipped(update: Any) -> bool:

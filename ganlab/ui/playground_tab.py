@@ -86,6 +86,7 @@ def build_playground_tab(sessions: Sessions, tab: gr.Tab) -> PlaygroundHandlers:
 
 
 def _wire(h: PlaygroundHandlers, c: Dict, plots, tab: gr.Tab) -> None:
+    sessions = h.sessions
     settings = [c["dataset"], c["z_dim"], c["z_dist"], c["pretrained"]]
     live = [c["loss"], c["optimizer"], c["lr_g"], c["lr_d"], c["n_critic"], c["delay"]]
     msg = c["message"]
@@ -99,51 +100,53 @@ def _wire(h: PlaygroundHandlers, c: Dict, plots, tab: gr.Tab) -> None:
     async def on_open(layers, request: gr.Request):
         """Opening the tab: the pretrained ring, then the views streamed for as long as the page lives."""
         skip = gr.skip()
+        key = sessions.bind(request).key
         try:                                         # a thread: starting a run's process waits for it
-            await anyio.to_thread.run_sync(h.open, request.session_hash)
+            await anyio.to_thread.run_sync(h.open, key)
         except Exception as e:                       # the tab still works: a lesson or new run can follow
-            yield (f"⚠️ {e}",) + (skip,) * (len(plots) + 2)
-        async for out in h.stream(layers, request.session_hash):
-            yield (skip,) + out
+            yield (f"⚠️ {e}",) + (skip,) * (len(plots) + 3)
+        async for out in h.stream(layers, key):
+            yield out
 
     def on_new(request: gr.Request, *values):
-        return h.new(s_dict(values[:4]), l_dict(values[4:]), request.session_hash)
+        return h.new(s_dict(values[:4]), l_dict(values[4:]), sessions.bind(request).key)
 
     def on_live(request: gr.Request, *values):
-        return h.live(l_dict(values), request.session_hash)
+        return h.live(l_dict(values), sessions.bind(request).key)
 
     def on_draw(sketch, request: gr.Request, *values):
-        return h.draw(sketch, s_dict(values[:4]), l_dict(values[4:]), request.session_hash)
+        return h.draw(sketch, s_dict(values[:4]), l_dict(values[4:]), sessions.bind(request).key)
 
     def keyed(fn, *bound):
         def handler(request: gr.Request):
-            return fn(*bound, request.session_hash)
+            return fn(*bound, sessions.bind(request).key)
         return handler
 
     def on_lesson(lesson, request: gr.Request):
-        return h.load_lesson(lesson, request.session_hash)
+        return h.load_lesson(lesson, sessions.bind(request).key)
 
     def on_layers(layers, request: gr.Request):
-        h.set_layers(layers, request.session_hash)
+        h.set_layers(layers, sessions.bind(request).key)
 
     # trigger_mode="once": coming back to the tab must not start a second stream beside the first
-    tab.select(on_open, c["layers"], [msg] + plots + [c["stats"], c["charts"]], show_progress="hidden",
-               trigger_mode="once", concurrency_limit=None)
+    tab.select(on_open, c["layers"], [msg] + plots + [c["stats"], c["charts"], c["lesson_text"]],
+               show_progress="hidden", trigger_mode="once", concurrency_limit=None, api_name="play_stream")
     c["layers"].change(on_layers, c["layers"], None, show_progress="hidden")
     c["new"].click(on_new, settings + live, msg, concurrency_id="play-build", concurrency_limit=4)
     for comp in (c["dataset"], c["z_dim"], c["z_dist"]):
         comp.input(on_new, settings + live, msg, concurrency_id="play-build", concurrency_limit=4)
     c["load"].click(on_lesson, c["lesson"], [msg, c["lesson_text"]], concurrency_id="play-build")
+    control = dict(concurrency_id="play-control", concurrency_limit=4)     # never behind training controls
     for comp in (c["loss"], c["optimizer"]):
-        comp.input(on_live, live, msg)
+        comp.input(on_live, live, msg, **control)
     for comp in (c["lr_g"], c["lr_d"]):
-        comp.submit(on_live, live, msg)
-        comp.blur(on_live, live, msg)
+        comp.submit(on_live, live, msg, **control)
+        comp.blur(on_live, live, msg, **control)
     for comp in (c["n_critic"], c["delay"]):
-        comp.release(on_live, live, msg)
+        comp.release(on_live, live, msg, **control)
     c["draw"].click(on_draw, [c["sketch"]] + settings + live, [msg, c["dataset"]], concurrency_id="play-build")
-    c["play"].click(keyed(h.play), None, msg, concurrency_id="launch", concurrency_limit=1)
-    c["pause"].click(keyed(h.pause), None, msg)
-    c["step_d"].click(keyed(h.step, "d"), None, msg)
-    c["step_g"].click(keyed(h.step, "g"), None, msg)
-    c["step"].click(keyed(h.step, "both"), None, msg)
+    c["play"].click(keyed(h.play), None, msg, api_name="play_play", **control)
+    c["pause"].click(keyed(h.pause), None, msg, api_name="play_pause", **control)
+    c["step_d"].click(keyed(h.step, "d"), None, msg, **control)
+    c["step_g"].click(keyed(h.step, "g"), None, msg, **control)
+    c["step"].click(keyed(h.step, "both"), None, msg, **control)

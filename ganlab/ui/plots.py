@@ -43,6 +43,16 @@ def thin(rows: Sequence[Dict], max_points: int = MAX_POINTS) -> List[Dict]:
     return [rows[i] for i in sorted(set(idx.tolist()))]
 
 
+def compact(rows: Sequence[Dict], keep: int = 6000) -> List[Dict]:
+    """The rows a page keeps for its curves: at most ``keep`` training rows (thinned, ends kept), and every
+    row with a sparse key (FID, recall, ...), in their order; a long run's page does not grow without end."""
+    rows = list(rows)
+    if len(rows) <= keep:
+        return rows
+    kept = {id(r) for r in thin([r for r in rows if not SPARSE & r.keys()], keep // 2)}
+    return [r for r in rows if id(r) in kept or SPARSE & r.keys()]
+
+
 def _figure(data: List[Dict], layout: Dict) -> go.Figure:
     # The timer redraws every second for every browser: validating a 3-panel figure costs
     # ~150 ms, so figures are built as plain dicts (fixed below) and wrapped unvalidated (~10 ms).
@@ -146,7 +156,7 @@ def status_markdown(st: Dict[str, Any], note: str = "") -> str:
     state = st["state"]
     parts = [f"**{state.upper()}**", f"step **{st['step']:,} / {st['steps']:,}**",
              f"{st['images_per_s']:,.0f} img/s" if state == "running" else None,
-             f"device **{device_label(st['device'])}**",
+             f"device **{device_label(st['device'])}**" if st.get("device") else None,
              f"ETA {_duration(st['eta_s'])}" if st.get("eta_s") is not None else None,
              f"lr G {st['lr_g']:.2g} · lr D {st['lr_d']:.2g} · n_critic {st['n_critic']}"]
     lines = [" · ".join(p for p in parts if p)]

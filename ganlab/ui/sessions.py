@@ -1,164 +1,267 @@
 """Per-browser state for a server shared by many users (a classroom: one server, 30 browsers).
 
-    sessions = Sessions(runs_root="runs", max_runs=8)
-    s = sessions.get(request.session_hash)      # this browser's Session, made on first use
-    sessions.check_capacity(request.session_hash)   # GanlabError when too many runs train at once
-    sessions.set_engine(hash, engine)           # stops the session's previous engine first
-    sessions.close(hash)                        # from demo.unload: stop the engine, forget the session
-    sessions.data.get(cfg.data, seed)           # datasets are loaded once and shared by all sessions
-    sessions.evaluator                          # one background FID scorer shared by every run
+    sessions = Sessions(options=ServerOptions(runs=Path("runs"), max_runs=8))
+    s = sessions.bind(request)              # this browser's Session (made on first use), marked as seen
+    s.who                                   # its Identity: the signed-in user, or this browser
+    sessions.access                         # the path rules (ganlab.access): runs, uploads, datasets
+    sessions.scheduler                      # training slots for the whole server, with a line
+    sessions.budget                         # bytes all runs together may use
+    sessions.data.get(cfg.data, seed)       # datasets are loaded once and shared by all sessions
+    sessions.close(key)                     # demo.unload, or silent too long: runs stop, folders stay
 
-Each browser gets its own engine and never sees another's. The session keeps
-the metrics cursor and the rows read so far, because gr.State deep-copies its
-values and an Engine must not be copied.
+Each browser gets its own runs and never sees another's unless it was
+shared. The session keeps what its tabs show (cursors, rows read so far),
+because gr.State deep-copies its values and an engine must not be copied.
 """
 from __future__ import annotations
 
-import os
-import re
+import logging
+import secrets
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
+from ..access import Access, Identity
 from ..data.cache import DataCache
-from ..engine import Engine, Evaluator
+from ..engine import Evaluator, Scheduler
 from ..errors import GanlabError
+from ..server import TEACHER, ServerOptions
 
-DEFAULT_MAX_RUNS = 8
+log = logging.getLogger(__name__)
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+SWEEP_SECONDS = 30.0                  # look for silent browsers at most this often
+
+
+class Classroom:
+    """What the teacher has set for the whole class: a run broadcast to every Train tab, a pushed lesson."""
+
+    def __init__(self, enabled: bool = False, password: Optional[str] = None):
+        self.enabled, self._password = enabled, password
+        self.broadcast: Optional[Path] = None      # the run every student's Train tab shows beside their own
+        self.lesson: Optional[str] = None          # the Playground lesson pushed to everyone
+        self.lesson_seq = 0                        # bumped on every push, so each browser loads it once
+        self.frame_lock = threading.Lock()
+        self.frame: Optional[Dict[str, Any]] = None  # the broadcast run drawn once for every page
+
+    def check(self, password: Any) -> bool:
+        import hmac
+        if not self.enabled or not self._password or not isinstance(password, str):
+            return False
+        return hmac.compare_digest(self._password.encode(), password.encode())
+
+    def push_lesson(self, key: str) -> int:
+        self.lesson, self.lesson_seq = key, self.lesson_seq + 1
+        return self.lesson_seq
+
+
+@dataclass
+class TrainView:
+    """What a browser's Train tab shows: its own run (queued, training, or ended) or someone's, read-only."""
+    path: Optional[Path] = None            # the run folder (None while its job waits for a slot)
+    ticket: Any = None                     # the scheduler ticket of this browser's own run
+    mine: bool = True
+    source: Any = None                     # a read-only run: where to read it (ui.runview)
+    cursor: int = 0                        # position in the run's metrics stream
+    rows: List[Dict] = field(default_factory=list)
+    shown_step: int = -1                   # step of the samples on screen; -1 = redraw
+    redraw: bool = True                    # curves need a redraw even without new rows
+    status_text: str = ""
+    health_text: str = ""
+    real: Optional[object] = None          # a few hundred real points for the 2-D scatter
+    redraw_classes: bool = True
+    failed_shown: bool = False             # a failed start was reported once
+    label: str = ""                        # "alice · fashion-mnist · dcgan" for the teacher's table
+
+    @property
+    def engine(self):
+        t = self.ticket
+        return t.engines[0] if t is not None and t.engines else None
 
 
 @dataclass
 class Session:
     key: str
-    engine: Optional[Engine] = None
-    cursor: int = 0                        # position in the engine's metrics stream
-    rows: List[Dict] = field(default_factory=list)
-    shown_step: int = -1                   # step of the samples on screen; -1 = redraw
-    redraw: bool = True                    # curves need a redraw even without new rows
-    status_text: str = ""                  # last status shown, to skip unchanged updates
-    real: Optional[object] = None          # a few hundred real points for the 2-D scatter
+    who: Identity
+    last_seen: float = field(default_factory=time.monotonic)
+    token: Optional[str] = None            # the browser's own secret (gr.BrowserState), when it sent one
+    train: Optional[TrainView] = None
     scratch: Optional[Path] = None         # temp folder for downloads (zips, GIFs)
-    uploads: int = 0                       # uploads so far, to name their folders
-    launch: bool = False                   # a run was built and waits for launch() to start it
     play: Optional[object] = None          # the 2-D Playground's state (ui.playground.Playground)
+    play_ticket: Any = None                # its scheduler ticket
     play_layers: Optional[tuple] = None    # the Playground layers this browser shows (None: all)
-    health_text: str = ""                  # last health findings shown
-    redraw_classes: bool = True            # hide the class histogram of a previous run
+    lesson_seen: int = 0                   # the last lesson the teacher pushed that this browser loaded
+    broadcast_seen: Optional[tuple] = None  # (run, version) of the teacher's broadcast this page shows
+    notice_text: str = ""                  # the classroom notice on screen
+    failures: List[float] = field(default_factory=list)   # times of wrong teacher passwords
 
-    def engines(self, tab: Optional[str] = None) -> List[Engine]:
-        """This browser's engines: the Train tab's ("train") and the Playground's ("play")."""
-        out: List[Engine] = []
+    @property
+    def engine(self):
+        """The Train tab's live engine (None when nothing of this browser's trains)."""
+        return self.train.engine if self.train is not None and self.train.mine else None
+
+    def engines(self, tab: Optional[str] = None) -> List[Any]:
+        out: List[Any] = []
         if tab in (None, "train") and self.engine is not None:
             out.append(self.engine)
         if tab in (None, "play") and self.play is not None:
             out += self.play.engines()
         return out
 
-    def reset_view(self) -> None:
-        self.cursor, self.rows, self.shown_step, self.redraw, self.status_text = 0, [], -1, True, ""
-        self.real, self.launch, self.health_text, self.redraw_classes = None, False, "", True
-
 
 class Sessions:
-    def __init__(self, runs_root=None, max_runs: Optional[int] = None):
-        self.root = Path(runs_root or os.environ.get("GANLAB_RUNS") or "runs")
-        self.max_runs = max_runs if max_runs is not None else int(os.environ.get("GANLAB_MAX_RUNS", DEFAULT_MAX_RUNS))
-        self._sessions: Dict[str, Session] = {}
+    def __init__(self, runs_root=None, max_runs: Optional[int] = None, options: Optional[ServerOptions] = None,
+                 models_root: Path = MODELS_DIR, processes: Optional[bool] = None):
+        opts = options or ServerOptions(train_processes=False)     # library default: runs on threads (tests)
+        if runs_root is not None:
+            opts.runs = Path(runs_root)
+        if max_runs is not None:
+            opts.max_runs = int(max_runs)
+        self.options = opts
+        self.root = Path(opts.runs)
+        self.models_root = Path(models_root)
+        self.processes = opts.train_processes if processes is None else processes
+        self.access = Access(self.root, self.models_root, opts.data_roots, personal=opts.personal)
+        self.budget = opts.memory_budget if opts.memory_budget is not None else _default_budget()
+        self.scheduler = Scheduler(opts.max_runs, memory=self.budget, release_after=opts.release_minutes * 60)
         self.data = DataCache()            # one copy of each dataset, shared by every browser's run
-        self.evaluator = Evaluator()       # one thread scores every run's FID estimates, in turn
+        self.evaluator = Evaluator()       # one thread scores every in-process run's FID estimates, in turn
+        self.classroom = Classroom(opts.classroom, opts.teacher_password)
+        self._sessions: Dict[str, Session] = {}
+        self._lock = threading.Lock()
+        self._swept = time.monotonic()
+        self.on_close: List[Any] = []      # tabs' cleanups, called with the session key
 
-    def get(self, key: Optional[str]) -> Session:
+    @property
+    def max_runs(self) -> int:
+        return self.scheduler.slots
+
+    # ---- who is asking ---------------------------------------------------------------------------------
+    def bind(self, request) -> Session:
+        """The session of a gr.Request (its user, when signed in), marked as seen now."""
+        key = getattr(request, "session_hash", None) or "local"
+        user = getattr(request, "username", None)
+        s = self.get(key, user=user)
+        s.last_seen = time.monotonic()
+        self.sweep()
+        return s
+
+    def get(self, key: Optional[str], user: Optional[str] = None) -> Session:
         key = key or "local"               # no session hash when a handler is called directly
-        if key not in self._sessions:
-            self._sessions[key] = Session(key)
-        return self._sessions[key]
+        with self._lock:
+            s = self._sessions.get(key)
+            if s is None:
+                s = self._sessions[key] = Session(key, self._identity(key, user, None))
+            elif user and s.who.owner != f"user:{user}":
+                s.who = self._identity(key, user, s.token)
+            return s
 
     def peek(self, key: Optional[str]) -> Optional[Session]:
         return self._sessions.get(key or "local")
 
+    def who(self, key: Optional[str]) -> Identity:
+        return self.get(key).who
+
+    def _identity(self, key: str, user: Optional[str], token: Optional[str]) -> Identity:
+        if user:
+            return Identity.user(user, teacher=self.classroom.enabled and user == TEACHER)
+        return Identity.browser(token or f"session:{key}")
+
+    def adopt_token(self, key: str, token: Any) -> str:
+        """The browser's stored secret (gr.BrowserState): its runs are the ones made with it, across reloads
+        and restarts. A missing or malformed one is replaced by a new one, which the page then stores."""
+        s = self.get(key)
+        if not (isinstance(token, str) and 32 <= len(token) <= 128 and token.isalnum()):
+            token = secrets.token_hex(24)
+        if s.who.owner.startswith("browser:"):
+            teacher = s.who.teacher
+            s.token, s.who = token, Identity.browser(token, teacher)
+        return token
+
+    def unlock_teacher(self, key: str, password: str) -> None:
+        """The in-app teacher sign-in (no --auth): the right password makes this browser the teacher."""
+        s = self.get(key)
+        now = time.monotonic()
+        s.failures = [t for t in s.failures if now - t < 60]
+        if len(s.failures) >= 5:
+            raise GanlabError("Too many wrong passwords; wait a minute and try again.")
+        if not self.classroom.check(password):
+            s.failures.append(now)
+            raise GanlabError("That is not the teacher password.")
+        s.who = s.who.as_teacher()
+
+    def is_teacher(self, key: Optional[str]) -> bool:
+        s = self.peek(key)
+        return s is not None and s.who.teacher
+
+    def sessions(self) -> List[Session]:
+        with self._lock:
+            return list(self._sessions.values())
+
     def __len__(self) -> int:
         return len(self._sessions)
 
-    # ---- engines -------------------------------------------------------------
-    def running(self, exclude: Optional[str] = None) -> int:
-        """Engines training right now, over all sessions but ``exclude`` (paused and finished ones do not count)."""
-        return sum(1 for k, s in list(self._sessions.items()) if k != exclude
-                   for e in s.engines() if e.state == "running")
-
-    def check_capacity(self, key: Optional[str], need: int = 1, tab: str = "train") -> None:
-        """Raise GanlabError unless ``need`` engines of ``tab`` can train now.
-
-        The session's engines in ``tab`` are the ones being (re)started, so they
-        are not counted twice; its engines in the other tab are.
-        """
-        key = key or "local"
-        s = self.peek(key)
-        other_tab = "play" if tab == "train" else "train"
-        own = sum(1 for e in s.engines(other_tab) if e.state == "running") if s is not None else 0
-        if self.running(exclude=key) + own + need > self.max_runs:
-            free = max(0, self.max_runs - self.running(exclude=key) - own)
-            more = f" (this needs {need}, {free} free)" if need > 1 else ""
-            raise GanlabError(f"All {self.max_runs} training slots on this server are busy{more}; "
-                              "wait until someone's run finishes or is paused, then try again.")
-
-    def set_engine(self, key: Optional[str], engine: Optional[Engine]) -> Session:
-        """Make ``engine`` the session's run, stopping the one it replaces."""
-        s = self.get(key)
-        old, s.engine = s.engine, engine
-        if old is not None and old is not engine:
-            old.stop()
-        s.reset_view()
-        return s
-
-    def owner_of(self, run_dir) -> Optional[str]:
-        """The session whose live (not stopped) engine trains in ``run_dir``, if any."""
-        target = Path(run_dir).expanduser().resolve()
-        for key, s in list(self._sessions.items()):
-            for e in s.engines():
-                if e.state not in ("stopped", "error") and e.run.path.resolve() == target:
-                    return key
-        return None
+    # ---- ending ----------------------------------------------------------------------------------------
+    def sweep(self) -> None:
+        """Close browsers that have been silent for the idle timeout (a tab that vanished without unload)."""
+        now = time.monotonic()
+        idle = self.options.idle_minutes * 60
+        if now - self._swept < SWEEP_SECONDS or idle <= 0:
+            return
+        self._swept = now
+        for s in self.sessions():
+            if now - s.last_seen > idle:
+                log.info("closing session %s after %.0f s without a request", s.who.label, now - s.last_seen)
+                threading.Thread(target=self.close, args=(s.key,), daemon=True).start()
 
     def close(self, key: Optional[str]) -> None:
-        s = self._sessions.pop(key or "local", None)
+        """The browser left: stop its runs (their folders and checkpoints stay), forget it."""
+        with self._lock:
+            s = self._sessions.pop(key or "local", None)
         if s is None:
             return
-        for e in s.engines():
-            e.stop()
+        for fn in self.on_close:
+            try:
+                fn(s)
+            except Exception:                              # never let cleanup errors escape
+                log.exception("closing a session failed")
         if s.scratch is not None:
             shutil.rmtree(s.scratch, ignore_errors=True)
 
     def close_all(self) -> None:
         for key in list(self._sessions):
             self.close(key)
+        self.scheduler.close()
         self.evaluator.close()
 
-    # ---- folders -----------------------------------------------------------------
-    def new_run_dir(self, key: Optional[str], dataset: str) -> Path:
-        """``<root>/ui/<time>-<dataset>-<hash6>``, unique even for two starts in one second."""
-        slug = re.sub(r"[^A-Za-z0-9]+", "-", dataset.split(":")[0] if dataset.startswith("folder:")
-                      else dataset).strip("-").lower()[:30] or "data"
-        base = self.root / "ui" / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-{(key or 'local')[:6]}"
-        path, n = base, 1
-        while path.exists():
-            n += 1
-            path = base.with_name(f"{base.name}-{n}")
-        return path
-
-    def upload_dir(self, key: Optional[str]) -> Path:
-        """A fresh folder for one upload; kept after the session ends so its runs can be reopened."""
-        s = self.get(key)
-        s.uploads += 1
-        path = self.root / "ui" / "uploads" / f"{(key or 'local')[:6]}-{time.strftime('%Y%m%d-%H%M%S')}-{s.uploads}"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
+    # ---- folders -----------------------------------------------------------------------------------------
     def scratch_dir(self, key: Optional[str]) -> Path:
         """A temp folder for this session's downloads, removed when the session closes."""
         s = self.get(key)
         if s.scratch is None or not s.scratch.exists():
             s.scratch = Path(tempfile.mkdtemp(prefix="ganlab-ui-"))
         return s.scratch
+
+    def browser_secret(self) -> str:
+        """The key gr.BrowserState encrypts with, kept in the runs folder so a restart can read what browsers hold."""
+        path = self.root / ".browser-secret"
+        try:
+            text = path.read_text().strip()
+            if len(text) >= 16:
+                return text
+        except OSError:
+            pass
+        self.root.mkdir(parents=True, exist_ok=True)
+        text = secrets.token_hex(16)
+        path.write_text(text)
+        path.chmod(0o600)
+        return text
+
+
+def _default_budget() -> int:
+    from ..budget import default_budget
+    return default_budget()

@@ -24,7 +24,6 @@ from PIL import Image
 from ..data.shapes import COLOURS, SHAPES
 from ..errors import GanlabError
 from ..text.generate import TextGenerator
-from .compare import find_runs
 from .explore import MODELS_DIR, to_picture
 from .sessions import Sessions
 from .shelf import Shelf, family, model_folders
@@ -62,39 +61,45 @@ def known_domains(tg: TextGenerator) -> str:
 
 
 class TextHandlers:
-    def __init__(self, sessions: Sessions, models_root: Path = MODELS_DIR):
-        self.sessions, self.models_root = sessions, Path(models_root)
+    def __init__(self, sessions: Sessions):
+        self.sessions, self.models_root = sessions, sessions.models_root    # one models folder for every rule
         self.shelf: Shelf[TextGenerator] = Shelf(TextGenerator.open, MAX_LOADED)
 
     # ---- models ---------------------------------------------------------------------------
-    def models(self) -> List[Tuple[str, str]]:
-        """Shipped text-gan models first, then text-gan run folders under the runs root (newest first)."""
-        out = [(f"shipped: {p.name}", str(p)) for p in text_models(self.models_root)]
-        for run in find_runs(self.sessions.root):
-            if family(run) == "text-gan":
-                out.append((f"run: {run.relative_to(self.sessions.root)}", str(run)))
+    def models(self, key: Optional[str] = None) -> List[Tuple[str, str]]:
+        """Shipped text-gan models first, then the text-gan runs this browser may open (newest first)."""
+        access = self.sessions.access
+        out = [(f"shipped: {p.name}", access.ref(p)) for p in text_models(self.models_root)]
+        if key is not None:
+            for e in access.visible_runs(self.sessions.who(key)):
+                if family(e.path) == "text-gan":
+                    kind = "your run" if e.mine else f"{e.owner_label}'s run" if e.owner_label else "run"
+                    out.append((f"{kind}: {access.ref(e.path)}", access.ref(e.path)))
         return out
 
     def default_model(self) -> Optional[str]:
-        """The shipped model if there is one, else the newest text-gan run, else None."""
+        """The shipped model if there is one, else None."""
         found = self.models()
         return found[0][1] if found else None
 
     def select(self, path: str, key: str) -> TextGenerator:
-        return self.shelf.select(path, key, "No text-gan model yet: train one with --model text-gan, or type its "
-                                 "folder and press Open.")
+        if not (path or "").strip():
+            raise GanlabError("No text-gan model yet: train one with --model text-gan, then pick it from the list.")
+        folder = self.sessions.access.run_path(path, self.sessions.who(key))
+        return self.shelf.select(str(folder.resolve()), key, "Pick a model from the list first.")
 
     def forget(self, key: str) -> None:
         self.shelf.forget(key)
 
     def generator(self, key: str) -> TextGenerator:
-        return self.shelf.current(key, self.default_model(), "No text-gan model is loaded; pick one from the list "
-                                  "or type a run folder and press Open.")
+        default = self.default_model()
+        return self.shelf.current(key, str(self.sessions.access.resolve(default).resolve()) if default else None,
+                                  "No text-gan model is loaded; pick one from the list and press Open.")
 
     def open(self, path: str, key: str) -> str:
         """Load ``path`` for this browser; the markdown describing it and the domains it knows."""
         tg = self.select(path, key)
-        return f"**{tg.describe()}** · `{tg.source}`\n\n{known_domains(tg)}"
+        return f"**{tg.describe()}** · `{self.sessions.access.ref(tg.source)}`\n\n{known_domains(tg)}"
 
     # ---- checks -----------------------------------------------------------------------------
     @staticmethod
@@ -177,6 +182,9 @@ class TextHandlers:
             raise GanlabError("Click one of the generated images first.")
         i = int(index)
         tg = self.generator(key)
+        if not self.sessions.access.may_use_dataset(tg.cfg.data.name, self.sessions.who(key)):
+            raise GanlabError("This model was trained on someone else's uploaded images, so its nearest "
+                              "training images are not shown.")
         x = tg.generate(prompt, n=n, seed=seed, psi=psi, prior=self._prior(tg, prior))[i:i + 1]   # same batch
         data = self.sessions.data.get(tg.cfg.data, seed=tg.cfg.train.seed).x
         if data.shape[1:] != x.shape[1:]:

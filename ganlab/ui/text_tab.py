@@ -11,9 +11,9 @@ from typing import Dict
 
 import gradio as gr
 
+from .common import guarded
 from .sessions import Sessions
 from .text import MAX_N, PRIORS, TextHandlers
-from .train_handlers import guarded
 
 INTRO = ("Type what you want to see and press **Go**. A text-conditioned GAN draws it: each image comes from "
          "the prompt and a **seed**, so the same prompt and seed give the same images again. Under each image is "
@@ -82,53 +82,57 @@ def _wire(h: TextHandlers, c: Dict, tab: gr.Tab) -> None:
 
     @guarded(4)
     def go(prompt, n, psi, seed, prior, request: gr.Request):
-        return show(prompt, n, psi, seed, prior, request.session_hash)
+        return show(prompt, n, psi, seed, prior, h.sessions.bind(request).key)
 
     @guarded(7)
     def open_model(path, prompt, n, psi, seed, prior, request: gr.Request):
-        key = request.session_hash
+        key = h.sessions.bind(request).key
         info = h.open(path or h.default_model(), key)
         rules = h.generator(key).prior.rules()                # what this model supports, best first
         prior = prior if prior in [PRIORS[r] for r in rules] else PRIORS[rules[0]]
         drawn = show(prompt, n, psi, seed, prior, key) if (prompt or "").strip() else ("",) + (gr.skip(),) * 3
         radio = gr.update(choices=[PRIORS[r] for r in rules], value=prior)
-        return (*drawn[:1], info, gr.update(choices=h.models()), radio, *drawn[1:])
+        return (*drawn[:1], info, gr.update(choices=h.models(key)), radio, *drawn[1:])
 
     @guarded(2)
     def nearest(prompt, n, psi, seed, prior, evt: gr.SelectData, request: gr.Request):
-        img, text = h.nearest(prompt, evt.index, n, psi, seed, request.session_hash, prior)
+        img, text = h.nearest(prompt, evt.index, n, psi, seed, h.sessions.bind(request).key, prior)
         return text, gr.update(value=img, visible=True)
 
     def strip(prompt, prompt_b, t, n, psi, seed, prior, request: gr.Request):
         if not (prompt or "").strip() or not (prompt_b or "").strip():
             return gr.skip()                      # nothing to interpolate yet: not an error
         try:
-            return h.between(prompt, prompt_b, t, n, psi, seed, request.session_hash, prior)
+            return h.between(prompt, prompt_b, t, n, psi, seed, h.sessions.bind(request).key, prior)
         except Exception:                         # go() already says what is wrong with the controls
             return gr.skip()
 
     opened = [msg, c["info"], c["model"], c["prior"], c["gallery"], c["domain"], c["near"]]
     strip_in = [c["prompt"], c["prompt_b"], c["t"], c["n"], c["psi"], c["seed"], c["prior"]]
     quiet = dict(show_progress="hidden", trigger_mode="always_last")
-    tab.select(open_model, [c["model"]] + controls, opened, show_progress="hidden").then(
-        strip, strip_in, c["strip"], show_progress="hidden")
-    c["open"].click(open_model, [c["model"]] + controls, opened).then(strip, strip_in, c["strip"])
-    for event in (c["prompt"].submit, c["go"].click):
-        event(go, controls, shown).then(strip, strip_in, c["strip"], show_progress="hidden")
+    # prompts and the walk have groups of their own: they never wait behind training controls
+    prompts = dict(concurrency_id="text-prompt", concurrency_limit=4)
+    walks = dict(concurrency_id="text-strip", concurrency_limit=8)
+    tab.select(open_model, [c["model"]] + controls, opened, show_progress="hidden", **prompts).then(
+        strip, strip_in, c["strip"], show_progress="hidden", **walks)
+    c["open"].click(open_model, [c["model"]] + controls, opened, **prompts).then(strip, strip_in, c["strip"], **walks)
+    for i, event in enumerate((c["prompt"].submit, c["go"].click)):
+        event(go, controls, shown, api_name="text_go" if i else None, **prompts).then(
+            strip, strip_in, c["strip"], show_progress="hidden", **walks)
     for slider in (c["n"], c["psi"]):
-        slider.release(go, controls, shown, **quiet).then(strip, strip_in, c["strip"], **quiet)
+        slider.release(go, controls, shown, **quiet, **prompts).then(strip, strip_in, c["strip"], **quiet, **walks)
     for changed in (c["seed"].change, c["prior"].input):
-        changed(go, controls, shown, **quiet).then(strip, strip_in, c["strip"], **quiet)
+        changed(go, controls, shown, **quiet, **prompts).then(strip, strip_in, c["strip"], **quiet, **walks)
     c["rand"].click(lambda: random.randrange(2 ** 31), None, c["seed"], show_progress="hidden")
-    c["t"].input(strip, strip_in, c["strip"], concurrency_limit=8, concurrency_id="text-strip", **quiet)
-    c["prompt_b"].submit(strip, strip_in, c["strip"])
-    c["gallery"].select(nearest, controls, [msg, c["near"]])
+    c["t"].input(strip, strip_in, c["strip"], **quiet, **walks)
+    c["prompt_b"].submit(strip, strip_in, c["strip"], **walks)
+    c["gallery"].select(nearest, controls, [msg, c["near"]], **prompts)
 
     def example(prompt, rule):
         def pick(request: gr.Request):
             """The example's prompt, and its prior rule (or the loaded model's default one)."""
             try:
-                return prompt, PRIORS[rule or h.generator(request.session_hash).prior.default()]
+                return prompt, PRIORS[rule or h.generator(h.sessions.bind(request).key).prior.default()]
             except Exception:                     # no model open, or it cannot open: go() says why
                 return prompt, gr.skip()
         return pick

@@ -1,32 +1,37 @@
-"""What the Train tab's buttons do: thin calls into the engine, one per browser session.
+"""What the Train tab's buttons do: thin calls into the engine and the scheduler, one per browser session.
 
     h = TrainHandlers(Sessions())
-    h.build(form_values, key)        # make the run (a new Engine); h.launch(key) starts it
+    h.start(form_values, key)        # check the form, the dataset rule and the memory estimate; join the line
     h.pause(key); h.step(key); h.resume(key); h.stop(key)
-    status, curves, points, grid, health, classes = h.tick(key)     # the gr.Timer poll
+    h.open_run(ref, until, key)      # your run: continue it; anyone else's (or a shipped model): read-only
+    h.fork(ref, form_values, key)    # a copy of it as a new run of your own, with the form's settings
+    status, curves, points, grid, health, classes, *broadcast = h.tick(key)   # the gr.Timer poll
 
 Every handler takes the caller's ``request.session_hash`` as ``key`` and returns
 plain values for the outputs; a user's mistake (GanlabError) or a bug becomes a
 message, never an exception, so one browser's error cannot take the server down.
+Runs train in child processes (``Sessions.processes``) or on threads, and start
+when the scheduler gives them a slot; a page shows its place in line until then.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import gradio as gr
 
 from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ..data import DATASETS
-from ..engine import Engine
+from ..engine import Engine, Job
+from ..engine.remote import RemoteEngine
 from ..errors import GanlabError
-from ..metrics.health import health_markdown
-from ..viz import samples_image
-from .plots import classes_figure, curves_figure, points_figure, status_markdown
-from .sessions import Session, Sessions
+from .common import guarded, keyed, minutes, ordinal  # noqa: F401  (guarded and keyed: re-exported for tabs)
+from .plots import status_markdown
+from .runview import DiskRun, LiveRun
+from .sessions import Session, Sessions, TrainView
+from .train_view import render
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,8 @@ DEFAULT_FORM = dict(dataset="ring", custom="", label="", factorised=False, model
                     batch_size=128, lr_g=1e-3, lr_d=1e-3, n_critic=1, spectral_norm=False, label_smoothing=0.0,
                     instance_noise=0.0, ema=0.0, seed=0, resolution=None, device="auto", eval_every=0, eval_n=500)
 POINT_SAMPLES, IMAGE_SAMPLES = 512, 64      # fixed-noise samples: a dense scatter, or an 8x8 grid
-REAL_POINTS = 400                           # grey real points under the scatter
+START_WAIT = 30.0                           # a start waits this long for its run (data loaded, nets built)
+NO_RUN = "There is no run yet; press Start (or open one of your runs) first."
 
 
 def is_point_set(name: str) -> bool:
@@ -52,7 +58,7 @@ def is_point_set(name: str) -> bool:
 
 
 def dataset_name(values: Dict[str, Any]) -> str:
-    """The typed name wins over the dropdown, so ``folder:PATH`` needs no dropdown entry."""
+    """The typed name wins over the dropdown, so ``upload:NAME`` needs no dropdown entry."""
     return (values.get("custom") or "").strip() or (values.get("dataset") or "")
 
 
@@ -84,44 +90,39 @@ def config_from_form(values: Dict[str, Any]) -> RunConfig:
             n_samples=POINT_SAMPLES if is_point_set(name) else IMAGE_SAMPLES))
 
 
-def guarded(n_outputs: int) -> Callable:
-    """Turn GanlabError (and any bug) into a message in the first output plus a toast."""
-    def wrap(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def run(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except GanlabError as e:
-                sentence = str(e)
-            except Exception as e:                          # a bug: keep the server up, say what happened
-                log.exception("UI handler %s failed", fn.__name__)
-                sentence = f"Something went wrong: {type(e).__name__}: {e}"
-            gr.Warning(sentence)
-            if n_outputs == 1:                              # one output: Gradio wants the bare value
-                return f"⚠️ {sentence}"
-            return (f"⚠️ {sentence}",) + tuple(gr.skip() for _ in range(n_outputs - 1))
-        return run
-    return wrap
-
-
 class TrainHandlers:
     def __init__(self, sessions: Sessions):
         self.sessions = sessions
+        sessions.on_close.append(self._closed)
 
-    def _engine(self, key: str) -> Engine:
+    # ---- helpers -------------------------------------------------------------------------------------
+    def _view(self, key: str) -> TrainView:
         s = self.sessions.peek(key)
-        if s is None or s.engine is None:
-            raise GanlabError("There is no run yet; press Start (or open a run folder) first.")
-        return s.engine
+        if s is None or s.train is None:
+            raise GanlabError(NO_RUN)
+        return s.train
+
+    def _own(self, key: str) -> TrainView:
+        v = self._view(key)
+        if not v.mine:
+            raise GanlabError("This run is not yours, so it is read-only here; press Fork to train a copy of "
+                              "your own.")
+        return v
+
+    def _live(self, key: str):
+        """This browser's engine, if its run trains (or is paused) right now."""
+        e = self._own(key).engine
+        return e if e is not None and not _ended(e) else None
 
     def _status(self, key: str) -> Any:
         s = self.sessions.peek(key)
-        if s is None or s.engine is None:
+        if s is None or s.train is None:
             return gr.skip()
-        s.status_text = status_markdown(s.engine.status(), _data_note(s.engine.data_info()))
-        return s.status_text
+        from .train_view import status_text
+        s.train.status_text = status_text(self.sessions, s.train)
+        return s.train.status_text
 
-    # ---- the form ---------------------------------------------------------------
+    # ---- the form ---------------------------------------------------------------------------------------
     @staticmethod
     def dataset_defaults(name: str) -> tuple:
         """Picking a dataset: clear the typed name, suggest a model and learning rates."""
@@ -138,95 +139,218 @@ class TrainHandlers:
 
     @guarded(6)
     def upload(self, files: Optional[Sequence[str]], key: str) -> tuple:
-        """Save uploaded images (or one .zip) into a folder of this session; name it ``folder:PATH``."""
-        files = [Path(f) for f in (files or [])]
-        if not files:
+        """Keep uploaded images (or one .zip) as an upload of this user, within the quotas; name it ``upload:NAME``."""
+        from .uploads import save_upload
+        name, count = save_upload(self.sessions, self.sessions.who(key), files)
+        if name is None:
             return "", gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        dest = self.sessions.upload_dir(key)
-        if len(files) == 1 and files[0].suffix.lower() == ".zip":
-            target = dest / "images.zip"
-            shutil.copyfile(files[0], target)
-        else:
-            for i, f in enumerate(files):
-                shutil.copyfile(f, dest / f"{i:05d}-{f.name}")
-            target = dest
-        msg = f"Saved {len(files)} file(s); press Start to train on them (unreadable files are skipped)."
         d = IMAGE_DEFAULTS
-        return msg, f"folder:{target.resolve()}", d["model"], d["lr_g"], d["lr_d"], d["eval_every"]
+        msg = f"Saved {count} file(s) as `upload:{name}`; press Start to train on them (unreadable files are skipped)."
+        return msg, f"upload:{name}", d["model"], d["lr_g"], d["lr_d"], d["eval_every"]
 
-    # ---- run control --------------------------------------------------------------
-    @guarded(2)
-    def build(self, values: Dict[str, Any], key: str) -> tuple:
-        """Make a new run from the form; the session's old run is stopped once this one exists."""
-        cfg = config_from_form(values).validate()           # cheap mistakes first,
-        self.sessions.check_capacity(key)                   # then the cap, before loading any data
-        data = self.sessions.data.get(cfg.data, seed=cfg.train.seed)
-        engine = Engine.new(cfg, self.sessions.new_run_dir(key, cfg.data.name), data=data,
-                            evaluator=self.sessions.evaluator)
-        s = self.sessions.set_engine(key, engine)
-        s.launch = True
-        return f"New run in `{engine.run.path}`.", self._status(key)
+    @guarded(1)
+    def remove_uploads(self, key: str) -> str:
+        who = self.sessions.who(key)
+        mine = self.sessions.access.uploads(who)
+        if not mine:
+            return "You have no uploads."
+        freed = sum(self.sessions.access.remove_upload(u["name"], who) for u in mine)
+        return f"Deleted your {len(mine)} upload(s) ({freed / 2**20:.1f} MB)."
 
+    # ---- run control ------------------------------------------------------------------------------------
     @guarded(2)
-    def launch(self, key: str) -> tuple:
-        """Start the run that build() made; the tab runs this one session at a time (the cap)."""
-        s = self.sessions.peek(key)
-        if s is None or not s.launch or s.engine is None:
-            return gr.skip(), gr.skip()
-        s.launch = False
-        self.sessions.check_capacity(key)
-        s.engine.start()
-        return "Training started: the curves and samples update every second.", self._status(key)
+    def start(self, values: Dict[str, Any], key: str) -> tuple:
+        """A new run from the form: checked (values, dataset rule, memory), then in line for a training slot."""
+        who = self.sessions.who(key)
+        cfg = config_from_form(values)
+        cfg.data.name = self.sessions.access.dataset(cfg.data.name, who)    # before anything is read
+        cfg.validate()
+        est = self._fits(cfg)
+        if cfg.train.batch_size > est.items and not cfg.data.name.startswith("folder:"):   # a folder's count is
+            # only an upper bound (unreadable files count); loading it says what is wrong with its images
+            raise GanlabError(f"The batch size {cfg.train.batch_size} is larger than the dataset ({est.items:,} "
+                              f"items); use at most {est.items:,}.")
+        self._replace(key)
+        view = TrainView(mine=True, label=self._label(who, cfg))
+
+        def make() -> list:
+            path = self.sessions.access.new_run_dir(who, cfg.data.name)
+            view.path = path
+            return [self._make_engine(cfg, path, est)]
+        self._queue(key, view, make, est, cfg)
+        return self._started(key, view, "Training started: the curves and samples update every second."), \
+            self._status(key)
+
+    def _started(self, key: str, view: TrainView, said: str) -> str:
+        """Wait a moment for the run to start (a free slot: a second or two), so a mistake that only loading
+        the data or building the nets finds is said here; a run that waits in line says where it is."""
+        t = view.ticket
+        t.ready.wait(START_WAIT)
+        if t.state == "failed":
+            s = self.sessions.get(key)
+            if s.train is view:
+                s.train = None
+            raise GanlabError(self.sessions.access.scrub(t.error))
+        if t.state == "waiting":
+            return self._queued_message(view)
+        return said if t.state == "active" else "Starting: the curves and samples appear in a moment."
+
+    def _fits(self, cfg: RunConfig):
+        """The memory estimate: GanlabError (naming a batch or resolution that fits) when it cannot fit alone."""
+        from ..budget import check_fits
+        return check_fits(cfg, self.sessions.budget)
+
+    def _label(self, who, cfg: RunConfig) -> str:
+        data = self.sessions.access.display_dataset(cfg.data.name)
+        return f"{who.label} · {data} · {cfg.model.name}"
+
+    def _make_engine(self, cfg: RunConfig, path: Path, est, init=None, init_generator_only: bool = False):
+        """Build and start the run's engine (on the scheduler's thread, when its turn comes)."""
+        s = self.sessions
+        data = s.data.get(cfg.data, seed=cfg.train.seed)
+        secs = s.options.checkpoint_minutes * 60
+        if s.processes:
+            data.x.share_memory_()                           # the child maps the same pages: one copy for all
+            e = RemoteEngine.new(cfg, path, data=data, init=init, init_generator_only=init_generator_only,
+                                 threads=self._threads(), nice=s.options.train_nice, checkpoint_seconds=secs)
+        else:
+            e = Engine.new(cfg, path, data=data, init=init, init_generator_only=init_generator_only,
+                           evaluator=s.evaluator, checkpoint_seconds=secs)
+        e.start()
+        return e
+
+    def _open_engine(self, path: Path, steps: Optional[int], start: bool = True):
+        s = self.sessions
+        secs = s.options.checkpoint_minutes * 60
+        if s.processes:
+            e = RemoteEngine.open(path, steps=steps, threads=self._threads(), nice=s.options.train_nice,
+                                  checkpoint_seconds=secs)
+        else:
+            e = Engine.open(path, steps=steps, evaluator=s.evaluator, checkpoint_seconds=secs)
+        if start:
+            e.start()
+        return e
+
+    def _threads(self) -> int:
+        """torch threads for a new run's process: the cores shared by the runs training now."""
+        import os
+        return max(1, (os.cpu_count() or 1) // max(1, self.sessions.scheduler.busy()))
+
+    def _queue(self, key: str, view: TrainView, make, est, cfg: Optional[RunConfig]) -> None:
+        from ..data.cache import DataCache
+        s = self.sessions.get(key)
+        data_key = DataCache.key(cfg.data, cfg.train.seed) if cfg is not None else None
+        job = Job(owner=key, label=view.label, start=make, memory=est.total - est.data if est else 0,
+                  data_key=data_key, data_bytes=est.data if est else 0,
+                  on_idle=_release_idle, on_end=_stop_engines, eta=lambda: _eta(view))
+        view.ticket = self.sessions.scheduler.request(job)
+        s.train = view
+
+    def _queued_message(self, view: TrainView) -> str:
+        place, eta = self.sessions.scheduler.position(view.ticket)
+        if place is None:
+            return "Starting: the curves and samples appear in a moment."
+        return (f"All {self.sessions.max_runs} training slots are busy: your run is {ordinal(place)} in line "
+                f"({minutes(eta)}) and starts by itself.")
+
+    def _replace(self, key: str) -> None:
+        """Stop this browser's current run (its folder stays) before it gets a new one."""
+        s = self.sessions.get(key)
+        old, s.train = s.train, None
+        if old is not None and old.mine:
+            _end_view(self.sessions, old)
 
     @guarded(2)
     def pause(self, key: str) -> tuple:
-        e = self._engine(key)
-        if e.state != "running":
-            return f"Nothing to pause: the run is {e.state}.", self._status(key)
+        e = self._live(key)
+        if e is None or e.state != "running":
+            state = e.state if e is not None else _view_state(self._own(key))
+            return f"Nothing to pause: the run is {state}.", self._status(key)
         e.pause()
-        return f"Paused at step {e.status()['step']:,}.", self._status(key)
+        return (f"Paused at step {e.status()['step']:,}. After {self.sessions.options.release_minutes:g} min "
+                "paused it saves a checkpoint and gives its training slot back; Resume continues it."), \
+            self._status(key)
 
     @guarded(2)
     def resume(self, key: str) -> tuple:
-        e = self._engine(key)
-        state = e.state
-        if state == "running":
-            return "The run is already training.", self._status(key)
-        if state == "finished":
-            raise GanlabError(f"This run reached its {e.status()['steps']:,} steps; to train longer, "
-                              "open its folder below with a larger 'train until' step.")
-        if state == "error":
-            raise GanlabError(e.status()["error"])
-        self.sessions.check_capacity(key)
-        if state == "stopped":                              # continue from the final checkpoint
-            e = Engine.open(e.run.path, evaluator=self.sessions.evaluator)
-            self.sessions.set_engine(key, e)
-        e.start()
-        return f"Training from step {e.status()['step']:,}.", self._status(key)
+        v = self._own(key)
+        if v.ticket is not None and v.ticket.state == "waiting":
+            return self._queued_message(v), self._status(key)
+        e = self._live(key)
+        if e is not None:
+            if e.state == "running":
+                return "The run is already training.", self._status(key)
+            if e.state == "finished":
+                raise GanlabError(f"This run reached its {e.status()['steps']:,} steps; to train longer, open it "
+                                  "from Your runs with a larger 'train until' step.")
+            e.resume()
+            self.sessions.scheduler.touch(v.ticket)
+            return f"Training from step {e.status()['step']:,}.", self._status(key)
+        return self._reopen(key, v, None, start=True)
+
+    def _reopen(self, key: str, v: TrainView, until: Optional[int], start: bool) -> tuple:
+        """This browser's own run, not loaded (stopped, failed, paused too long, or after a restart): back in line."""
+        if v.path is None:
+            raise GanlabError(NO_RUN)
+        src = DiskRun(v.path)
+        step, steps = src.step(), until or src.cfg.train.steps
+        if start and step >= steps:
+            raise GanlabError(f"This run reached its {steps:,} steps; set a larger 'train until' step and open it "
+                              "again from Your runs.")
+        est = self._fits(src.cfg)
+        path = v.path
+        view = TrainView(path=path, mine=True, label=v.label or self._label(self.sessions.who(key), src.cfg))
+        self.sessions.get(key).train = None
+        self._queue(key, view, lambda: [self._open_engine(path, until, start)], est, src.cfg)
+        what = f"Training from step {step:,}." if start else f"Loaded at step {step:,}."
+        return self._started(key, view, what), self._status(key)
 
     @guarded(2)
     def step(self, key: str) -> tuple:
         """Exactly one training step (pausing first if the run is training), and its metrics."""
-        e = self._engine(key)
+        v = self._own(key)
+        e = self._live(key)
+        if e is None:
+            if v.ticket is not None and v.ticket.state in ("waiting", "starting"):
+                return f"{self._queued_message(v)} Press Step again once it is loaded.", self._status(key)
+            msg, status = self._reopen(key, v, None, start=False)
+            v = self.sessions.get(key).train
+            if not v.ticket.ready.wait(30) or v.engine is None:
+                return f"{msg} Press Step again once it is loaded.", status
+            e = v.engine
         if e.state == "running":
             e.pause()
+        self.sessions.scheduler.touch(v.ticket)
         m = e.step_once()
+        if m.get("rolled_back"):
+            return (f"Step {m['at']:,}: {m['bad']} became {m['value']}, so the run went back to step {m['step']:,} "
+                    f"and halved both learning rates (lr G {m['lr_g']:.2g}, lr D {m['lr_d']:.2g}). Nothing was "
+                    "lost; press Step again."), self._status(key)
         return (f"Step {m['step']:,}: D loss {m['loss_d']:.4f} · G loss {m['loss_g']:.4f} · "
                 f"D(x) {m['d_real']:.3f} · D(G(z)) {m['d_fake']:.3f} · "
                 f"|∇D| {m['grad_norm_d']:.3g} · |∇G| {m['grad_norm_g']:.3g}"), self._status(key)
 
     @guarded(2)
     def stop(self, key: str) -> tuple:
-        e = self._engine(key)
+        v = self._own(key)
+        if v.ticket is not None and v.ticket.state == "waiting":
+            self.sessions.scheduler.cancel(v.ticket)
+            self.sessions.get(key).train = None
+            return "Your run left the line; nothing was trained.", gr.skip()
+        e = self._live(key)
+        if e is None:
+            return f"Nothing to stop: the run is {_view_state(v)}.", self._status(key)
         e.stop()
         st = e.status()
-        return (f"Stopped at step {st['step']:,}; checkpoint in `{st['checkpoint']}`. "
-                "Resume continues from it."), self._status(key)
+        return (f"Stopped at step {st['step']:,}; its checkpoint is saved. Resume continues from it."), \
+            self._status(key)
 
     @guarded(2)
     def apply(self, lr_g: Optional[float], lr_d: Optional[float], n_critic: Optional[int], key: str) -> tuple:
         """Change the live knobs; the engine applies them before its next step."""
-        e = self._engine(key)
+        e = self._live(key)
+        if e is None:
+            raise GanlabError("The run is not training now; Resume it first, then apply new rates.")
         e.set_lr(lr_g=lr_g, lr_d=lr_d)
         if n_critic is not None:
             e.set_n_critic(int(n_critic))
@@ -236,43 +360,120 @@ class TrainHandlers:
 
     @guarded(3)
     def save_checkpoint(self, key: str) -> tuple:
-        """Save (unless the run has ended and already has a final one) and zip it for download."""
-        e = self._engine(key)
-        st = e.status()
-        ckpt = Path(st["checkpoint"]) if e.state in ("stopped", "error") and st["checkpoint"] else e.save_checkpoint()
-        base = self.sessions.scratch_dir(key) / f"{e.run.path.name}-{ckpt.name}"
+        """Save (own live run) or take the latest checkpoint, and zip it for download."""
+        v = self._view(key)
+        e = self._live(key) if v.mine else None
+        ckpt = e.save_checkpoint() if e is not None else None
+        if ckpt is None and v.path is not None:
+            from ..checkpoint import latest_checkpoint
+            ckpt = latest_checkpoint(v.path / "checkpoints")
+        if ckpt is None:
+            raise GanlabError("This run has no checkpoint yet; let it train a little first.")
+        ckpt = Path(ckpt)
+        base = self.sessions.scratch_dir(key) / f"{ckpt.parent.parent.name}-{ckpt.name}"
         archive = shutil.make_archive(str(base), "zip", root_dir=ckpt.parent, base_dir=ckpt.name)
-        return f"Checkpoint saved in `{ckpt}`; the .zip is ready below.", self._status(key), archive
+        return f"Checkpoint of step {int(ckpt.name.split('_')[1]):,} is ready below.", self._status(key), archive
 
     @guarded(3)
     def gif(self, key: str) -> tuple:
-        e = self._engine(key)
-        src = e.make_gif()
-        out = self.sessions.scratch_dir(key) / f"{e.run.path.name}-step{e.status()['step']}.gif"
-        shutil.copyfile(src, out)
+        from ..runs import RunDir
+        v = self._view(key)
+        if v.path is None:
+            raise GanlabError("The run has not started yet.")
+        out = self.sessions.scratch_dir(key) / f"{v.path.name}.gif"
+        RunDir(v.path, None).make_gif(out=out)                  # into scratch: never into someone else's folder
         return "The GIF of the sample grids over training is ready below.", self._status(key), str(out)
 
+    # ---- runs on disk -----------------------------------------------------------------------------------
+    def run_choices(self, key: str) -> List[tuple]:
+        from .train_runs import run_choices
+        return run_choices(self.sessions, self.sessions.who(key))
+
     @guarded(5)
-    def open_run(self, path: str, until: Optional[int], key: str) -> tuple:
-        """Continue a run folder (from the CLI or an earlier session) from its last checkpoint."""
-        path = (path or "").strip()
-        if not path:
-            raise GanlabError("Type the path of a run folder (the one holding config.json) first.")
+    def open_run(self, ref: str, until: Optional[int], key: str) -> tuple:
+        """Your own run: continue it (from its last checkpoint). Anyone else's, or a shipped model: a read-only view."""
+        who = self.sessions.who(key)
         if until is not None and until < 0:
             raise GanlabError(f"The number of steps cannot be negative (got {until}).")
-        owner = self.sessions.owner_of(path)
-        if owner is not None and owner != (key or "local"):
-            raise GanlabError("Another browser has that run open right now; open a different folder.")
-        if owner is not None:                               # our own run: stop it before reading its folder
-            self.sessions.set_engine(key, None)
-        e = Engine.open(path, steps=int(until) if until else None, evaluator=self.sessions.evaluator)
-        s = self.sessions.set_engine(key, e)
-        st = e.status()
-        s.launch = st["step"] < st["steps"]                 # launch() checks the cap
-        msg = (f"Opened `{e.run.path}` at step {st['step']:,}; training on to {st['steps']:,}." if s.launch else
-               f"Opened `{e.run.path}`: it already reached its {st['steps']:,} steps; "
-               "set a larger 'train until' and open it again to continue.")
-        return msg, self._status(key), st["lr_g"], st["lr_d"], st["n_critic"]
+        path = self.sessions.access.run_path(ref, who)
+        skip = (gr.skip(),) * 3
+        if self.sessions.access.is_shipped(path):
+            return self._watch(key, path, "shipped model: read-only; press Fork to train a copy of it") + skip
+        if not self.sessions.access.can_write(path, who):
+            return self._watch(key, path, "read-only: this run is not yours; press Fork to train a copy") + skip
+        taken = self._take_over(key, path)
+        if taken is not None:
+            return taken + skip
+        self._replace(key)
+        view = TrainView(path=path, mine=True)
+        src = DiskRun(path)
+        view.label = self._label(who, src.cfg)
+        self.sessions.get(key).train = view
+        steps = int(until) if until else None
+        t = src.cfg.train
+        if src.step() >= (steps or t.steps):
+            return (f"Opened `{self.sessions.access.ref(path)}`: it reached its {steps or t.steps:,} steps; set a "
+                    "larger 'train until' and open it again to continue.", self._status(key)) + skip
+        msg, status = self._reopen(key, view, steps, start=True)
+        return (msg, status, t.lr_g, t.lr_d, t.n_critic)
+
+    def _take_over(self, key: str, path: Path) -> Optional[tuple]:
+        """The same user has this run live in another browser: move it here instead of opening it twice."""
+        me = self.sessions.get(key)
+        for s in self.sessions.sessions():
+            v = s.train
+            if s is me or v is None or not v.mine or v.path is None or v.path.resolve() != path.resolve():
+                continue
+            if v.ticket is not None and v.ticket.live:
+                if s.who.owner != me.who.owner:
+                    raise GanlabError("That run is open in another browser right now.")
+                s.train, me.train = None, v
+                v.cursor, v.rows, v.shown_step, v.redraw = 0, [], -1, True
+                return f"Moved `{self.sessions.access.ref(path)}` here from your other browser.", self._status(key)
+        return None
+
+    def _watch(self, key: str, path: Path, note: str) -> tuple:
+        """Show someone else's run (or a shipped model) without being able to change it."""
+        self._replace(key)
+        live = live_engine(self.sessions, path)
+        entry = self.sessions.access.entry(path, self.sessions.who(key))
+        owner = entry.owner_label if entry is not None else ""
+        src = LiveRun(live) if live is not None else DiskRun(path, self.sessions.access.ref(path), state="read-only",
+                                                             note="")
+        view = TrainView(path=path, mine=False, source=src, label=f"{owner} (read-only)")
+        self.sessions.get(key).train = view
+        return f"Opened `{self.sessions.access.ref(path)}` ({owner or 'ganlab'}): {note}.", self._status(key)
+
+    @guarded(2)
+    def fork(self, ref: str, values: Dict[str, Any], key: str) -> tuple:
+        """A new run of your own from a run you may see (its latest state) or a shipped model, with the form's
+        training settings (rates, loss, batch, steps); its model and data stay those of the original."""
+        from .train_runs import prepare_fork
+        who = self.sessions.who(key)
+        plan = prepare_fork(self.sessions, who, ref, values, self.sessions.scratch_dir(key))
+        est = self._fits(plan.cfg)
+        self._replace(key)
+        view = TrainView(mine=True, label=self._label(who, plan.cfg))
+
+        def make() -> list:
+            path = plan.create_run_dir()
+            view.path = path
+            return [self._make_engine(plan.cfg, path, est, init=plan.init, init_generator_only=plan.generator_only)]
+        self._queue(key, view, make, est, plan.cfg)
+        return self._started(key, view, plan.message), self._status(key)
+
+    @guarded(1)
+    def share(self, ref: str, shared: bool, key: str) -> str:
+        who = self.sessions.who(key)
+        path = self.sessions.access.run_path(ref, who)
+        self.sessions.access.share(path, shared, who)
+        return (f"`{self.sessions.access.ref(path)}` is shared: everyone can open it read-only and fork it." if shared
+                else f"`{self.sessions.access.ref(path)}` is yours alone again.")
+
+    def _closed(self, s: Session) -> None:
+        """The browser left: stop its run (its folder and checkpoint stay)."""
+        if s.train is not None and s.train.mine:
+            _end_view(self.sessions, s.train)
 
     def close(self, key: str) -> None:
         """demo.unload: the browser tab closed; stop its run and forget it."""
@@ -281,65 +482,88 @@ class TrainHandlers:
         except Exception:                                   # never let cleanup errors escape
             log.exception("closing session failed")
 
-    # ---- polling ------------------------------------------------------------------
+    # ---- polling ------------------------------------------------------------------------------------------
     def tick(self, key: str) -> tuple:
-        """The timer: new curve rows, a new sample picture if its step changed, the status line."""
+        """The timer: new curve rows, a new sample picture if its step changed, the status line; and the
+        teacher's broadcast run beside it."""
+        from .broadcast import broadcast_outputs
         skip = gr.skip()
         s = self.sessions.peek(key)
-        if s is None or s.engine is None:
-            return (skip,) * 6
+        own = (skip,) * 6
         try:
-            return self._tick(s)
+            if s is not None and s.train is not None:
+                own = render(self.sessions, s.train)
         except Exception:                                   # a poll must never raise; the next one retries
             log.exception("tick failed")
-            return (skip,) * 6
-
-    def _tick(self, s: Session) -> tuple:
-        e, skip = s.engine, gr.skip()
-        rows, s.cursor = e.metrics_since(s.cursor)
-        s.rows.extend(rows)
-        info = e.status()
-        curves = skip
-        if rows or s.redraw:
-            curves, s.redraw = curves_figure(s.rows, probability=info["probability"]), False
-        text = status_markdown(info, _data_note(e.data_info()))
-        status, s.status_text = (skip if text == s.status_text else text), text
-        points = grid = skip
-        step, x = e.latest_samples()
-        if x is not None and step != s.shown_step:
-            s.shown_step = step
-            if e.data_info()["is_image"]:
-                picture = samples_image(x, nrow=e.trainer.sample_nrow)
-                grid, points = gr.update(value=picture, visible=True), gr.update(visible=False)
-            else:
-                if s.real is None:
-                    s.real = e.real_points(REAL_POINTS)
-                points, grid = gr.update(value=points_figure(x, s.real, step), visible=True), gr.update(visible=False)
-        return (status, curves, points, grid) + self._quality(s, rows)
-
-    @staticmethod
-    def _quality(s: Session, rows: List[Dict]) -> tuple:
-        """The health findings (when they change) and the class histogram (when a new one arrives)."""
-        health = health_markdown(s.engine.health())
-        out_health = gr.skip() if health == s.health_text else health
-        s.health_text = health
-        hists = [r for r in rows if "class_hist" in r]
-        classes = gr.skip()
-        if hists:
-            latest = max(hists, key=lambda r: r["step"])
-            classes = gr.update(value=classes_figure(latest["class_hist"], latest["step"]), visible=True)
-        elif s.redraw_classes:
-            classes = gr.update(visible=False)
-        s.redraw_classes = False
-        return out_health, classes
+        return own + broadcast_outputs(self.sessions, s)
 
 
-def _data_note(info: Dict[str, Any]) -> str:
-    note = info["note"]
-    if info["skipped"] and "skipped" not in note:
-        note += f" · skipped {info['skipped']:,} unreadable file(s)"
-    return f"{note} · {info['items']:,} items"
+def live_engine(sessions: Sessions, path: Path):
+    """The engine training ``path`` right now in some browser's session, or None."""
+    target = Path(path).resolve()
+    for s in sessions.sessions():
+        v = s.train
+        e = v.engine if v is not None and v.mine else None
+        if e is not None and not _ended(e) and v.path is not None and v.path.resolve() == target:
+            return e
+    return None
+
+
+def _ended(e) -> bool:
+    return getattr(e, "ended", False) or e.state in ("stopped", "error")
+
+
+def _view_state(v: TrainView) -> str:
+    t = v.ticket
+    if t is not None and t.state in ("waiting", "starting"):
+        return "waiting for a slot" if t.state == "waiting" else "starting"
+    e = v.engine
+    return e.state if e is not None else "not loaded"
+
+
+def _end_view(sessions: Sessions, v: TrainView) -> None:
+    """Stop a view's run and leave the line; its folder stays."""
+    t = v.ticket
+    if t is None:
+        return
+    if t.state == "waiting":
+        sessions.scheduler.cancel(t)
+        return
+    t.ready.wait(60)                                     # a run that is starting: let it start, then stop it
+    for e in t.engines:
+        try:
+            e.stop()
+        except GanlabError:
+            pass
+    sessions.scheduler.cancel(t)
+
+
+def _release_idle(ticket) -> None:
+    """Paused too long: the engine saves a checkpoint and exits, so its slot and memory go to the next in line."""
+    for e in ticket.engines:
+        e.stop()
+
+
+def _stop_engines(ticket) -> None:
+    """Every engine finished or ended: stop them (a finished run's process exits; its checkpoint is saved)."""
+    for e in ticket.engines:
+        try:
+            e.stop()
+        except GanlabError:
+            pass
+
+
+def _eta(view: TrainView) -> Optional[float]:
+    e = view.engine
+    if e is None:
+        return None
+    st = e.cached_status() if hasattr(e, "cached_status") else e.status()
+    return st.get("eta_s")
 
 
 def form_values(values: List[Any]) -> Dict[str, Any]:
     return dict(zip(FORM_FIELDS, values))
+
+
+__all__ = ["TrainHandlers", "config_from_form", "is_point_set", "DEFAULT_FORM", "FORM_FIELDS", "guarded", "keyed",
+           "status_markdown", "live_engine"]

@@ -9,7 +9,7 @@ a stable ``elem_id`` (``train-...``) for the browser test.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Dict
 
 import gradio as gr
 
@@ -17,28 +17,12 @@ from ..data import list_datasets
 from ..data.shapes import ATTRIBUTES as SHAPE_ATTRIBUTES
 from ..losses import LOSSES
 from ..nets import MODELS
+from .common import keyed
 from .plots import curves_figure, empty_points_figure
 from .sessions import Sessions
 from .train_handlers import DEFAULT_FORM, FORM_FIELDS, TrainHandlers
 
 POLL_SECONDS = 1.0
-
-
-def keyed(fn: Callable, n_inputs: int = 0) -> Callable:
-    """Call ``fn(*inputs, session_hash)``; Gradio injects gr.Request only into named parameters."""
-    if n_inputs == 0:
-        def handler(request: gr.Request):
-            return fn(request.session_hash)
-    elif n_inputs == 1:
-        def handler(a, request: gr.Request):
-            return fn(a, request.session_hash)
-    elif n_inputs == 2:
-        def handler(a, b, request: gr.Request):
-            return fn(a, b, request.session_hash)
-    else:
-        def handler(a, b, c, request: gr.Request):
-            return fn(a, b, c, request.session_hash)
-    return handler
 
 
 # Labels a set can be conditioned on besides its own classes: the shapes set's attributes.
@@ -55,7 +39,7 @@ def _form(d: Dict) -> Dict[str, gr.components.Component]:
     f: Dict[str, gr.components.Component] = {}
     gr.Markdown("### Data")
     f["dataset"] = gr.Dropdown(_dataset_choices(), value=d["dataset"], label="dataset", elem_id="train-dataset")
-    f["custom"] = gr.Textbox(label="or type a dataset", placeholder="folder:PATH or torchvision:NAME",
+    f["custom"] = gr.Textbox(label="or type a dataset", placeholder="upload:NAME, torchvision:NAME or folder:NAME",
                              info="used instead of the list when filled in", elem_id="train-dataset-custom",
                              max_lines=1)
     with gr.Row():
@@ -67,6 +51,7 @@ def _form(d: Dict) -> Dict[str, gr.components.Component]:
     with gr.Accordion("Upload your own images (.zip or several files)", open=False):
         f["upload"] = gr.File(file_count="multiple", file_types=[".zip", "image"], type="filepath",
                               label="images", elem_id="train-upload", height=120)
+        f["remove_uploads"] = gr.Button("Delete my uploads", size="sm", elem_id="train-remove-uploads")
     gr.Markdown("### Model")
     with gr.Row():
         f["model"] = gr.Dropdown(MODELS.names(), value=d["model"], label="model", elem_id="train-model")
@@ -108,13 +93,19 @@ def _files_panel() -> Dict[str, gr.components.Component]:
             p["save"] = gr.Button("Save checkpoint (.zip)", size="sm", elem_id="train-save")
             p["gif"] = gr.Button("GIF of training", size="sm", elem_id="train-gif")
         p["download"] = gr.File(label="download", interactive=False, elem_id="train-download", height=80)
-    with gr.Accordion("Open a run folder", open=False):
-        p["run_path"] = gr.Textbox(label="run folder", placeholder="runs/ring (holds config.json)",
-                                   elem_id="train-run-path", max_lines=1)
+    with gr.Accordion("Your runs (continue, view, fork, share)", open=False, elem_id="train-runs-box"):
+        p["runs"] = gr.Dropdown([], label="runs you may open", elem_id="train-runs", allow_custom_value=True,
+                                info="yours, runs shared with the class, and the shipped models")
         with gr.Row():
             p["until"] = gr.Number(None, label="train until step (blank = as saved)", precision=0,
                                    elem_id="train-until")
-            p["open"] = gr.Button("Open and continue", elem_id="train-open")
+            p["refresh"] = gr.Button("Refresh list", size="sm", elem_id="train-refresh")
+        with gr.Row():
+            p["open"] = gr.Button("Open", elem_id="train-open", min_width=70)
+            p["fork"] = gr.Button("Fork with the settings above", elem_id="train-fork", min_width=90)
+        with gr.Row():
+            p["share"] = gr.Button("Share with everyone", size="sm", elem_id="train-share")
+            p["unshare"] = gr.Button("Stop sharing", size="sm", elem_id="train-unshare")
     return p
 
 
@@ -131,6 +122,7 @@ def _view() -> Dict[str, gr.components.Component]:
                               elem_id="train-status")
     v["message"] = gr.Markdown("", elem_id="train-message")
     v["health"] = gr.Markdown("", elem_id="train-health")
+    v["notice"] = gr.Markdown("", elem_id="train-notice")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             v["points"] = gr.Plot(empty_points_figure(), label="samples", show_label=False,
@@ -142,6 +134,18 @@ def _view() -> Dict[str, gr.components.Component]:
                                   elem_id="train-curves")
             v["classes"] = gr.Plot(label="classes in G's samples", show_label=False, visible=False,
                                    elem_id="train-classes")
+    with gr.Group(visible=False, elem_id="train-broadcast") as v["bc_box"]:
+        v["bc_status"] = gr.Markdown("", elem_id="train-bc-status")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300):
+                v["bc_points"] = gr.Plot(label="the teacher's run", show_label=False, visible=False,
+                                         elem_id="train-bc-points")
+                v["bc_grid"] = gr.Image(label="the teacher's run", show_label=False, type="filepath", format="png",
+                                        visible=False, interactive=False, elem_id="train-bc-grid")
+            with gr.Column(scale=1, min_width=300):
+                v["bc_curves"] = gr.Plot(label="its curves", show_label=False, elem_id="train-bc-curves")
+        v["bc_fork"] = gr.Button("Fork the teacher's run with the settings on the left", size="sm",
+                                 elem_id="train-bc-fork")
     return v
 
 
@@ -159,33 +163,54 @@ def build_train_tab(sessions: Sessions) -> TrainHandlers:
 
 
 def _wire(h: TrainHandlers, f: Dict, p: Dict, v: Dict) -> None:
+    sessions = h.sessions
     msg_status = [v["message"], v["status"]]
     form = {f[name] for name in FORM_FIELDS}             # a set: Gradio passes one {component: value} dict
 
-    def build(data: dict, request: gr.Request):
-        return h.build({name: data[f[name]] for name in FORM_FIELDS}, request.session_hash)
+    def start(data: dict, request: gr.Request):
+        return h.start({name: data[f[name]] for name in FORM_FIELDS}, sessions.bind(request).key)
 
-    started = v["start"].click(build, form, msg_status, concurrency_id="build", concurrency_limit=4)
-    # launch() checks the cap on running engines and starts; one at a time keeps the cap exact
-    launch = dict(fn=keyed(h.launch), outputs=msg_status, concurrency_id="launch", concurrency_limit=1)
-    started.then(**launch)
-    v["resume"].click(keyed(h.resume), None, msg_status, concurrency_id="launch", concurrency_limit=1)
-    v["step"].click(keyed(h.step), None, msg_status, concurrency_id="launch", concurrency_limit=1)
-    v["pause"].click(keyed(h.pause), None, msg_status)
-    v["stop"].click(keyed(h.stop), None, msg_status)
-    f["apply"].click(keyed(h.apply, 3), [f["lr_g"], f["lr_d"], f["n_critic"]], msg_status)
-    p["save"].click(keyed(h.save_checkpoint), None, msg_status + [p["download"]])
-    p["gif"].click(keyed(h.gif), None, msg_status + [p["download"]])
-    p["open"].click(keyed(h.open_run, 2), [p["run_path"], p["until"]],
-                    msg_status + [f["lr_g"], f["lr_d"], f["n_critic"]]).then(**launch)
+    def fork_from(ref, data: dict, request: gr.Request):
+        return h.fork(ref, {name: data[f[name]] for name in FORM_FIELDS}, sessions.bind(request).key)
+
+    def fork(data: dict, request: gr.Request):
+        return fork_from(data[p["runs"]], data, request)
+
+    def fork_broadcast(data: dict, request: gr.Request):
+        path = sessions.classroom.broadcast
+        if path is None:
+            return "⚠️ The teacher is not showing a run right now.", gr.skip()
+        return fork_from(sessions.access.ref(path), data, request)
+
+    def choices(request: gr.Request):
+        return gr.update(choices=h.run_choices(sessions.bind(request).key))
+
+    v["start"].click(start, form, msg_status, concurrency_id="train-control", concurrency_limit=4,
+                     api_name="train_start")
+    for name, fn in (("resume", h.resume), ("step", h.step), ("pause", h.pause), ("stop", h.stop)):
+        v[name].click(keyed(fn, sessions), None, msg_status, concurrency_id="train-control",
+                      api_name=f"train_{name}")
+    f["apply"].click(keyed(h.apply, sessions, 3), [f["lr_g"], f["lr_d"], f["n_critic"]], msg_status)
+    p["save"].click(keyed(h.save_checkpoint, sessions), None, msg_status + [p["download"]])
+    p["gif"].click(keyed(h.gif, sessions), None, msg_status + [p["download"]])
+    p["open"].click(keyed(h.open_run, sessions, 2), [p["runs"], p["until"]],
+                    msg_status + [f["lr_g"], f["lr_d"], f["n_critic"]], api_name="train_open")
+    p["fork"].click(fork, {p["runs"], *form}, msg_status, api_name="train_fork")
+    v["bc_fork"].click(fork_broadcast, form, msg_status, api_name="train_fork_broadcast")
+    p["share"].click(keyed(lambda ref, key: h.share(ref, True, key), sessions, 1), p["runs"], v["message"])
+    p["unshare"].click(keyed(lambda ref, key: h.share(ref, False, key), sessions, 1), p["runs"], v["message"])
+    p["refresh"].click(choices, None, p["runs"], show_progress="hidden", api_name="train_runs")
+    p["runs"].focus(choices, None, p["runs"], show_progress="hidden")
 
     suggest = [f["model"], f["lr_g"], f["lr_d"], f["eval_every"]]
     f["dataset"].input(h.dataset_defaults, f["dataset"], [f["custom"]] + suggest, show_progress="hidden")
     f["custom"].submit(h.custom_defaults, f["custom"], suggest, show_progress="hidden")
     f["custom"].blur(h.custom_defaults, f["custom"], suggest, show_progress="hidden")
-    f["upload"].upload(keyed(h.upload, 1), f["upload"], [v["message"], f["custom"]] + suggest)
+    f["upload"].upload(keyed(h.upload, sessions, 1), f["upload"], [v["message"], f["custom"]] + suggest)
+    f["remove_uploads"].click(keyed(h.remove_uploads, sessions), None, v["message"])
 
     timer = gr.Timer(POLL_SECONDS)
-    timer.tick(keyed(h.tick), None, [v["status"], v["curves"], v["points"], v["grid"], v["health"], v["classes"]],
-               show_progress="hidden", concurrency_id="poll", concurrency_limit=8, queue=True)
-
+    outputs = [v["status"], v["curves"], v["points"], v["grid"], v["health"], v["classes"],
+               v["bc_box"], v["bc_status"], v["bc_curves"], v["bc_points"], v["bc_grid"], v["notice"]]
+    timer.tick(keyed(h.tick, sessions), None, outputs, show_progress="hidden", concurrency_id="poll",
+               concurrency_limit=8, queue=True, api_name="train_poll")
