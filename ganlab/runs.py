@@ -43,6 +43,7 @@ class RunDir:
         run = cls(path, cfg)
         run.samples.mkdir(parents=True, exist_ok=True)
         run.checkpoints.mkdir(exist_ok=True)
+        (path / "metrics.jsonl").touch()             # a run from its first moment (find_runs lists it)
         run.write_config()
         return run
 

@@ -305,7 +305,12 @@ def build(opts: ServerOptions):
 
 
 def launch(demo, opts: ServerOptions) -> None:
+    import threading
+
+    from .engine.remote import warm_up
     from .ui import QUEUE_LIMIT
+    if opts.train_processes or opts.play_processes:
+        threading.Thread(target=warm_up, name="ganlab-warm-up", daemon=True).start()
     demo.queue(default_concurrency_limit=QUEUE_LIMIT)
     auth = check_login(opts)
     demo.launch(server_name=opts.host, server_port=opts.port, auth=auth, max_file_size=opts.max_upload,

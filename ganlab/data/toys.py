@@ -104,7 +104,9 @@ def points_file(cfg: DataConfig, arg=None, seed: int = 0) -> DataSource:
         except (ValueError, IndexError):
             if i == 0:
                 continue                                   # a header such as "x,y"
-            raise GanlabError(f"{path.name} line {i + 1} is not an 'x,y' pair: {line[:60]!r}") from None
+            # never quote the line: a page must not learn what a file it named holds
+            raise GanlabError(f"{path.name} line {i + 1} is not an 'x,y' pair of numbers; give one pair per "
+                              "line.") from None
         if not (math.isfinite(x) and math.isfinite(y)):
             raise GanlabError(f"{path.name} line {i + 1} holds a value that is not a finite number.")
         rows.append((x, y))

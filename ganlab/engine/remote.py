@@ -65,6 +65,14 @@ def _context():
     return ctx
 
 
+def warm_up() -> None:
+    """Start the fork server now (it imports torch and ganlab: seconds), so the first run starts at once."""
+    ctx = _context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+        forkserver.ensure_running()
+
+
 def _describe(exc: BaseException) -> tuple:
     if isinstance(exc, GanlabError):
         return ("ganlab", str(exc))
@@ -112,11 +120,16 @@ def _serve(conn, events, build: Callable[[], Any], nice: int) -> None:
             return
         try:
             result = engine.state if name == "state" else getattr(engine, name)(*args, **kwargs)
-            conn.send(("ok", result))
+            reply = ("ok", result)
         except Exception as exc:                               # noqa: BLE001
             if not isinstance(exc, GanlabError):
                 log.exception("run in a process: %s failed", name)
-            conn.send(("error", _describe(exc)))
+            reply = ("error", _describe(exc))
+        try:
+            conn.send(reply)
+        except (OSError, ValueError):                          # the server went away meanwhile
+            engine.stop()
+            return
         if name == "stop":
             return
 

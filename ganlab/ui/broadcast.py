@@ -35,12 +35,12 @@ def _frame(sessions: Sessions, path) -> Optional[Dict[str, Any]]:
         live = live_engine(sessions, path)
         view = f["view"]
         if view is None or (live is not None and not isinstance(view.source, LiveRun)):
-            src = LiveRun(live) if live is not None else DiskRun(path, sessions.access.ref(path), state="read-only")
+            src = LiveRun(live) if live is not None else DiskRun(path, sessions.access.ref(path), state="stopped")
             view = f["view"] = TrainView(path=path, mine=False, source=src)
         try:
             out = full_render(sessions, view)
         except Exception:                                  # the run vanished or its engine ended mid-call
-            view.source = DiskRun(path, sessions.access.ref(path), state="read-only")
+            view.source = DiskRun(path, sessions.access.ref(path), state="stopped")
             out = full_render(sessions, view)
         key = (out.get("status"), out.get("step"), len(view.rows))
         if key != f["key"]:

@@ -4,7 +4,7 @@
     h.sign_in(password, key)              # the in-app teacher sign-in (no --auth): this browser becomes the teacher
     rows = h.runs(key)                    # [[owner, dataset, model, step, state, img/s, run], ...]
     h.pause_run(ref, key); h.stop_run(ref, key)
-    h.broadcast(ref, key); h.end_broadcast(key)     # every student's Train tab shows that run, read-only
+    h.broadcast(ref, key); h.end_broadcast(key)     # every student's Train tab shows that run (now shared)
     h.push_lesson("collapse", key)        # every student's Playground loads it
     items = h.gallery(key)                # one tile per student: their run's latest samples
 
@@ -118,6 +118,7 @@ class ClassroomHandlers:
         path = self.sessions.access.run_path(ref, who)
         if self.sessions.access.is_shipped(path):
             raise GanlabError("Broadcast a run (one that trains, or trained); shipped models are in Explore.")
+        self.sessions.access.share(path, True, who)       # what the class sees, it may open and fork
         self.sessions.classroom.broadcast = path
         return (f"Broadcasting `{self.sessions.access.ref(path)}`: every Train tab shows it beside the student's "
                 "own run.")

@@ -40,8 +40,8 @@ def build_classroom_tab(sessions: Sessions) -> ClassroomHandlers:
                                   label="Playground lesson", elem_id="class-lesson", scale=3)
         c["push"] = gr.Button("Push to everyone", elem_id="class-push")
     c["message"] = gr.Markdown("", elem_id="class-message")
-    c["gallery"] = gr.Gallery(label="each student's latest samples", columns=5, height=None, object_fit="contain",
-                              allow_preview=True, elem_id="class-gallery")
+    c["gallery"] = gr.Gallery(label="each student's latest samples", columns=6, height=None, object_fit="contain",
+                              allow_preview=False, elem_id="class-gallery")
     _wire(h, sessions, c)
     return h
 
@@ -66,6 +66,14 @@ def _wire(h: ClassroomHandlers, sessions: Sessions, c: Dict) -> None:
     c["broadcast"].click(act(h.broadcast), c["run"], msg, api_name="classroom_broadcast")
     c["end"].click(act(h.end_broadcast, 0), None, msg, api_name="classroom_end_broadcast")
     c["push"].click(act(h.push_lesson), c["lesson"], msg, api_name="classroom_push_lesson")
+
+    def pick_row(evt: gr.SelectData, request: gr.Request):
+        """Clicking a row of the table picks its run."""
+        if not sessions.is_teacher(sessions.bind(request).key):
+            return gr.skip()
+        row = evt.row_value if isinstance(evt.row_value, list) else []
+        return row[-1] if row else gr.skip()
+    c["table"].select(pick_row, None, c["run"], show_progress="hidden")
     # off until a teacher signs in, so students' pages do not poll it
     timer = h.timer = gr.Timer(REFRESH_SECONDS, active=False)
     timer.tick(refresh, None, [c["table"], c["run"], c["gallery"]], show_progress="hidden",

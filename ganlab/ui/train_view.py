@@ -33,7 +33,7 @@ def source(sessions: Sessions, view: TrainView):
     if not view.mine:
         src = view.source
         if isinstance(src, LiveRun) and _ended(src.engine):         # the owner stopped it: read the folder
-            view.source = src = DiskRun(view.path, sessions.access.ref(view.path), state="read-only")
+            view.source = src = DiskRun(view.path, sessions.access.ref(view.path), state="stopped")
         return src
     t = view.ticket
     if t is not None and t.state in ("waiting", "starting", "failed", "cancelled") or view.path is None:
@@ -67,9 +67,10 @@ def status_text(sessions: Sessions, view: TrainView, snap: Optional[Dict] = None
     if snap is None:
         snap = src.snapshot(view.cursor, 10 ** 12)            # status only: the rows stay for the next poll
     st = dict(snap["status"], run_dir=sessions.access.ref(view.path) if view.path else "")
-    if not view.mine:
-        st["state"] = f"{st['state']} · read-only" if st["state"] != "read-only" else "read-only"
-    return sessions.access.scrub(status_markdown(st, _note(sessions, src)))
+    text = status_markdown(st, _note(sessions, src))
+    if not view.mine:                           # someone else's run (or a shipped model): looked at, not trained
+        text = f"👁 **READ-ONLY** ({view.label or 'not yours'}; Fork trains a copy) · {text}"
+    return sessions.access.scrub(text)
 
 
 def _note(sessions: Sessions, src) -> str:
