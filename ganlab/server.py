@@ -63,7 +63,7 @@ class ServerOptions:
     upload_quota: int = 200 * 2**20        # bytes of uploads per user
     upload_total: int = 5 * 2**30          # bytes of uploads for the whole server
     max_upload: int = 100 * 2**20          # bytes of one upload request
-    train_nice: int = 10                   # training processes run at this niceness, so pages stay quick
+    train_nice: int = 19                   # training processes run at this niceness, so pages stay quick
 
     @property
     def personal(self) -> bool:
@@ -153,9 +153,16 @@ def _arg_type(dest: str) -> Callable[[str], object]:
     return typed
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """One sentence, not the usage block: ``error: argument --port: must be ...``."""
+        print(f"error: {message}; see python app.py --help.", file=sys.stderr)
+        sys.exit(2)
+
+
 def parser() -> argparse.ArgumentParser:
     o = ServerOptions()
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python app.py", description="Serve ganlab in the browser. Every option can also be set by the "
         "environment variable in brackets; a flag wins over its variable.")
     add = p.add_argument
@@ -180,7 +187,8 @@ def parser() -> argparse.ArgumentParser:
     add("--memory-budget", type=_arg_type("memory_budget"), metavar="SIZE", help="memory for all runs together, "
         f"e.g. 12GB or 60%% (default 70%% of RAM, or of the GPU's memory){env('memory_budget')}")
     add("--torch-threads", type=_arg_type("torch_threads"), metavar="N",
-        help=f"torch CPU threads of the server (default one per core){env('torch_threads')}")
+        help=f"torch CPU threads of the server process (default 1; one per core with --train-processes 0)"
+        f"{env('torch_threads')}")
     add("--play-processes", type=_arg_type("play_processes"), metavar="1|0", help="Playground runs in processes "
         f"of their own (1, default) or on threads of the server (0){env('play_processes')}")
     add("--train-processes", type=_arg_type("train_processes"), metavar="1|0", help="Train-tab runs in processes "
@@ -300,28 +308,35 @@ def build(opts: ServerOptions):
     """The Gradio app for ``opts`` (not yet launched)."""
     from .trainer import configure_threads
     from .ui import build_app
-    configure_threads(opts.torch_threads)
+    # the server's own torch work is small (a G forward per slider move, a few ms): one thread, or the
+    # idle-spinning thread pools of 30 pages' requests eat the cores the runs train on. Runs in child
+    # processes pick their own counts; on threads (--train-processes 0) they share this one.
+    configure_threads(opts.torch_threads or (1 if opts.train_processes else None))
     return build_app(options=opts)
 
 
 def launch(demo, opts: ServerOptions) -> None:
-    import threading
-
+    from .engine import in_background
     from .engine.remote import warm_up
-    from .ui import QUEUE_LIMIT
+    from .ui import CSS, QUEUE_LIMIT
     if opts.train_processes or opts.play_processes:
-        threading.Thread(target=warm_up, name="ganlab-warm-up", daemon=True).start()
+        in_background(warm_up, "fork-server")
+    if hasattr(demo, "warm_up"):
+        in_background(demo.warm_up, "models")
     demo.queue(default_concurrency_limit=QUEUE_LIMIT)
     auth = check_login(opts)
     demo.launch(server_name=opts.host, server_port=opts.port, auth=auth, max_file_size=opts.max_upload,
                 auth_message="Sign in with the account your teacher gave you." if opts.classroom else None,
-                allowed_paths=[], show_error=False)
+                allowed_paths=[], show_error=False, css=CSS)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         opts = parse_options(argv)
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+        # Gradio recomputes its queue statistics (a pandas groupby over the last events) after every event
+        # unless told otherwise: with 30 pages polling, that was a tenth of the server's time
+        os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
         demo = build(opts)
     except GanlabError as e:
         print(f"error: {e}", file=sys.stderr)

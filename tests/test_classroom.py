@@ -470,7 +470,8 @@ def test_the_teacher_sees_every_run_broadcasts_one_and_a_student_forks_it(server
     assert "Broadcasting" in room.broadcast(ref, "teacher")
     out = h.tick("student")
     box, status, curves, points = out[6:10]
-    assert box["visible"] and ref in status and curves.data and points["visible"]     # beside the student's own
+    assert box["visible"] and ref in status and "Broadcast by your teacher" in status   # beside the student's own
+    assert json.loads(curves)["data"] and points["visible"]
     assert "Fork it" in out[11]
     at = t.status()["step"]
     assert _wait(lambda: t.status()["step"] > at + 20)

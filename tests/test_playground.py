@@ -344,7 +344,8 @@ def test_a_run_whose_process_dies_says_so_and_the_session_goes_on(handlers):
     assert _wait(lambda: e.state == "error")
     fig, stats, _ = _tick(h)
     assert "error" in stats and "New run" in stats                  # said on the page, not only in the log
-    assert "⚠️" in h.play("k") and h.sessions.scheduler.busy() == 0       # its slot is free again
+    assert "⚠️" in h.play("k")
+    assert _wait(lambda: h.sessions.scheduler.busy() == 0)              # its slot is free again
     assert "New" in h.new(dict(DEFAULT_SETTINGS), dict(LIVE_DEFAULTS), "k")    # and a new run works
     assert _tick(h)[0]["visible"] is not False
 

@@ -256,3 +256,67 @@ def test_text_tab_draws_a_prompt(page, tmp_path):
     assert _until(lambda: page.get_by_label(PRIORS["image"]).is_checked(), timeout=30)
     assert _until(lambda: "Read as the training caption “a trainer shoe”" in page.inner_text("#text-domain"),
                   timeout=60), page.inner_text("#text-message")
+
+
+def test_a_teacher_broadcasts_a_run_and_a_student_watches_it_and_forks_it(tmp_path):
+    """Two browsers on a classroom server: the teacher signs in, starts a run and broadcasts it; the student's
+    Train tab shows it beside their own, live, and the student forks it into a run of their own."""
+    pytest.importorskip("playwright.sync_api")
+    env = {"OMP_NUM_THREADS": "1", "GANLAB_CLASSROOM": "1", "GANLAB_TEACHER_PASSWORD": "teach"}
+    try:
+        served = serve_app(tmp_path, env=env)
+        url, _ = served.__enter__()
+    except AppFailed as e:
+        pytest.fail(str(e))
+    try:
+        with chromium() as browser:
+            teacher = browser.new_page(viewport={"width": 1400, "height": 1000})
+            student = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for page in (teacher, student):
+                page.goto(url)
+                page.wait_for_selector("#train-start")
+            assert not teacher.get_by_role("tab", name="Classroom").is_visible()   # nobody is the teacher yet
+            student.click("#train-start")
+            assert _until(lambda: _status(student)[0] == "RUNNING", timeout=60), student.inner_text("#train-message")
+            teacher.click("#teacher-sign-in")
+            teacher.fill("#teacher-password input", "teach")
+            teacher.click("#teacher-go")
+            assert _until(lambda: teacher.get_by_role("tab", name="Classroom").is_visible(), timeout=20)
+            assert not student.get_by_role("tab", name="Classroom").is_visible()   # only on the teacher's page
+            teacher.click("#train-start")
+            assert _until(lambda: _status(teacher)[0] == "RUNNING", timeout=60)
+            ref = re.search(r"run folder (\S+)", teacher.inner_text("#train-status")).group(1)
+            teacher.get_by_role("tab", name="Classroom").click()
+            assert _until(lambda: teacher.locator("#class-table").inner_text().count("running") >= 2, timeout=30)
+            teacher.locator("#class-run input").fill(ref)
+            teacher.keyboard.press("Enter")
+            teacher.click("#class-broadcast")
+            assert _until(lambda: "Broadcasting" in teacher.inner_text("#class-message"), timeout=20)
+
+            assert _until(lambda: student.locator("#train-bc-status").is_visible(), timeout=20), "no broadcast"
+            def watched():
+                m = re.search(r"step ([\d,]+) /", student.inner_text("#train-bc-status"))
+                return int(m.group(1).replace(",", "")) if m else None
+            first = _until(watched, timeout=20)
+            assert ref in student.inner_text("#train-bc-status")
+            assert _until(lambda: (watched() or 0) > first, timeout=30), "the broadcast did not update"
+            assert _until(lambda: (_trace(student, "train-bc-curves", "D loss") or [[]])[0], timeout=20)
+            assert _status(student)[0] == "RUNNING"                    # the student's own run goes on beside it
+            shot = ROOT / "docs" / "classroom-student.png" if os.environ.get("GANLAB_SCREENSHOT") else \
+                tmp_path / "student.png"
+            student.screenshot(path=str(shot), full_page=True)
+            teacher.screenshot(path=str(shot.with_name(shot.name.replace("student", "teacher"))), full_page=True)
+
+            student.click("#train-bc-fork")
+            assert _until(lambda: "Forked" in student.inner_text("#train-message"), timeout=60), \
+                student.inner_text("#train-message")
+            assert _until(lambda: _status(student)[0] == "RUNNING", timeout=60)
+            forked = re.search(r"run folder (\S+)", student.inner_text("#train-status")).group(1)
+            assert forked != ref and json_owner(tmp_path / "runs" / forked) != json_owner(tmp_path / "runs" / ref)
+    finally:
+        served.__exit__(None, None, None)
+
+
+def json_owner(run):
+    import json
+    return json.loads((run / "owner.json").read_text())["owner"]

@@ -1,4 +1,5 @@
 """The Train tab without a browser: figures from synthetic rows, sessions kept apart, errors as messages."""
+import json
 import time
 import zipfile
 
@@ -164,14 +165,15 @@ def test_step_pause_apply_and_tick(handlers):
     skip = {"__type__": "update"}                                 # gr.skip()
     status, curves, points, grid, health, classes = h.tick("k")[:6]
     assert status == skip                                         # apply() already showed this status
-    assert curves.data and points["visible"] and not grid["visible"]
+    assert json.loads(curves)["data"] and points["visible"] and not grid["visible"]   # live plots: JSON text
     assert isinstance(health, str) and not classes["visible"]   # a point set has no class histogram
-    assert points["value"].data[1].name == "G(z)" and len(points["value"].data[1].x) == 512
+    fake = json.loads(points["value"])["data"][1]
+    assert fake["name"] == "G(z)" and len(fake["x"]) == 512
     assert h.tick("k")[:6] == (skip,) * 6                         # nothing new while paused
     h.resume("k")
     assert _wait(lambda: e.status()["step"] > at + 30)
     status, curves, *_ = h.tick("k")
-    assert "RUNNING" in status and curves.data
+    assert "RUNNING" in status and json.loads(curves)["data"]
 
 
 def test_a_nan_during_step_is_reported_not_a_key_error(handlers, monkeypatch):

@@ -27,3 +27,31 @@ def test_every_handler_that_wants_the_request_gets_it(tmp_path):
         assert any(isinstance(a, gr.Request) for a in args), f"{fn.__qualname__} never receives the request"
         checked += 1
     assert checked > 20                                    # the tabs' handlers were all looked at
+
+
+def test_a_skipped_output_is_not_rebuilt(monkeypatch):
+    """gradio_fixes: outputs left as they are (gr.skip()) pass through untouched, and no component is rebuilt
+    for them; the others are postprocessed by Gradio as before."""
+    import asyncio
+
+    from ganlab.ui import gradio_fixes
+    gradio_fixes.install()
+    with gr.Blocks() as demo:
+        a, b, c = gr.Markdown("a"), gr.Markdown("b"), gr.Image(type="pil")
+        btn = gr.Button()
+        btn.click(lambda: None, None, [a, b, c])
+    assert demo.config                                                 # built, as a launched app has it
+    fn = next(f for f in demo.fns.values() if len(f.outputs) == 3)
+    built = []
+    real = gr.Markdown.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(1)
+        real(self, *args, **kwargs)
+    monkeypatch.setattr(gr.Markdown, "__init__", counting)
+    out = asyncio.run(demo.postprocess_data(fn, [gr.skip(), "**new**", gr.skip()], None))
+    assert out[0] == {"__type__": "update"} and out[2] == {"__type__": "update"}
+    assert out[1] == "**new**" and built == []                        # nothing rebuilt for the skips
+    out = asyncio.run(demo.postprocess_data(fn, [gr.update(visible=False), gr.skip(), gr.skip()], None))
+    assert out[0]["visible"] is False and out[1] == {"__type__": "update"}   # real updates still go through Gradio
+    assert len(built) == 1

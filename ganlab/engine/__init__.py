@@ -5,13 +5,32 @@
     remote = RemoteEngine.new(cfg, "runs/toy")   # the same, in a child process (see remote.py)
     evaluator = Evaluator()                      # one thread scoring snapshots of G for many engines
     scheduler = Scheduler(slots=8)               # training slots for a server: the rest wait in line
+    in_background(fn, "warm-up")                 # one-off work off the caller's thread
 
 Everything else (trainer, nets, metrics, UI, CLI) is single-threaded code that
 these call into or that calls them.
 """
+import logging
+import threading
+from typing import Callable
+
 from .evaluator import Evaluator
 from .remote import RemoteEngine
 from .run import Engine
 from .scheduler import Job, Scheduler, Ticket
 
-__all__ = ["Engine", "Evaluator", "RemoteEngine", "Scheduler", "Job", "Ticket"]
+__all__ = ["Engine", "Evaluator", "RemoteEngine", "Scheduler", "Job", "Ticket", "in_background"]
+
+log = logging.getLogger(__name__)
+
+
+def in_background(fn: Callable[[], object], name: str) -> threading.Thread:
+    """Run ``fn()`` on a daemon thread (warming caches, closing a browser's runs); its errors are logged."""
+    def run():
+        try:
+            fn()
+        except Exception:
+            log.exception("%s failed", name)
+    t = threading.Thread(target=run, name=f"ganlab-{name}", daemon=True)
+    t.start()
+    return t

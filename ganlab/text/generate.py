@@ -19,6 +19,7 @@ model's domains instead of being answered with confident noise.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -78,6 +79,7 @@ class TextGenerator:
         self._concepts: Optional[torch.Tensor] = None      # [T, 3] what each pool caption names (see readings)
         self._pool_vecs: Optional[torch.Tensor] = None
         self._prior: Optional[Prior] = None
+        self._building = threading.RLock()
 
     @classmethod
     def open(cls, path) -> "TextGenerator":
@@ -107,10 +109,11 @@ class TextGenerator:
     @property
     def prior(self) -> Prior:
         """The retrieval prior over this model's training captions and image bank (built on first use)."""
-        if self._prior is None:
-            pool = self._reference()
-            vecs = torch.cat([self.encode(pool[i:i + 512]) for i in range(0, len(pool), 512)]) if pool else None
-            self._prior = Prior(pool, vecs, self.bank)
+        with self._building:                 # once, even when many pages send their first prompt together
+            if self._prior is None:
+                pool = self._reference()
+                vecs = torch.cat([self.encode(pool[i:i + 512]) for i in range(0, len(pool), 512)]) if pool else None
+                self._prior = Prior(pool, vecs, self.bank)
         return self._prior
 
     # ---- images --------------------------------------------------------------------------------
@@ -205,9 +208,10 @@ class TextGenerator:
     def domain(self, prompt: str) -> Domain:
         pool = self._reference()
         if isinstance(self.embedder, MiniLMEmbedder) and pool:
-            if self._pool_vecs is None:
+            if self._pool_vecs is None:          # several pages may ask at once: set both, the pool last
+                background = F.normalize(self.embedder.sentence_vectors(BACKGROUND), dim=-1)
+                self._background = background
                 self._pool_vecs = F.normalize(self.embedder.sentence_vectors(pool), dim=-1)
-                self._background = F.normalize(self.embedder.sentence_vectors(BACKGROUND), dim=-1)
             v = F.normalize(self.embedder.sentence_vectors([prompt.strip()]), dim=-1)[0]
             sims = self._pool_vecs @ v
             best = int(sims.argmax())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from . import gradio_fixes
 from .classroom_tab import build_classroom_tab
 from .compare_tab import build_compare_tab
 from .explore_tab import build_explore_tab
@@ -25,18 +26,21 @@ from .sessions import Sessions
 from .text_tab import build_text_tab
 from .train_tab import build_train_tab
 
-__all__ = ["build_app", "Sessions", "QUEUE_LIMIT"]
+__all__ = ["build_app", "Sessions", "QUEUE_LIMIT", "CSS"]
 
 TITLE = "ganlab"
 SUBTITLE = "Train generative adversarial networks and watch them learn, step by step."
 # events of a group without a limit of its own run this many at once; interactive groups
 # (sliders, prompts, frames) have their own, so training controls never hold them up
 QUEUE_LIMIT = 4
+# generated images are small and sharp-edged: the page scales them up without blurring
+CSS = "#explore-image img, #train-grid img, #train-bc-grid img { image-rendering: pixelated; }"
 
 
 def build_app(runs_root=None, max_runs=None, options=None) -> gr.Blocks:
     """The whole UI; runs go under ``runs_root`` (default: the options' ``runs``, else ``runs``)."""
     from ..server import ServerOptions
+    gradio_fixes.install()                        # skipped outputs cost nothing (see gradio_fixes)
     opts = options or ServerOptions()
     sessions = Sessions(runs_root, max_runs=max_runs, options=opts)
     room = sessions.classroom
@@ -67,8 +71,20 @@ def build_app(runs_root=None, max_runs=None, options=None) -> gr.Blocks:
         load_out = [token, class_tab, classroom.timer] + ([sign_in] if sign_in is not None else [])
         demo.load(on_load, token, load_out, api_name=False, show_progress="hidden")
         demo.unload(_closer(sessions, play.close, explore.forget, text.forget))
+    demo.warm_up = lambda: _warm_up(explore, text)
     demo.sessions = sessions                      # for tests and for shutting down cleanly
     return demo
+
+
+def _warm_up(explore, text) -> None:
+    """Load the default models before the first page asks (the text prior encodes every training caption: ~15 s)."""
+    for load in (lambda: explore.explorer("warm-up"), lambda: text.generator("warm-up").prior):
+        try:
+            load()
+        except Exception:                                    # no shipped models: the tabs say so when opened
+            pass
+    explore.forget("warm-up")
+    text.forget("warm-up")
 
 
 def _teacher_sign_in(sessions: Sessions, classroom, class_tab) -> gr.Accordion:

@@ -36,7 +36,7 @@ def _frame(sessions: Sessions, path) -> Optional[Dict[str, Any]]:
         view = f["view"]
         if view is None or (live is not None and not isinstance(view.source, LiveRun)):
             src = LiveRun(live) if live is not None else DiskRun(path, sessions.access.ref(path), state="stopped")
-            view = f["view"] = TrainView(path=path, mine=False, source=src)
+            view = f["view"] = TrainView(path=path, mine=False, source=src, label="your teacher's run")
         try:
             out = full_render(sessions, view)
         except Exception:                                  # the run vanished or its engine ended mid-call
@@ -102,5 +102,5 @@ def broadcast_outputs(sessions: Sessions, s: Optional[Session]) -> tuple:
     box = gr.update(visible=True) if first else skip
     points = gr.update(value=out["points"], visible=True) if "points" in out else gr.update(visible=False)
     grid = gr.update(value=out["grid"], visible=True) if "grid" in out else gr.update(visible=False)
-    status = f"**📡 {sessions.access.ref(path)}** · {out.get('status', '')}"
+    status = f"📡 **Broadcast by your teacher** · {out.get('status', '')}"
     return box, status, out.get("curves", skip), points, grid, notice

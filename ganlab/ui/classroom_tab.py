@@ -40,8 +40,9 @@ def build_classroom_tab(sessions: Sessions) -> ClassroomHandlers:
                                   label="Playground lesson", elem_id="class-lesson", scale=3)
         c["push"] = gr.Button("Push to everyone", elem_id="class-push")
     c["message"] = gr.Markdown("", elem_id="class-message")
-    c["gallery"] = gr.Gallery(label="each student's latest samples", columns=6, height=None, object_fit="contain",
-                              allow_preview=False, elem_id="class-gallery")
+    c["gallery"] = gr.Gallery(label="each student's latest samples (click one to enlarge it)", columns=6,
+                              height=340, object_fit="contain", allow_preview=True, preview=False,
+                              elem_id="class-gallery")
     _wire(h, sessions, c)
     return h
 

@@ -30,6 +30,7 @@ from .shelf import Shelf, family, model_folders
 log = logging.getLogger(__name__)
 
 N_DIRECTIONS = 5
+LIVE_PX = 128                        # the main image as sent; the page shows it at 280 px
 MAX_LOADED = 8                       # generators kept in memory, shared by every browser
 PSI_RANGE = (0.0, 1.5)               # truncation: 0 draws the mean image, 1 as trained, above 1 more varied
 
@@ -156,7 +157,9 @@ class ExploreHandlers:
     def render(self, view: Dict[str, Any], key: str) -> Tuple[Image.Image, str]:
         ex = self.explorer(key)
         x = ex.render(self.z(ex, view), psi_of(view), self.condition(ex, view))
-        return to_picture(x), self.caption(ex, view)
+        # half the pixels the page shows; it scales the picture up without smoothing (CSS in ui/__init__),
+        # so a slider move costs a 128 px PNG to encode and send, not a 256 px one
+        return to_picture(x, target=LIVE_PX), self.caption(ex, view)
 
     def strip(self, view: Dict[str, Any], key: str) -> Image.Image:
         ex = self.explorer(key)

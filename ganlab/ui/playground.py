@@ -190,7 +190,8 @@ class PlaygroundHandlers:
         play.ticket = self.sessions.scheduler.request(Job(
             owner=key, label=f"{who.label} · playground", start=build, units=len(runs),
             memory=PANEL_BYTES * len(runs), on_idle=_stop_panels, on_end=_stop_panels))
-        play.ticket.ready.wait(START_WAIT)
+        if play.ticket.state != "waiting":                 # it has its slots: building takes a moment
+            play.ticket.ready.wait(START_WAIT)
         if play.ticket.state == "failed":
             raise GanlabError(play.ticket.error)
         return play

@@ -89,8 +89,12 @@ def _curves_layout(probability: bool, height: int, panels=PANELS) -> Dict:
     return layout
 
 
-def curves_figure(rows: Sequence[Dict], probability: bool = True, height: Optional[int] = None) -> go.Figure:
-    """Losses, D's outputs, gradient norms, then the FID estimate and diversity/recall once a run has them."""
+def curves_figure(rows: Sequence[Dict], probability: bool = True, height: Optional[int] = None,
+                  as_dict: bool = False) -> go.Figure:
+    """Losses, D's outputs, gradient norms, then the FID estimate and diversity/recall once a run has them.
+
+    ``as_dict``: the plain {"data", "layout"} for a live plot (ui.liveplot), no go.Figure built at all.
+    """
     sparse = {k: thin(sorted((r for r in rows if k in r), key=lambda r: r["step"])) for k in SPARSE}
     panels = PANELS[:3] + [p for p in PANELS[3:] if any(sparse.get(k) for k, _, _ in p[1])]
     height = height or 130 + 110 * len(panels)
@@ -109,10 +113,12 @@ def curves_figure(rows: Sequence[Dict], probability: bool = True, height: Option
                 data.append(dict(type="scatter", mode=mode, name=name, x=x, y=y,
                                  xaxis=f"x{sfx}", yaxis=f"y{sfx}", legend="legend" if i == 1 else f"legend{i}",
                                  line=dict(color=colour, width=1.5), marker=dict(size=4), hovertemplate="%{y:.4g}"))
-    return _figure(data, _curves_layout(probability, height, panels))
+    layout = _curves_layout(probability, height, panels)
+    return {"data": data, "layout": layout} if as_dict else _figure(data, layout)
 
 
-def points_figure(fake: Any, real: Optional[Any] = None, step: Optional[int] = None, size: int = 420) -> go.Figure:
+def points_figure(fake: Any, real: Optional[Any] = None, step: Optional[int] = None, size: int = 420,
+                  as_dict: bool = False) -> go.Figure:
     """Generated points (orange) over real ones (grey) on the fixed square [-BOX, BOX]^2."""
     data = []
     for pts, name, colour, opacity in ((real, "real data", REAL_COLOUR, 0.5), (fake, "G(z)", FAKE_COLOUR, 0.85)):
@@ -128,11 +134,11 @@ def points_figure(fake: Any, real: Optional[Any] = None, step: Optional[int] = N
                   paper_bgcolor="white", margin=dict(l=30, r=10, t=35, b=30), uirevision="points",
                   legend=dict(orientation="h", y=-0.06, x=0), xaxis=axis,
                   yaxis=dict(axis, scaleanchor="x", scaleratio=1))
-    return _figure(data, layout)
+    return {"data": data, "layout": layout} if as_dict else _figure(data, layout)
 
 
-def empty_points_figure() -> go.Figure:
-    return points_figure(np.zeros((0, 2)), None)
+def empty_points_figure(as_dict: bool = False) -> go.Figure:
+    return points_figure(np.zeros((0, 2)), None, as_dict=as_dict)
 
 
 def _duration(seconds: Optional[float]) -> str:

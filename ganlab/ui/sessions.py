@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional
 
 from ..access import Access, Identity
 from ..data.cache import DataCache
-from ..engine import Evaluator, Scheduler
+from ..engine import Evaluator, Scheduler, in_background
 from ..errors import GanlabError
 from ..server import TEACHER, ServerOptions
 
@@ -74,6 +74,8 @@ class TrainView:
     health_text: str = ""
     real: Optional[object] = None          # a few hundred real points for the 2-D scatter
     redraw_classes: bool = True
+    classes_shown: bool = False            # the class histogram is visible on the page
+    shows: str = ""                        # "grid" or "points": which sample view the page shows
     failed_shown: bool = False             # a failed start was reported once
     label: str = ""                        # "alice · fashion-mnist · dcgan" for the teacher's table
 
@@ -97,6 +99,7 @@ class Session:
     lesson_seen: int = 0                   # the last lesson the teacher pushed that this browser loaded
     broadcast_seen: Optional[tuple] = None  # (run, version) of the teacher's broadcast this page shows
     notice_text: str = ""                  # the classroom notice on screen
+    poll_every: float = 1.0                # the Train tab's poll period this page was last told
     failures: List[float] = field(default_factory=list)   # times of wrong teacher passwords
 
     @property
@@ -216,7 +219,7 @@ class Sessions:
         for s in self.sessions():
             if now - s.last_seen > idle:
                 log.info("closing session %s after %.0f s without a request", s.who.label, now - s.last_seen)
-                threading.Thread(target=self.close, args=(s.key,), daemon=True).start()
+                in_background(lambda key=s.key: self.close(key), "close-idle")
 
     def close(self, key: Optional[str]) -> None:
         """The browser left: stop its runs (their folders and checkpoints stay), forget it."""

@@ -48,6 +48,7 @@ DEFAULT_FORM = dict(dataset="ring", custom="", label="", factorised=False, model
                     instance_noise=0.0, ema=0.0, seed=0, resolution=None, device="auto", eval_every=0, eval_n=500)
 POINT_SAMPLES, IMAGE_SAMPLES = 512, 64      # fixed-noise samples: a dense scatter, or an 8x8 grid
 START_WAIT = 30.0                           # a start waits this long for its run (data loaded, nets built)
+POLL_FAST, POLL_SLOW = 1.0, 3.0             # the Train tab's poll: while a run trains, and while none does
 NO_RUN = "There is no run yet; press Start (or open one of your runs) first."
 
 
@@ -185,7 +186,8 @@ class TrainHandlers:
         """Wait a moment for the run to start (a free slot: a second or two), so a mistake that only loading
         the data or building the nets finds is said here; a run that waits in line says where it is."""
         t = view.ticket
-        t.ready.wait(START_WAIT)
+        if t.state != "waiting":                          # it has a slot: its start takes a moment
+            t.ready.wait(START_WAIT)
         if t.state == "failed":
             s = self.sessions.get(key)
             if s.train is view:
@@ -498,7 +500,22 @@ class TrainHandlers:
                 own = render(self.sessions, s.train)
         except Exception:                                   # a poll must never raise; the next one retries
             log.exception("tick failed")
-        return own + broadcast_outputs(self.sessions, s)
+        return own + broadcast_outputs(self.sessions, s) + (self._pace(s),)
+
+    def _pace(self, s: Optional[Session]) -> Any:
+        """The poll's own period: every second while something on the page trains, every few seconds while
+        nothing does (a run in line, paused or ended), so waiting pages cost the server a third as much."""
+        if s is None:
+            return gr.skip()
+        v = s.train
+        live = v is not None and (v.ticket is not None and v.ticket.state == "starting" or
+                                  (v.engine is not None and v.engine.state == "running") or
+                                  (not v.mine and isinstance(v.source, LiveRun)))
+        every = POLL_FAST if live or self.sessions.classroom.broadcast is not None else POLL_SLOW
+        if every == s.poll_every:
+            return gr.skip()
+        s.poll_every = every
+        return gr.Timer(value=every)
 
 
 def live_engine(sessions: Sessions, path: Path):

@@ -18,6 +18,7 @@ from ..data.shapes import ATTRIBUTES as SHAPE_ATTRIBUTES
 from ..losses import LOSSES
 from ..nets import MODELS
 from .common import keyed
+from .liveplot import live_plot, live_value
 from .plots import curves_figure, empty_points_figure
 from .sessions import Sessions
 from .train_handlers import DEFAULT_FORM, FORM_FIELDS, TrainHandlers
@@ -125,25 +126,23 @@ def _view() -> Dict[str, gr.components.Component]:
     v["notice"] = gr.Markdown("", elem_id="train-notice")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
-            v["points"] = gr.Plot(empty_points_figure(), label="samples", show_label=False,
-                                  elem_id="train-points")
+            # live plots (ui.liveplot): redrawn in place from JSON text, no plotly figure built per poll
+            v["points"] = live_plot(live_value(empty_points_figure(as_dict=True)), elem_id="train-points")
             v["grid"] = gr.Image(label="samples (fixed noise)", show_label=False, type="pil", format="png",
                                  visible=False, interactive=False, elem_id="train-grid", buttons=["download"])
         with gr.Column(scale=1, min_width=300):
-            v["curves"] = gr.Plot(curves_figure([]), label="training curves", show_label=False,
-                                  elem_id="train-curves")
+            v["curves"] = live_plot(live_value(curves_figure([], as_dict=True)), elem_id="train-curves")
             v["classes"] = gr.Plot(label="classes in G's samples", show_label=False, visible=False,
                                    elem_id="train-classes")
     with gr.Group(visible=False, elem_id="train-broadcast") as v["bc_box"]:
         v["bc_status"] = gr.Markdown("", elem_id="train-bc-status")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
-                v["bc_points"] = gr.Plot(label="the teacher's run", show_label=False, visible=False,
-                                         elem_id="train-bc-points")
+                v["bc_points"] = live_plot(None, visible=False, elem_id="train-bc-points")
                 v["bc_grid"] = gr.Image(label="the teacher's run", show_label=False, type="filepath", format="png",
                                         visible=False, interactive=False, elem_id="train-bc-grid")
             with gr.Column(scale=1, min_width=300):
-                v["bc_curves"] = gr.Plot(label="its curves", show_label=False, elem_id="train-bc-curves")
+                v["bc_curves"] = live_plot(None, elem_id="train-bc-curves")
         v["bc_fork"] = gr.Button("Fork the teacher's run with the settings on the left", size="sm",
                                  elem_id="train-bc-fork")
     return v
@@ -165,22 +164,19 @@ def build_train_tab(sessions: Sessions) -> TrainHandlers:
 def _wire(h: TrainHandlers, f: Dict, p: Dict, v: Dict) -> None:
     sessions = h.sessions
     msg_status = [v["message"], v["status"]]
-    form = {f[name] for name in FORM_FIELDS}             # a set: Gradio passes one {component: value} dict
+    form = [f[name] for name in FORM_FIELDS]              # in FORM_FIELDS order: the API's parameters too
 
-    def start(data: dict, request: gr.Request):
-        return h.start({name: data[f[name]] for name in FORM_FIELDS}, sessions.bind(request).key)
+    def start(request: gr.Request, *values):
+        return h.start(dict(zip(FORM_FIELDS, values)), sessions.bind(request).key)
 
-    def fork_from(ref, data: dict, request: gr.Request):
-        return h.fork(ref, {name: data[f[name]] for name in FORM_FIELDS}, sessions.bind(request).key)
+    def fork(request: gr.Request, ref, *values):
+        return h.fork(ref, dict(zip(FORM_FIELDS, values)), sessions.bind(request).key)
 
-    def fork(data: dict, request: gr.Request):
-        return fork_from(data[p["runs"]], data, request)
-
-    def fork_broadcast(data: dict, request: gr.Request):
+    def fork_broadcast(request: gr.Request, *values):
         path = sessions.classroom.broadcast
         if path is None:
             return "⚠️ The teacher is not showing a run right now.", gr.skip()
-        return fork_from(sessions.access.ref(path), data, request)
+        return fork(request, sessions.access.ref(path), *values)
 
     def choices(request: gr.Request):
         return gr.update(choices=h.run_choices(sessions.bind(request).key))
@@ -195,7 +191,7 @@ def _wire(h: TrainHandlers, f: Dict, p: Dict, v: Dict) -> None:
     p["gif"].click(keyed(h.gif, sessions), None, msg_status + [p["download"]])
     p["open"].click(keyed(h.open_run, sessions, 2), [p["runs"], p["until"]],
                     msg_status + [f["lr_g"], f["lr_d"], f["n_critic"]], api_name="train_open")
-    p["fork"].click(fork, {p["runs"], *form}, msg_status, api_name="train_fork")
+    p["fork"].click(fork, [p["runs"], *form], msg_status, api_name="train_fork")
     v["bc_fork"].click(fork_broadcast, form, msg_status, api_name="train_fork_broadcast")
     p["share"].click(keyed(lambda ref, key: h.share(ref, True, key), sessions, 1), p["runs"], v["message"])
     p["unshare"].click(keyed(lambda ref, key: h.share(ref, False, key), sessions, 1), p["runs"], v["message"])
@@ -206,11 +202,12 @@ def _wire(h: TrainHandlers, f: Dict, p: Dict, v: Dict) -> None:
     f["dataset"].input(h.dataset_defaults, f["dataset"], [f["custom"]] + suggest, show_progress="hidden")
     f["custom"].submit(h.custom_defaults, f["custom"], suggest, show_progress="hidden")
     f["custom"].blur(h.custom_defaults, f["custom"], suggest, show_progress="hidden")
-    f["upload"].upload(keyed(h.upload, sessions, 1), f["upload"], [v["message"], f["custom"]] + suggest)
+    f["upload"].upload(keyed(h.upload, sessions, 1), f["upload"], [v["message"], f["custom"]] + suggest,
+                       api_name="train_upload")
     f["remove_uploads"].click(keyed(h.remove_uploads, sessions), None, v["message"])
 
-    timer = gr.Timer(POLL_SECONDS)
+    timer = gr.Timer(POLL_SECONDS)                        # its period follows the run (TrainHandlers._pace)
     outputs = [v["status"], v["curves"], v["points"], v["grid"], v["health"], v["classes"],
-               v["bc_box"], v["bc_status"], v["bc_curves"], v["bc_points"], v["bc_grid"], v["notice"]]
+               v["bc_box"], v["bc_status"], v["bc_curves"], v["bc_points"], v["bc_grid"], v["notice"], timer]
     timer.tick(keyed(h.tick, sessions), None, outputs, show_progress="hidden", concurrency_id="poll",
                concurrency_limit=8, queue=True, api_name="train_poll")

@@ -17,6 +17,7 @@ from PIL import Image
 from ..metrics.health import health_markdown
 from ..viz import samples_image
 from .common import minutes, ordinal
+from .liveplot import live_value
 from .plots import classes_figure, compact, curves_figure, points_figure, status_markdown
 from .runview import DiskRun, LiveRun
 from .sessions import Sessions, TrainView
@@ -46,6 +47,8 @@ def source(sessions: Sessions, view: TrainView):
     if not isinstance(view.source, DiskRun):
         st = e.status() if e is not None else {"state": "stopped", "error": ""}
         state = "paused" if t is not None and t.note else st["state"]
+        if t is not None and "finished" in t.states.values():      # it reached its steps, then its process ended
+            state = "finished"
         note = t.note if t is not None and t.note else st.get("error", "")
         view.source = DiskRun(view.path, sessions.access.ref(view.path), state=state, note=note)
     return view.source
@@ -98,7 +101,8 @@ def render(sessions: Sessions, view: TrainView) -> tuple:
     info = snap["status"]
     curves = skip
     if rows or view.redraw:
-        curves, view.redraw = curves_figure(view.rows, probability=info["probability"]), False
+        curves = live_value(curves_figure(view.rows, probability=info["probability"], as_dict=True))
+        view.redraw = False
     text = status_text(sessions, view, snap)
     status, view.status_text = (skip if text == view.status_text else text), text
     points, grid = _samples(view, src, snap)
@@ -112,12 +116,21 @@ def _samples(view: TrainView, src, snap: Dict) -> tuple:
     step, x = snap["samples"]
     view.shown_step = step
     info = src.info()
+    # visibility only when it changes: an update that sets it makes Gradio rebuild the component's
+    # config (py-spy: pydantic schemas for every poll), a bare value does not
     if isinstance(x, Image.Image) or info["is_image"]:
         picture = x if isinstance(x, Image.Image) else samples_image(x, nrow=info.get("sample_nrow"))
+        if view.shows == "grid":
+            return gr.skip(), picture
+        view.shows = "grid"
         return gr.update(visible=False), gr.update(value=picture, visible=True)
     if view.real is None:
         view.real = src.real_points(REAL_POINTS)
-    return gr.update(value=points_figure(x, view.real, step), visible=True), gr.update(visible=False)
+    fig = live_value(points_figure(x, view.real, step, as_dict=True))
+    if view.shows == "points":
+        return fig, gr.skip()
+    view.shows = "points"
+    return gr.update(value=fig, visible=True), gr.update(visible=False)
 
 
 def _quality(view: TrainView, snap: Dict, rows: List[Dict]) -> tuple:
@@ -129,7 +142,9 @@ def _quality(view: TrainView, snap: Dict, rows: List[Dict]) -> tuple:
     classes: Any = gr.skip()
     if hists:
         latest = max(hists, key=lambda r: r["step"])
-        classes = gr.update(value=classes_figure(latest["class_hist"], latest["step"]), visible=True)
+        fig = classes_figure(latest["class_hist"], latest["step"])
+        classes = fig if view.classes_shown else gr.update(value=fig, visible=True)
+        view.classes_shown = True
     elif view.redraw_classes:
         classes = gr.update(visible=False)
     view.redraw_classes = False
@@ -146,7 +161,8 @@ def full_render(sessions: Sessions, view: TrainView) -> Dict[str, Any]:
     if rows:
         view.rows = compact(view.rows + rows)
     out: Dict[str, Any] = {"status": status_text(sessions, view, snap),
-                           "curves": curves_figure(view.rows, probability=snap["status"]["probability"], height=480),
+                           "curves": live_value(curves_figure(view.rows, probability=snap["status"]["probability"],
+                                                              height=480, as_dict=True)),
                            "step": snap["status"]["step"]}
     if snap["samples"] is not None:
         step, x = snap["samples"]
@@ -156,6 +172,6 @@ def full_render(sessions: Sessions, view: TrainView) -> Dict[str, Any]:
         else:
             if view.real is None:
                 view.real = src.real_points(REAL_POINTS)
-            out["points"] = points_figure(x, view.real, step, size=360)
+            out["points"] = live_value(points_figure(x, view.real, step, size=360, as_dict=True))
     return out
 
