@@ -504,3 +504,20 @@ def test_a_pushed_lesson_loads_in_every_playground(tmp_path):
         assert len(s.get("late").play.panels) == 3
     finally:
         s.close_all()
+
+
+def test_opening_a_shipped_model_is_read_only_and_training_it_forks_it(server):
+    s, h, _ = server
+    model = s.models_root / "mnist-cgan"
+    if not model.is_dir():
+        pytest.skip("no shipped mnist-cgan")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in model.rglob("*"))
+    msg = _ok(h.open_run("models/mnist-cgan", None, "k"))
+    assert "read-only" in msg and not s.get("k").train.mine
+    _refused(h.resume("k"), "read-only")
+    msg = _ok(h.fork("models/mnist-cgan", dict(FAST, steps=3, batch_size=16, lr_g=1e-4, lr_d=1e-4), "k"))
+    assert "G from the shipped model mnist-cgan and a fresh D" in msg
+    e = _engine(h, "k")
+    assert _wait(lambda: e.state in ("finished", "stopped"), 60)
+    assert e.run.path.parent == s.root / "ui" and s.access.can_write(e.run.path, s.who("k"))
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in model.rglob("*")) == before     # nothing written there
