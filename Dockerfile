@@ -4,6 +4,7 @@ FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 ENV DEBIAN_FRONTEND=noninteractive \
     GRADIO_ANALYTICS_ENABLED=False \
     GRADIO_SERVER_NAME=0.0.0.0 \
+    GANLAB_HOST=0.0.0.0 \
     GRADIO_SERVER_PORT=7860 \
     PIP_NO_CACHE_DIR=1
 
@@ -19,4 +20,4 @@ ENV PATH=/opt/venv/bin:$PATH
 COPY . .
 EXPOSE 7860
 VOLUME ["/app/runs"]
-CMD ["python", "app.py"]
+CMD ["python", "app.py", "--host", "0.0.0.0"]

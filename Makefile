@@ -1,4 +1,5 @@
 # Two commands for a fresh machine:  `make run` (the app) and `make test`.
+# `make run ARGS="--classroom --teacher-password ..."` passes options to app.py (see `python app.py --help`).
 # Both set up what they need first: a virtualenv with requirements.txt and,
 # where apt-get can be used, Debian's chromium (browser test) and
 # dataset-fashion-mnist (offline Fashion-MNIST).
@@ -10,7 +11,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 .PHONY: run test setup sysdeps bench clean
 
 run: setup
-	$(PY) app.py
+	$(PY) app.py $(ARGS)
 
 test: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider

@@ -3,6 +3,7 @@
     python bench/classroom_load.py                        # 30 users + 2 browsers, 10 minutes
     python bench/classroom_load.py --users 10 --minutes 2
     python bench/classroom_load.py --soak 60              # one run trained for 60 min, a browser attached
+    python bench/classroom_load.py --churn 150            # 150 browsers come and go: memory per browser
 
 Starts `python app.py --classroom` in a temp folder (its defaults: 8 training slots, runs in niced child
 processes), then:
@@ -200,8 +201,9 @@ class User:
         if time.monotonic() - self.polled >= self.every:
             self.polled = time.monotonic()
             out = self.call(client, "poll", api="/train_poll")
-            if out and isinstance(out[-1], (int, float)):
-                self.every = float(out[-1])
+            pace = out[-1] if out else None                       # gradio_client hands the Timer update over
+            if isinstance(pace, dict) and isinstance(pace.get("value"), (int, float)):
+                self.every = float(pace["value"])
             self.note(out)
 
     def drag(self, client) -> None:
@@ -411,6 +413,45 @@ def soak(a) -> None:
               f"{mem[-1]['pss']:.0f} MB")
 
 
+def churn(a) -> None:
+    """Browsers that come and go: each connects, starts a run, polls it, stops it and closes; the server's
+    memory every 25 of them, once their unloads have arrived (a closed run's process exits)."""
+    from gradio_client import Client
+
+    from ganlab.devtools import serve_app
+    from ganlab.ui.train_handlers import DEFAULT_FORM, FORM_FIELDS
+    work = Path(tempfile.mkdtemp(prefix="ganlab-churn-"))
+    form = [dict(DEFAULT_FORM, steps=200, batch_size=32)[k] for k in FORM_FIELDS]
+    with serve_app(work, env={"GANLAB_CLASSROOM": "1", "GANLAB_TEACHER_PASSWORD": "bench"}, timeout=180) as (url, app):
+        time.sleep(10)
+
+        def one():
+            c = Client(url, verbose=False, download_files=False, ssl_verify=False)
+            c.predict(*form, api_name="/train_start")
+            for _ in range(3):
+                c.predict(api_name="/train_poll")
+                time.sleep(0.3)
+            c.predict(api_name="/train_stop")
+            c.close()
+        done, first = 0, None
+        while done < a.churn:
+            batch = [threading.Thread(target=one) for _ in range(min(25, a.churn - done))]
+            for i in range(0, len(batch), 5):                 # five browsers at a time
+                for t in batch[i:i + 5]:
+                    t.start()
+                for t in batch[i:i + 5]:
+                    t.join(REQUEST_TIMEOUT * 6)
+            done += len(batch)
+            time.sleep(20)                                    # their unloads arrive with the heartbeat
+            m = memory(app.pid)
+            first = first or m
+            print(f"{done:5d} browsers  server RSS {m['rss']:6.0f} MB  PSS {m['pss']:6.0f} MB  "
+                  f"{m['children']} child processes", flush=True)
+        per = (m["rss"] - first["rss"]) / max(1, done - 25)
+        print(f"\nchurn: {per:.2f} MB of server RSS per browser after the first 25 ({first['rss']:.0f} -> "
+              f"{m['rss']:.0f} MB); {m['children']} child processes left (the fork server and its helper)")
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         url, users, seed, until, out = sys.argv[2:7]
@@ -422,13 +463,15 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=10)
     p.add_argument("--soak", type=float, metavar="MIN", help="instead: one run for MIN minutes with a browser attached")
     p.add_argument("--dataset", default="fashion-mnist", help="the soak run's dataset")
+    p.add_argument("--churn", type=int, metavar="N", help="instead: N browsers that connect, train briefly and "
+                   "close; memory per browser")
     p.add_argument("--no-browsers", action="store_true", help="simulated users only")
     p.add_argument("--profile", action="store_true", help="also print Gradio's server-side timings per endpoint")
     p.add_argument("--shots", default=".", help="folder for the screenshots at the end")
     a = p.parse_args()
     if a.users < 1 or a.users > 200 or a.minutes <= 0 or a.minutes > 240:
         p.error("use 1 to 200 users and 0 to 240 minutes")
-    soak(a) if a.soak else load(a)
+    soak(a) if a.soak else churn(a) if a.churn else load(a)
 
 
 if __name__ == "__main__":

@@ -327,7 +327,10 @@ def launch(demo, opts: ServerOptions) -> None:
     auth = check_login(opts)
     demo.launch(server_name=opts.host, server_port=opts.port, auth=auth, max_file_size=opts.max_upload,
                 auth_message="Sign in with the account your teacher gave you." if opts.classroom else None,
-                allowed_paths=[], show_error=False, css=CSS)
+                allowed_paths=[], show_error=False, css=CSS,
+                # Gradio keeps a closed browser's state for an hour and evicts only beyond this many sessions;
+                # a class with reloads stays far below it, and it bounds what a long-lived server keeps
+                state_session_capacity=1000)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -55,3 +55,20 @@ def test_a_skipped_output_is_not_rebuilt(monkeypatch):
     out = asyncio.run(demo.postprocess_data(fn, [gr.update(visible=False), gr.skip(), gr.skip()], None))
     assert out[0]["visible"] is False and out[1] == {"__type__": "update"}   # real updates still go through Gradio
     assert len(built) == 1
+
+
+def test_a_new_session_does_not_copy_the_whole_apps_config():
+    """gradio_fixes: a browser's SessionState starts empty and records only what its events change."""
+    from gradio.state_holder import SessionState
+
+    from ganlab.ui import gradio_fixes
+    gradio_fixes.install()
+    with gr.Blocks() as demo:
+        boxes = [gr.Markdown(f"box {i}") for i in range(20)]
+    assert demo.config
+    state = SessionState(demo)
+    assert state.config_values == {}                                   # was one entry per block
+    state._update_value_in_config(boxes[3]._id, "changed")
+    assert list(state.config_values) == [boxes[3]._id]
+    assert state.config_values[boxes[3]._id]["props"]["value"] == "changed"
+    assert state[boxes[4]._id] is boxes[4]                             # reading a block still works
