@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ganlab.devtools import chromium, serve_app
+from ganlab.devtools import chromium, serve_app, train_page
 
 
 def rss_mb(pid: int) -> float:
@@ -38,18 +38,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ganlab-mem-"))
     with serve_app(work) as (url, app), chromium() as browser:
         print(f"app up, pid {app.pid}, RSS {rss_mb(app.pid):.0f} MB; runs in {work}/runs", flush=True)
-        pages = []
-        for _ in range(a.browsers):
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.wait_for_selector("#train-start")
-            page.click("#train-dataset input")
-            page.fill("#train-dataset input", a.dataset)
-            page.keyboard.press("Enter")
-            time.sleep(1.0)
-            page.fill("#train-steps input", "1000000")
-            page.click("#train-start")
-            pages.append(page)
+        pages = [train_page(browser, url, a.dataset, steps=1_000_000) for _ in range(a.browsers)]
         t0, peak = time.monotonic(), 0.0
         while True:
             el = time.monotonic() - t0

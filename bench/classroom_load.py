@@ -377,18 +377,10 @@ def server_side(url: str) -> None:
 
 
 def soak(a) -> None:
-    from ganlab.devtools import chromium, serve_app
+    from ganlab.devtools import chromium, serve_app, train_page
     work = Path(tempfile.mkdtemp(prefix="ganlab-soak-"))
     with serve_app(work, timeout=180) as (url, app), chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
-        page.wait_for_selector("#train-start")
-        page.click("#train-dataset input")
-        page.fill("#train-dataset input", a.dataset)
-        page.keyboard.press("Enter")
-        time.sleep(1.0)
-        page.fill("#train-steps input", "100000000")
-        page.click("#train-start")
+        page = train_page(browser, url, a.dataset, steps=100_000_000)
         print(f"soak: {a.soak:g} min of {a.dataset} in one run, a browser attached; server pid {app.pid}", flush=True)
         t0, stop, mem = time.monotonic(), threading.Event(), []
 

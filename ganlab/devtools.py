@@ -3,6 +3,8 @@
     with serve_app(workdir) as (url, proc):      # `python app.py` in workdir, runs under workdir/runs
         with chromium() as browser:              # Debian's /usr/bin/chromium through Playwright
             page = browser.new_page(); page.goto(url)
+            page = train_page(browser, url, "fashion-mnist", steps=10**6)   # a page training that set
+    wait_until(lambda: engine.state == "finished", timeout=20)   # polls a condition; False on timeout
 """
 from __future__ import annotations
 
@@ -64,6 +66,30 @@ def serve_app(workdir: Path, env: Optional[Dict[str, str]] = None,
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def wait_until(pred, timeout: float = 20.0, every: float = 0.05) -> bool:
+    """Poll ``pred()`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(every)
+    return False
+
+
+def train_page(browser, url: str, dataset: str, steps: int):
+    """A new page of the app that picks ``dataset`` (the tab then suggests its model) and presses Start."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector("#train-start")
+    page.click("#train-dataset input")
+    page.fill("#train-dataset input", dataset)
+    page.keyboard.press("Enter")
+    time.sleep(1.0)                                    # the dataset's defaults arrive
+    page.fill("#train-steps input", str(steps))
+    page.click("#train-start")
+    return page
 
 
 @contextlib.contextmanager

@@ -17,3 +17,12 @@ def tiny_images():
         x = torch.rand(n, channels, side, side, generator=g) * 2 - 1
         return DataSource(f"tiny{side}", x, labels=torch.arange(n) % 4, class_names=list("abcd"))
     return make
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Engines train in background threads; one intra-op thread keeps a busy 2-core box responsive."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -16,6 +16,7 @@ from PIL import Image
 
 from ganlab.access import Access, Identity
 from ganlab.config import DataConfig
+from ganlab.devtools import wait_until
 from ganlab.errors import GanlabError
 from ganlab.server import ServerOptions
 from ganlab.ui.classroom import NOT_TEACHER, ClassroomHandlers
@@ -23,26 +24,16 @@ from ganlab.ui.explore import ExploreHandlers
 from ganlab.ui.sessions import Sessions
 from ganlab.ui.train_handlers import DEFAULT_FORM, TrainHandlers
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*:UserWarning")   # gr.Warning outside a request
+pytestmark = [pytest.mark.filterwarnings("ignore:.*:UserWarning"),   # gr.Warning outside a request
+              pytest.mark.usefixtures("one_torch_thread")]
 
 FAST = dict(DEFAULT_FORM, batch_size=32, steps=100_000)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _wait(pred, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_until(pred, timeout, every=0.02)
 
 
 def _server(tmp_path, **opts):

@@ -5,6 +5,7 @@ import time
 import pytest
 
 from ganlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from ganlab.devtools import wait_until
 from ganlab.engine import Engine
 from ganlab.engine.scheduler import Job, Scheduler
 from ganlab.errors import GanlabError
@@ -33,12 +34,7 @@ class FakeEngine:
 
 
 def _wait(pred, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return False
+    return wait_until(pred, timeout, every=0.02)
 
 
 def _job(name, started, state="running", **kw):

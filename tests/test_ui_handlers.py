@@ -1,12 +1,12 @@
 """The Train tab without a browser: figures from synthetic rows, sessions kept apart, errors as messages."""
 import json
-import time
 import zipfile
 
 import numpy as np
 import pytest
 import torch
 
+from ganlab.devtools import wait_until
 from ganlab.engine import Engine
 from ganlab.ui import build_app
 from ganlab.ui.plots import MAX_POINTS, curves_figure, device_label, points_figure, status_markdown, thin
@@ -14,18 +14,12 @@ from ganlab.ui.sessions import Sessions
 from ganlab.ui.train_handlers import DEFAULT_FORM, TrainHandlers, config_from_form, is_point_set
 from ganlab.viz import BOX
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*:UserWarning")   # gr.Warning outside a request
+pytestmark = [pytest.mark.filterwarnings("ignore:.*:UserWarning"),   # gr.Warning outside a request
+              pytest.mark.usefixtures("one_torch_thread")]
 
 FAST = dict(DEFAULT_FORM, batch_size=32, steps=100_000)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Engines train in background threads; one intra-op thread keeps a busy 2-core box responsive."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture
@@ -41,12 +35,7 @@ def _rows(n, gp=False):
 
 
 def _wait(pred, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_until(pred, timeout)
 
 
 def _message(out):

@@ -279,9 +279,17 @@ class Scheduler:
         threading.Thread(target=call, name=f"ganlab-idle-{ticket.id}", daemon=True).start()
 
 
-def _stop_all(ticket: Ticket) -> None:
+def stop_engines(ticket: Ticket) -> None:
+    """Stop every engine of a ticket (each saves its checkpoint); one that has already ended is passed by."""
+    from ..errors import GanlabError
     for e in ticket.engines:
-        e.stop()
+        try:
+            e.stop()
+        except GanlabError:
+            pass
 
 
-__all__ = ["Scheduler", "Job", "Ticket"]
+_stop_all = stop_engines
+
+
+__all__ = ["Scheduler", "Job", "Ticket", "stop_engines"]

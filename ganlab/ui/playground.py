@@ -37,6 +37,7 @@ from ..config import OPTIMIZERS, RunConfig
 from ..data.toys import points_from_drawing, write_points
 from ..engine import Engine, Job
 from ..engine.remote import RemoteEngine
+from ..engine.scheduler import stop_engines
 from ..errors import GanlabError
 from ..lessons import BEST, LESSONS, THREADS, best_preset
 from ..losses import LOSSES
@@ -189,7 +190,7 @@ class PlaygroundHandlers:
             return [p.engine for p in panels]
         play.ticket = self.sessions.scheduler.request(Job(
             owner=key, label=f"{who.label} · playground", start=build, units=len(runs),
-            memory=PANEL_BYTES * len(runs), on_idle=_stop_panels, on_end=_stop_panels))
+            memory=PANEL_BYTES * len(runs), on_idle=stop_engines, on_end=stop_engines))
         if play.ticket.state != "waiting":                 # it has its slots: building takes a moment
             play.ticket.ready.wait(START_WAIT)
         if play.ticket.state == "failed":
@@ -480,14 +481,6 @@ class PlaygroundHandlers:
 def _released(e) -> bool:
     """A run that ended without failing: stopped by the idle timeout or its browser; its folder can continue."""
     return (getattr(e, "ended", False) or e.state == "stopped") and e.state != "error"
-
-
-def _stop_panels(ticket) -> None:
-    for e in ticket.engines:
-        try:
-            e.stop()
-        except GanlabError:
-            pass
 
 
 def _skipped(update: Any) -> bool:

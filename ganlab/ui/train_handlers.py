@@ -26,6 +26,7 @@ from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ..data import DATASETS
 from ..engine import Engine, Job
 from ..engine.remote import RemoteEngine
+from ..engine.scheduler import stop_engines  # a finished run's process exits; its checkpoint is saved
 from ..errors import GanlabError
 from .common import guarded, keyed, minutes, ordinal  # noqa: F401  (guarded and keyed: re-exported for tabs)
 from .plots import status_markdown
@@ -226,7 +227,10 @@ class TrainHandlers:
         secs = s.options.checkpoint_minutes * 60
         if s.processes:
             from ..checkpoint import read_config
-            e = RemoteEngine.open(path, steps=steps, threads=self._threads(read_config(path)),
+            cfg = read_config(path)
+            data = s.data.get(cfg.data, seed=cfg.train.seed)       # shared with the other runs on this set
+            data.x.share_memory_()
+            e = RemoteEngine.open(path, steps=steps, threads=self._threads(cfg), data=data,
                                   nice=s.options.train_nice, checkpoint_seconds=secs)
         else:
             e = Engine.open(path, steps=steps, evaluator=s.evaluator, checkpoint_seconds=secs)
@@ -248,7 +252,7 @@ class TrainHandlers:
         data_key = DataCache.key(cfg.data, cfg.train.seed) if cfg is not None else None
         job = Job(owner=key, label=view.label, start=make, memory=est.total - est.data if est else 0,
                   data_key=data_key, data_bytes=est.data if est else 0,
-                  on_idle=_release_idle, on_end=_stop_engines, eta=lambda: _eta(view))
+                  on_idle=_release_idle, on_end=stop_engines, eta=lambda: _eta(view))
         view.ticket = self.sessions.scheduler.request(job)
         s.train = view
 
@@ -562,17 +566,7 @@ def _release_idle(ticket) -> None:
     """Paused too long: the engine saves a checkpoint and exits, so its slot and memory go to the next in line."""
     ticket.note = ("Paused for long, it saved a checkpoint and gave its training slot to the next in line; press "
                    "Resume to continue it.")
-    for e in ticket.engines:
-        e.stop()
-
-
-def _stop_engines(ticket) -> None:
-    """Every engine finished or ended: stop them (a finished run's process exits; its checkpoint is saved)."""
-    for e in ticket.engines:
-        try:
-            e.stop()
-        except GanlabError:
-            pass
+    stop_engines(ticket)
 
 
 def _eta(view: TrainView) -> Optional[float]:
