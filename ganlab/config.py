@@ -50,6 +50,8 @@ class ModelConfig:
     class_factors: Optional[List[int]] = None   # values per label part, filled in from the data
     clip: Optional[str] = None         # text-gan's embedder: minilm | openclip:MODEL:TAG | a folder
     cond_dim: Optional[int] = None     # text-gan's condition size, filled in from the embedder
+    mapping_depth: Optional[int] = None  # stylegan: layers of the mapping network z -> w; None = 8
+    grow_every: Optional[int] = None   # progan: steps per phase (stable, then each fade-in); None = 1000
 
 
 @dataclass
@@ -74,6 +76,9 @@ class TrainConfig:
     clip_noise: float = 0.25           # text-gan: LAFITE's perturbation level xi of image embeddings
     contrastive: float = 1.0           # text-gan: weight of the contrastive terms (D's and the embedder's)
     diversity: float = 0.0             # mode-seeking weight (MSGAN): two noises, one condition, two images
+    style_mixing: float = 0.9          # stylegan: share of G's batches drawn from two w's (mixing regularisation)
+    r1_every: Optional[int] = None     # lazy R1: the penalty every this many steps, scaled up to match;
+                                       # None = the family's default (16 for stylegan, else every step)
     seed: int = 0
     device: str = "auto"               # auto | cpu | cuda | mps
     log_every: int = 10                # steps averaged into one metrics.jsonl row
@@ -144,6 +149,10 @@ class RunConfig:
                               f"{t.eval_n}).")
         if (m.z_dim or 1) < 1 or (m.width or 1) < 1 or m.depth < 1:
             raise GanlabError(f"z_dim, width and depth must be at least 1 (got {m.z_dim}, {m.width}, {m.depth}).")
+        if (m.mapping_depth or 1) < 1 or (m.grow_every or 1) < 1 or (t.r1_every or 1) < 1:
+            raise GanlabError("mapping_depth, grow_every and r1_every must be at least 1.")
+        if not 0 <= t.style_mixing <= 1:
+            raise GanlabError(f"style_mixing is a probability, in [0, 1] (got {t.style_mixing}).")
         if m.z_dist not in Z_DISTS:
             raise GanlabError(f"Unknown noise distribution {m.z_dist!r}; use one of: {', '.join(Z_DISTS)}.")
         if t.optimizer not in OPTIMIZERS:

@@ -96,6 +96,8 @@ def _grad_norm(module: nn.Module) -> float:
 
 
 class Trainer:
+    R1_EVERY = 1              # lazy R1's default interval for the family (TrainConfig.r1_every overrides)
+
     def __init__(self, cfg: RunConfig, data: Optional[DataSource] = None):
         self.cfg = cfg.validate()
         t = cfg.train
@@ -222,7 +224,7 @@ class Trainer:
         with torch.no_grad():
             fake = self._G(self._z(len(real)), y_fake)
         real, fake = self._noisy(real), self._noisy(fake)
-        if t.r1 > 0:
+        if self._r1_now():
             real.requires_grad_(True)
         d_real, aux_real = self._D(real, y_real)
         d_fake, aux_fake = self._D(fake, y_fake, classify=getattr(self.D, "classify_fakes", False))
@@ -238,9 +240,9 @@ class Trainer:
     def _penalise_d(self, loss, out: Dict[str, float], d_real, real, fake, critic) -> torch.Tensor:
         """D's loss plus R1 and the gradient penalty where the config asks for them (``critic(x)``: D's logits)."""
         t = self.cfg.train
-        if t.r1 > 0:                                   # R1 (Mescheder et al. 2018): keep D flat on real data
+        if self._r1_now():                             # R1 (Mescheder et al. 2018): keep D flat on real data
             r1 = r1_penalty(d_real, real)
-            loss = loss + 0.5 * t.r1 * r1
+            loss = loss + 0.5 * t.r1 * self.r1_every * r1
             out["r1"] = r1.item()
         if self.loss.gradient_penalty:
             alpha = torch.rand(len(real), generator=self.gen).to(self.device)
@@ -248,6 +250,20 @@ class Trainer:
             loss = loss + t.gp_weight * gp
             out["gp"] = gp.item()
         return loss
+
+    @classmethod
+    def peak_step(cls, cfg: RunConfig, sample_shape) -> int:
+        """A step at which one training step needs the most memory (the budget estimate runs that one)."""
+        return 0
+
+    @property
+    def r1_every(self) -> int:
+        return self.cfg.train.r1_every or self.R1_EVERY
+
+    def _r1_now(self) -> bool:
+        # Lazy regularisation (Karras et al. 2020): R1 on one step in r1_every, weighted r1_every times,
+        # costs a fraction of the double backward and, they found, trains as well.
+        return self.cfg.train.r1 > 0 and self.step_count % self.r1_every == 0
 
     def _update_d(self, loss, out: Dict[str, float], d_real, d_fake) -> Dict[str, float]:
         """Backward, step (and clip, for WGAN) D; the metrics every D step reports."""
@@ -356,6 +372,7 @@ class Trainer:
 
 def make_trainer(cfg: RunConfig, data: Optional[DataSource] = None) -> Trainer:
     """The Trainer for ``cfg``'s model family: a registered subclass, or the plain one."""
+    from .style import trainer as _style  # noqa: F401  (registers the stylegan and progan trainers)
     from .text import trainer as _text  # noqa: F401  (registers the text-gan trainer)
     cls = TRAINERS.get(cfg.model.name) if cfg.model.name in TRAINERS else Trainer
     return cls(cfg, data)

@@ -7,11 +7,11 @@ import torch
 from ganlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ganlab.losses import LOSSES, d_bce, d_hinge, data_to_data_cross_entropy, g_minimax, g_nonsaturating
 from ganlab.nets import MODELS
-from ganlab.trainer import Trainer
+from ganlab.trainer import Trainer, make_trainer
 
 CASES = [("mlp", None), ("mlp", (1, 28)), ("dcgan", (1, 28)), ("dcgan", (3, 32)), ("dcgan", (3, 64)),
          ("cgan", (1, 28)), ("projection", (3, 32)), ("acgan", (1, 28)), ("reacgan", (1, 28)),
-         ("proj-reacgan", (3, 32))]                                                      # tiny_images: 4 classes
+         ("proj-reacgan", (3, 32)), ("stylegan", (3, 16)), ("progan", (3, 16))]                                                      # tiny_images: 4 classes
 
 
 def test_every_model_is_covered():
@@ -26,7 +26,7 @@ def test_model_loss_trains_three_steps(model, image, loss, tiny_images):
     cfg = RunConfig(DataConfig(name="ring", n=256), ModelConfig(name=model, width=16 if model == "mlp" else 8),
                     TrainConfig(loss=loss, steps=3, batch_size=8, n_critic=2, ema=0.9, label_smoothing=0.1,
                                 instance_noise=0.1, device="cpu"))
-    t = Trainer(cfg, data)
+    t = make_trainer(cfg, data)
     before = [p.clone() for p in t.G.parameters()]
     for _ in range(3):
         m = t.step()

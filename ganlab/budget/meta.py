@@ -83,7 +83,8 @@ def _meta_trainer(cfg: RunConfig, s: _Set):
     real step runs, but not its __init__, which loads the data (keep in step with Trainer.__init__)."""
     from ..losses import get_loss
     from ..nets import MODELS
-    from ..text import trainer as _text  # noqa: F401  (registers the text-gan trainer, as make_trainer does)
+    from ..style import trainer as _style  # noqa: F401  (registers the family trainers, as make_trainer does)
+    from ..text import trainer as _text  # noqa: F401
     from ..trainer import TRAINERS, Trainer, make_optimizer
     t, m = cfg.train, cfg.model
     cls = TRAINERS.get(m.name) if m.name in TRAINERS else Trainer
@@ -102,6 +103,7 @@ def _meta_trainer(cfg: RunConfig, s: _Set):
         tr.y = torch.zeros(s.items, dtype=torch.long) if tr.num_classes else None
     tr.opt_g = make_optimizer(t.optimizer, tr.G, t.lr_g, t)
     tr.opt_d = make_optimizer(t.optimizer, tr.D, t.lr_d, t)
+    tr.step_count = cls.peak_step(cfg, s.shape)                   # where the family's step costs most (progan: grown)
     with _Allocator():
         tr.step()                                        # warm: gradients and optimiser state now exist
     return tr

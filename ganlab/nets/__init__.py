@@ -19,6 +19,6 @@ from ..registry import Registry
 
 MODELS: Registry = Registry("model")
 
-from . import acgan, cgan, dcgan, mlp, projection, reacgan, textgan  # noqa: E402,F401  (register the families)
+from . import acgan, cgan, dcgan, mlp, progan, projection, reacgan, stylegan, textgan  # noqa: E402,F401  (register the families)
 
 __all__ = ["MODELS"]

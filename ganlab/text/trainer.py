@@ -182,7 +182,7 @@ class TextGANTrainer(Trainer):
         with torch.no_grad():
             fake = self.G(self._z(len(real)), c)
         real, fake = self._noisy(real), self._noisy(fake)
-        if t.r1 > 0:
+        if self._r1_now():
             real.requires_grad_(True)
         d_real, f_real = self._D(real, c)
         d_fake, _ = self._D(fake, c)
