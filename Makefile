@@ -1,8 +1,9 @@
 # Two commands for a fresh machine:  `make run` (the app) and `make test`.
 # `make run ARGS="--classroom --teacher-password ..."` passes options to app.py (see `python app.py --help`).
 # Both set up what they need first: a virtualenv with requirements.txt and,
-# where apt-get can be used, Debian's chromium (browser test) and
-# dataset-fashion-mnist (offline Fashion-MNIST).
+# where apt-get can be used, Debian's chromium (browser test),
+# dataset-fashion-mnist (offline Fashion-MNIST) and fonts-noto-color-emoji,
+# ruby-gemojione and unicode-data (the offline emoji and emoji-one sets).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
@@ -28,12 +29,16 @@ $(STAMP): requirements.txt
 	touch $@
 
 sysdeps:
-	@if [ -x /usr/bin/chromium ] && [ -d /usr/share/datasets/fashion-mnist ]; then :; \
+	@if [ -x /usr/bin/chromium ] && [ -d /usr/share/datasets/fashion-mnist ] \
+	  && [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] && [ -f /usr/share/unicode/emoji/emoji-test.txt ] \
+	  && ls -d /usr/share/rubygems-integration/all/gems/gemojione-*/assets/png >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium dataset-fashion-mnist; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium dataset-fashion-mnist \
+	    fonts-noto-color-emoji ruby-gemojione unicode-data; \
 	else \
-	  echo "note: without Debian's chromium the browser test is skipped, and Fashion-MNIST is downloaded"; \
-	  echo "      on first use; to install both: sudo apt-get install chromium dataset-fashion-mnist"; \
+	  echo "note: without Debian's chromium the browser test is skipped, Fashion-MNIST is downloaded"; \
+	  echo "      on first use, and the emoji sets (and their tests) are unavailable; to install them all:"; \
+	  echo "      sudo apt-get install chromium dataset-fashion-mnist fonts-noto-color-emoji ruby-gemojione unicode-data"; \
 	fi
 
 bench: setup

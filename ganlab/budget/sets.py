@@ -50,7 +50,7 @@ def _set_info(cfg: DataConfig) -> _Set:
         n = cfg.n or 10_000
         return _Set(n, (2,), TOYS[key], extra=8 if TOYS[key] else 0, loading=n * 2 * 4 * 3)
     info = {"points:": _points, "mnist": _mnist_like, "fashion-mnist": _mnist_like, "shapes": _shapes,
-            "captioned": _captioned, "captioned:": _captioned, "folder:": _folder,
+            "captioned": _captioned, "captioned:": _captioned, "folder:": _folder, "emoji": _emoji, "emoji-one": _emoji,
             "torchvision:": _torchvision}.get(key)
     if info is None:
         raise GanlabError(f"The memory budget does not know the set {key!r} yet; use a built-in set or folder:PATH.")
@@ -99,6 +99,17 @@ def _shapes(cfg, key, arg) -> _Set:
         sizes = [len(ATTRIBUTES.get(p.strip(), [0])) for p in cfg.label.split("+")]
         s.classes, s.factors = math.prod(sizes), (sizes if len(sizes) > 1 else None)
     return s
+
+
+def _emoji(cfg, key, arg) -> _Set:
+    from ..data.convert import check_shape_options
+    from ..data.emoji import DEFAULT_RESOLUTION
+    check_shape_options(cfg.resolution, cfg.channels)
+    side, ch = cfg.resolution or DEFAULT_RESOLUTION, cfg.channels or 3
+    n = {"emoji": 3_700, "emoji-one": 1_800}[key]        # every emoji, held-out tenth included: a bound
+    classes = 101 if cfg.label == "subgroup" else 9      # subgroups and groups in Unicode 15's emoji-test
+    return _Set(n, (ch, side, side), classes, extra=8 * 2 + CAPTION, loading=_staged(n, (3, side, side)),
+                reference=n // 8)
 
 
 def _captioned(cfg, key, arg) -> _Set:

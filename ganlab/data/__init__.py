@@ -5,7 +5,8 @@
     ds.x      # [N, 1, 28, 28] in [-1, 1]
 
 Names: ring, grid, spiral, moons, line, disjoint, mnist, fashion-mnist,
-shapes, folder:PATH (a folder or .zip of images) and torchvision:NAME.
+shapes, emoji, emoji-one, folder:PATH (a folder or .zip of images) and
+torchvision:NAME.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 from ..config import DataConfig
 from ..errors import GanlabError
 from . import (
+    emoji,  # noqa: F401
     folder,  # noqa: F401
     images,  # noqa: F401
     shapes,  # noqa: F401

@@ -34,6 +34,8 @@ class DataSource:
     modes: Optional[torch.Tensor] = None              # [K, 2] mixture centres (2-D toys)
     mode_std: Optional[float] = None                  # std of each mixture component
     skipped: int = 0                                  # unreadable files skipped while loading
+    keys: Optional[List[str]] = None                  # one stable id per item, where the set has them
+                                                      # (emoji: code points, "1F468-200D-1F373")
     note: str = ""                                    # where the data came from, in words
 
     def __len__(self) -> int:

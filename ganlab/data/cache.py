@@ -23,7 +23,7 @@ from . import load_dataset
 from .base import DataSource
 
 # Sets whose content does not depend on the run's seed.
-SEED_FREE = ("mnist", "fashion-mnist")
+SEED_FREE = ("mnist", "fashion-mnist", "emoji", "emoji-one")
 # Sets read from the user's files, which can change between two runs.
 UNCACHED = ("folder:", "points:")
 

@@ -1,8 +1,9 @@
-"""Image sets: MNIST, Fashion-MNIST and anything in torchvision.datasets.
+"""Image sets: MNIST, Fashion-MNIST and anything in torchvision.datasets, and the split of each set that has one.
 
     load_dataset(DataConfig(name="fashion-mnist"))            # [60000, 1, 28, 28]
     load_dataset(DataConfig(name="torchvision:cifar-10", resolution=32))
     load_split("fashion-mnist", "test", cfg)                  # the 10,000 test images, for FID
+    load_split("emoji", "test")                               # the held-out 10% of emoji (see .emoji)
 
 Resolution and channels follow ``cfg`` through :func:`.convert.to_images`.
 Files are looked for, and downloaded to, :func:`data_root`. Offline, MNIST
@@ -27,12 +28,15 @@ from ..config import DataConfig
 from ..errors import GanlabError
 from .base import DATASETS, DataSource
 from .convert import as_nchw, check_shape_options, data_root, to_images
+from .emoji import SETS as EMOJI_SETS
+from .emoji import emoji_split
 
 MAX_ITEMS = 60_000        # torchvision:NAME loads a seeded random subset of bigger sets
 MAX_NATIVE_SIDE = 64      # torchvision:NAME without a resolution is shrunk to at most this
 DOWNLOAD_TIMEOUT_S = 20   # per socket operation, so a dead network fails instead of hanging
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 DIGITS = [str(i) for i in range(10)]
+SPLIT_SETS = ("mnist", "fashion-mnist") + EMOJI_SETS    # the sets load_split knows
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
@@ -57,10 +61,11 @@ def fashion_mnist(cfg: DataConfig, arg=None, seed: int = 0) -> DataSource:
 
 
 def load_split(name: str, split: str = "test", cfg: Optional[DataConfig] = None) -> DataSource:
-    """The train or test split of "mnist" or "fashion-mnist", shaped as cfg asks.
+    """The train or test split of a set in SPLIT_SETS, shaped as cfg asks.
 
     Offline MNIST has a single set of 5,000 digits, so both splits return it
-    (the note says so); FID against it is a rough guide only.
+    (the note says so); FID against it is a rough guide only. The emoji sets'
+    test split is their held-out 10% of code points.
     """
     cfg = cfg or DataConfig(name=name)
     if split not in ("train", "test"):
@@ -70,7 +75,9 @@ def load_split(name: str, split: str = "test", cfg: Optional[DataConfig] = None)
         return _mnist(cfg, train)
     if name == "fashion-mnist":
         return _fashion(cfg, train)
-    raise GanlabError(f"Splits exist for mnist and fashion-mnist only, not {name!r}; use one of those.")
+    if name in EMOJI_SETS:
+        return emoji_split(name, split, cfg)
+    raise GanlabError(f"Splits exist for {', '.join(SPLIT_SETS)} only, not {name!r}; use one of those.")
 
 
 def _mnist(cfg: DataConfig, train: bool) -> DataSource:
