@@ -78,6 +78,13 @@ def _train_parser(sub) -> None:
     p.add_argument("--ema", type=float, default=t.ema, help="EMA decay of G for samples, e.g. 0.999")
     p.add_argument("--weight-clip", type=float, default=t.clip, help="weight clip for wgan")
     p.add_argument("--gp-weight", type=float, default=t.gp_weight, help="penalty weight for wgan-gp")
+    p.add_argument("--style-mixing", type=float, default=t.style_mixing,
+                   help="stylegan: share of batches drawn from two latents (mixing regularisation)")
+    p.add_argument("--r1-every", type=int, default=t.r1_every,
+                   help="lazy R1: the penalty every N steps (default: 16 for stylegan, else 1)")
+    p.add_argument("--mapping-depth", type=int, default=m.mapping_depth, help="stylegan: mapping layers (8)")
+    p.add_argument("--grow-every", type=int, default=m.grow_every,
+                   help="progan: steps per phase (at 8 px, then each fade-in and each stable stage; 1000)")
     p.add_argument("--z-dim", type=int, default=m.z_dim)
     p.add_argument("--width", type=int, default=m.width)
     p.add_argument("--depth", type=int, default=m.depth)
@@ -102,10 +109,12 @@ FIELDS = {
     "depth": ("model", "depth"), "spectral_norm": ("model", "spectral_norm"),
     "minibatch_std": ("model", "minibatch_std"), "factorised": ("model", "factorised"),
     "clip": ("model", "clip"), "weight_clip": ("train", "clip"),
+    "mapping_depth": ("model", "mapping_depth"), "grow_every": ("model", "grow_every"),
     **{k: ("train", k) for k in ("loss", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "n_critic",
                                  "label_smoothing", "instance_noise", "gp_weight", "ema", "augment", "r1",
                                  "seed", "device", "log_every", "sample_every", "checkpoint_every", "eval_every",
-                                 "eval_n", "condition", "clip_noise", "contrastive", "diversity")},
+                                 "eval_n", "condition", "clip_noise", "contrastive", "diversity",
+                                 "style_mixing", "r1_every")},
 }
 
 
@@ -245,16 +254,26 @@ def cmd_sample(a) -> int:
         labels = torch.arange(a.n) % G.num_classes
     if a.prompt:
         return _sample_prompt(a, G, cfg, step, to_folder)
+    ex = Explorer(G, cfg, step, str(a.run))
     if a.interpolate:
-        ex = Explorer(G, cfg, step, str(a.run))
         y = labels[:1] if labels is not None else None
-        frames = ex.walk(ex.z(a.interpolate[0]), ex.z(a.interpolate[1]), a.frames, a.mode, a.truncation, y)
+        frames = ex.walk(ex.z(a.interpolate[0]), ex.z(a.interpolate[1]), a.frames, a.mode, a.truncation, y,
+                         space=a.space)
         out = save_animation(frames, a.out, fps=a.fps)
-        print(f"{a.frames}-frame {a.mode} walk from seed {a.interpolate[0]} to {a.interpolate[1]} -> {out}")
+        how = "straight line in W" if (a.space or ("w" if ex.style else "z")) == "w" else a.mode
+        print(f"{a.frames}-frame walk ({how}) from seed {a.interpolate[0]} to {a.interpolate[1]} -> {out}")
         return 0
+    if a.mix:
+        return _sample_mix(a, G, to_folder)
     if a.n < 1:
         raise GanlabError(f"The number of samples must be at least 1 (got {a.n}).")
-    x = generate(G, truncate(noise(G, a.n, a.seed), a.truncation), labels)
+    if ex.style:                                        # truncation in W, and the noise as asked
+        from .style.cli import styled_samples
+        x = styled_samples(G, a.n, a.seed, a.truncation, a.noise or "const", a.noise_layers or "")
+    elif a.noise or a.noise_layers:
+        raise GanlabError(f"{a.run} has no noise inputs; --noise needs a style-based model (stylegan).")
+    else:
+        x = generate(G, truncate(noise(G, a.n, a.seed), a.truncation), labels)
     if to_folder:
         names = getattr(G, "class_names", [])
         save_image_folder(x, a.out, labels, names)
@@ -268,6 +287,18 @@ def cmd_sample(a) -> int:
         x = x[torch.argsort(labels[:len(x)], stable=True)]           # one row per class
     samples_image(x, nrow=nrow).save(a.out)
     print(f"{a.n} samples from {cfg.model.name} on {cfg.data.name} at step {step} -> {a.out}")
+    return 0
+
+
+def _sample_mix(a, G, to_folder: bool) -> int:
+    """``sample --mix ROWS COLS --layers L``: the style-mixing grid."""
+    from .style.cli import mix_picture
+    if to_folder:
+        raise GanlabError("--mix writes one grid picture; give --out a .png name.")
+    x, nrow, words = mix_picture(G, a.mix[0], a.mix[1], a.layers, a.truncation)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    samples_image(x, nrow=nrow).save(a.out)
+    print(f"style mixing: {words} -> {a.out}")
     return 0
 
 
@@ -342,6 +373,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     s.add_argument("--prior", choices=RULES,
                    help="how the prompt reaches a text-gan: training images near its nearest caption (default "
                         "when the model has an image bank), that caption, or the prompt as it is")
+    s.add_argument("--space", choices=["w", "z"], help="--interpolate in W (a style model's default) or in z")
+    s.add_argument("--mix", nargs=2, metavar=("ROWS", "COLS"),
+                   help="a style model: the mixing grid for seeds ROWS (e.g. 1,2,3) and COLS (e.g. 10,11,12)")
+    s.add_argument("--layers", default="coarse",
+                   help="--mix: styles taken from COLS: coarse, middle, fine, a range such as 0-3, or 0,2,5")
+    s.add_argument("--noise", choices=["const", "zero", "random"],
+                   help="a style model's noise inputs: fixed maps (default), none, or fresh draws")
+    s.add_argument("--noise-layers", help="--noise on these conv layers only, e.g. 0-3,7 (default: all)")
     s.add_argument("--frames", type=int, default=24)
     s.add_argument("--mode", default="slerp", choices=["slerp", "lerp"])
     s.add_argument("--fps", type=int, default=12)

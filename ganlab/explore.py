@@ -5,6 +5,8 @@
     img = ex.render(interpolate(z_a, z_b, 0.3, "slerp"), psi=0.8, y=ex.classes(["Sneaker"]))
     frames = ex.walk(z_a, z_b, n=16, mode="slerp")       # [16, C, H, W]
     dirs = ex.directions(k=5)                            # GANSpace-style principal directions in z
+    ws = ex.ws(z_a, psi=0.7)                             # a style model: [1, num_ws, w_dim] (W, truncated)
+    img = ex.render_ws(ex.move_ws(ws, [2.0], layers=[0, 1, 2]))   # PC1 in W on the coarse layers only
     near = ex.nearest(img, data, k=5)                     # memorisation check: closest training images
 
 Every function is pure torch on the CPU (or G's device) and returns tensors in
@@ -22,6 +24,7 @@ from torch import nn
 
 from .errors import GanlabError
 from .sampling import class_index, generate, is_conditional, load_generator, noise
+from .style.mixing import is_style, latent_ws, render_ws
 
 MODES = ("lerp", "slerp")
 
@@ -78,6 +81,7 @@ class Explorer:
     def __init__(self, G: nn.Module, cfg, step: int, source: str = ""):
         self.G, self.cfg, self.step, self.source = G.eval(), cfg, step, source
         self._directions: Optional[Directions] = None
+        self._w_directions: Optional[Directions] = None
 
     @classmethod
     def open(cls, path) -> "Explorer":
@@ -98,6 +102,11 @@ class Explorer:
         return is_conditional(self.G)
 
     @property
+    def style(self) -> bool:
+        """A style-based G: W space, per-layer styles and noise (stylegan)."""
+        return is_style(self.G)
+
+    @property
     def class_names(self) -> List[str]:
         return list(getattr(self.G, "class_names", []))
 
@@ -105,7 +114,8 @@ class Explorer:
         c = self.cfg
         what = f"{c.model.name} on {c.data.name}" + (f" ({c.data.label})" if c.data.label else "")
         classes = f", {len(self.class_names)} classes" if self.conditional else ""
-        return f"{what}, step {self.step:,}, z_dim {self.z_dim}{classes}"
+        styles = f", {self.G.num_ws} styles of {self.G.w_dim}" if self.style else ""
+        return f"{what}, step {self.step:,}, z_dim {self.z_dim}{styles}{classes}"
 
     # ---- noise and classes ------------------------------------------------------------------
     def z(self, seed: int) -> torch.Tensor:
@@ -128,7 +138,11 @@ class Explorer:
     # ---- images -------------------------------------------------------------------------------
     @torch.no_grad()
     def render(self, z: torch.Tensor, psi: float = 1.0, y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Images for noise ``z`` ([z_dim] or [B, z_dim]) and classes ``y`` ([B] indices or [B, K] weights)."""
+        """Images for noise ``z`` ([z_dim] or [B, z_dim]) and classes ``y`` ([B] indices or [B, K] weights).
+
+        A style model truncates in W (towards w_avg), not in z, and draws with its fixed noise maps."""
+        if self.style:
+            return self.render_ws(self.ws(z, psi))
         z = truncate(z if z.dim() == 2 else z[None], psi)
         if self.conditional:
             if y is None:
@@ -142,12 +156,65 @@ class Explorer:
         return generate(self.G, z, y if self.conditional else None)
 
     def walk(self, a: torch.Tensor, b: torch.Tensor, n: int = 16, mode: str = "slerp", psi: float = 1.0,
-             y: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """``n`` frames from a to b, endpoints included: [n, C, H, W]."""
+             y: Optional[torch.Tensor] = None, space: Optional[str] = None) -> torch.Tensor:
+        """``n`` frames from noise a to b, endpoints included: [n, C, H, W].
+
+        ``space`` "w" (a style model's default) walks a straight line between the two w's; "z" walks
+        between the noises (``mode``: slerp or lerp) and maps every frame."""
         if not 2 <= n <= 240:
             raise GanlabError(f"A walk needs 2 to 240 frames (got {n}).")
-        zs = torch.stack([interpolate(a, b, i / (n - 1), mode) for i in range(n)])
-        return self.render(zs, psi, y)
+        space = space or ("w" if self.style else "z")
+        ts = [i / (n - 1) for i in range(n)]
+        if space == "w":
+            wa, wb = self.ws(a, psi), self.ws(b, psi)
+            return self.render_ws(torch.cat([interpolate(wa, wb, t, "lerp") for t in ts]))
+        if space != "z":
+            raise GanlabError(f"Walk in z or w, not {space!r}.")
+        return self.render(torch.stack([interpolate(a, b, t, mode) for t in ts]), psi, y)
+
+    # ---- W space (style models) ---------------------------------------------------------------
+    def ws(self, z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
+        """Noise [z_dim] or [B, z_dim] to styles [B, num_ws, w_dim], truncated towards w_avg."""
+        self._need_style("W space")
+        return latent_ws(self.G, z if z.dim() == 2 else z[None], psi).cpu()
+
+    def render_ws(self, ws: torch.Tensor, noise="const") -> torch.Tensor:
+        """Images for styles [B, num_ws, w_dim] (W or W+); ``noise``: a mode or one per conv layer."""
+        self._need_style("Drawing from styles")
+        if ws.dim() != 3 or tuple(ws.shape[1:]) != (self.G.num_ws, self.G.w_dim):
+            raise GanlabError(f"These styles have shape {tuple(ws.shape)}; this model takes "
+                              f"[B, {self.G.num_ws}, {self.G.w_dim}].")
+        return render_ws(self.G, ws, noise)
+
+    @torch.no_grad()
+    def w_directions(self, k: int = 5, n: int = 2000, seed: int = 0) -> Directions:
+        """GANSpace on a style model: PCA of w = mapping(z) for ``n`` random z (Härkönen et al. 2020)."""
+        self._need_style("Directions in W")
+        if self._w_directions is not None and len(self._w_directions.vectors) >= k:
+            return self._w_directions
+        w = self.ws(noise(self.G, n, seed))[:, 0]                      # [n, w_dim]
+        centred = w - w.mean(0, keepdim=True)
+        _, s, v = torch.pca_lowrank(centred, q=min(k, w.shape[1], n - 1), center=False)
+        vectors = v.T.contiguous()                                    # [k, w_dim], unit length
+        self._w_directions = Directions(vectors, (centred @ v).std(0), s ** 2 / centred.pow(2).sum(), "W")
+        return self._w_directions
+
+    def move_ws(self, ws: torch.Tensor, amounts: Sequence[float], layers: Optional[Sequence[int]] = None,
+                k: int = 5) -> torch.Tensor:
+        """Styles moved ``amounts[i]`` sigmas along W's direction i, on ``layers`` only (default: all),
+        as GANSpace's layer-range edits do."""
+        if not any(a != 0 for a in amounts):
+            return ws
+        d = self.w_directions(max(k, len(amounts)))
+        step = sum(float(a) * d.scales[i] * d.vectors[i] for i, a in enumerate(amounts))     # [w_dim]
+        out = ws.clone()
+        idx = list(range(ws.shape[1])) if layers is None else list(layers)
+        out[:, idx] = out[:, idx] + step
+        return out
+
+    def _need_style(self, what: str) -> None:
+        if not self.style:
+            raise GanlabError(f"{what} needs a style-based model (stylegan); this is {self.cfg.model.name}.")
 
     # ---- directions (GANSpace) ----------------------------------------------------------------
     @torch.no_grad()

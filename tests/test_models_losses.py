@@ -11,7 +11,7 @@ from ganlab.trainer import Trainer, make_trainer
 
 CASES = [("mlp", None), ("mlp", (1, 28)), ("dcgan", (1, 28)), ("dcgan", (3, 32)), ("dcgan", (3, 64)),
          ("cgan", (1, 28)), ("projection", (3, 32)), ("acgan", (1, 28)), ("reacgan", (1, 28)),
-         ("proj-reacgan", (3, 32)), ("stylegan", (3, 16)), ("progan", (3, 16))]                                                      # tiny_images: 4 classes
+         ("proj-reacgan", (3, 32)), ("stylegan", (3, 16)), ("progan", (3, 16))]         # tiny_images: 4 classes
 
 
 def test_every_model_is_covered():
