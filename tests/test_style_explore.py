@@ -140,3 +140,44 @@ def test_sample_cli_mix_noise_and_w_walk(style_run, tmp_path, capsys):
     assert "seeds separated by commas" in capsys.readouterr().err
     assert main(["sample", "--run", str(style_run), "--noise", "zero", "--noise-layers", "9",
                  "--out", str(out)]) == 2
+
+
+# ---- the Explore tab's handlers on a style model ---------------------------------------------------
+def test_explore_handlers_for_a_style_model(style_run, tmp_path):
+    import numpy as np
+
+    from ganlab.sampling import export_generator
+    from ganlab.ui.explore import ExploreHandlers
+    from ganlab.ui.explore_style import noise_layer_choices, style_layer_choices
+    from ganlab.ui.sessions import Sessions
+    export_generator(style_run, tmp_path / "models" / "tiny-style", card="# tiny\n")
+    h = ExploreHandlers(Sessions(tmp_path / "runs", models_root=tmp_path / "models"))
+    ex = h.select("models/tiny-style", "k")
+    assert style_layer_choices(ex)[3] == ("3 · 16 px", 3) and len(noise_layer_choices(ex)) == 5
+    view = dict(seed_a=1, seed_b=2, mode="slerp", t=0.5, psi=1.0, frames=4, dim=0, dim_amount=0,
+                directions=[0] * 5, space="W", dir_layers="all", noise="fixed", noise_layers=[], noise_seed=0,
+                own=False, mix_rows="1,2", mix_cols="3,4,5", mix_layers=[0, 1, 2])
+    w_img, cap = h.render(view, "k")
+    z_img, cap_z = h.render(dict(view, space="Z"), "k")
+    assert "in W" in cap and "in Z" in cap_z
+    assert (np.asarray(w_img) != np.asarray(z_img)).any()                      # the midpoints differ
+    moved, cap_m = h.render(dict(view, directions=[2, 0, 0, 0, 0], dir_layers="coarse"), "k")
+    assert "directions on coarse layers" in cap_m and (np.asarray(moved) != np.asarray(w_img)).any()
+    fresh, cap_n = h.render(dict(view, noise="fresh", noise_layers=[4], noise_seed=7), "k")
+    assert "noise fresh on layers [4] (seed 7)" in cap_n and (np.asarray(fresh) != np.asarray(w_img)).any()
+    grid = h.mixing(view, "k")
+    other = h.mixing(dict(view, mix_layers=[5]), "k")
+    assert grid.size == other.size and (np.asarray(grid) != np.asarray(other)).any()
+    with pytest.raises(GanlabError, match="at most 64 cells"):
+        h.mixing(dict(view, mix_rows=",".join(map(str, range(9))), mix_cols=",".join(map(str, range(8)))), "k")
+    with pytest.raises(GanlabError, match="Project an image"):
+        h.render(dict(view, own=True), "k")
+    ws = ex.ws(ex.z(42))
+    h.remember_projection("k", ex, ws)                                          # as a projection would
+    own_img, cap_o = h.render(dict(view, own=True, t=0.0), "k")
+    assert "from your projected image" in cap_o
+    assert np.array_equal(np.asarray(own_img), np.asarray(h.render(dict(view, seed_a=42, t=0.0), "k")[0]))
+    assert h.mixing(dict(view, own=True), "k").height > grid.height             # a row for "yours"
+    assert h.strip(dict(view, own=True), "k").width > 0
+    h.forget("k")
+    assert "k" not in h.projected

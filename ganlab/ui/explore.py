@@ -24,6 +24,7 @@ from ..errors import GanlabError
 from ..explore import Explorer, interpolate
 from ..trainer import GRID_CLASSES, grid_classes
 from ..viz import grid_image
+from .explore_style import mixing_picture, style_caption, view_noise, view_ws
 from .sessions import MODELS_DIR, Sessions
 from .shelf import Shelf, family, model_folders
 
@@ -68,6 +69,7 @@ class ExploreHandlers:
     def __init__(self, sessions: Sessions):
         self.sessions, self.models_root = sessions, sessions.models_root    # one models folder for every rule
         self.shelf: Shelf[Explorer] = Shelf(Explorer.open, MAX_LOADED)
+        self.projected: Dict[str, Tuple[str, torch.Tensor]] = {}     # key -> (model source, latent)
 
     # ---- models -------------------------------------------------------------------------
     def models(self, key: Optional[str] = None) -> List[Tuple[str, str]]:
@@ -104,6 +106,7 @@ class ExploreHandlers:
 
     def forget(self, key: str) -> None:
         self.shelf.forget(key)
+        self.projected.pop(key, None)
 
     # ---- the view ---------------------------------------------------------------------------
     @staticmethod
@@ -116,11 +119,17 @@ class ExploreHandlers:
             raise GanlabError(f"{label} must be between 0 and 2,147,483,647 (got {s}).")
         return s
 
-    def z(self, ex: Explorer, view: Dict[str, Any], t: Optional[float] = None) -> torch.Tensor:
-        """The noise the sliders describe: seed A to seed B at t, moved along the chosen directions."""
-        a, b = ex.z(self._seed(view.get("seed_a"), "Seed A")), ex.z(self._seed(view.get("seed_b"), "Seed B"))
-        z = interpolate(a, b, float(view.get("t", 0.0) if t is None else t), view.get("mode") or "slerp")
-        amounts = [float(v or 0) for v in view.get("directions", [])]
+    def own(self, ex: Explorer, view: Dict[str, Any], key: Optional[str]) -> Optional[torch.Tensor]:
+        """This browser's projected image (W+ styles, or z), when "start from my image" is ticked and it fits."""
+        if not view.get("own") or key is None:
+            return None
+        got = self.projected.get(key)
+        if got is None or got[0] != ex.source:
+            raise GanlabError("Project an image into this model first (Edit your own image), then tick "
+                              "\"start from my image\".")
+        return got[1]
+
+    def _dims(self, ex: Explorer, view: Dict[str, Any]) -> List[float]:
         dims = [0.0] * ex.z_dim
         dim = view.get("dim")
         if dim not in (None, "") and float(view.get("dim_amount") or 0):
@@ -128,7 +137,32 @@ class ExploreHandlers:
             if not 0 <= d < ex.z_dim:
                 raise GanlabError(f"Pick a dimension between 0 and {ex.z_dim - 1}.")
             dims[d] = float(view["dim_amount"])
-        return ex.move(z, amounts, dims, k=N_DIRECTIONS)
+        return dims
+
+    def _t(self, view: Dict[str, Any], t: Optional[float]) -> float:
+        return float(view.get("t", 0.0) if t is None else t)
+
+    def z(self, ex: Explorer, view: Dict[str, Any], t: Optional[float] = None,
+          own: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The noise the sliders describe: seed A (or the projected z) to seed B at t, moved along the
+        chosen directions."""
+        a = own[0] if own is not None else ex.z(self._seed(view.get("seed_a"), "Seed A"))
+        b = ex.z(self._seed(view.get("seed_b"), "Seed B"))
+        z = interpolate(a, b, self._t(view, t), view.get("mode") or "slerp")
+        amounts = [float(v or 0) for v in view.get("directions", [])]
+        return ex.move(z, amounts, self._dims(ex, view), k=N_DIRECTIONS)
+
+    def draw(self, ex: Explorer, view: Dict[str, Any], key: Optional[str] = None,
+             t: Optional[float] = None) -> torch.Tensor:
+        """The image [1, C, H, W] the controls describe (at ``t`` instead of the slider's, for strips)."""
+        own = self.own(ex, view, key)
+        if not ex.style:
+            return ex.render(self.z(ex, view, t, own), psi_of(view), self.condition(ex, view))
+        dims = torch.tensor(self._dims(ex, view))
+        za = ex.z(self._seed(view.get("seed_a"), "Seed A")) + dims
+        zb = ex.z(self._seed(view.get("seed_b"), "Seed B")) + dims
+        ws = view_ws(ex, view, za, zb, self._t(view, t), psi_of(view), own)
+        return ex.render_ws(ws, view_noise(ex, view))
 
     def condition(self, ex: Explorer, view: Dict[str, Any]) -> Optional[torch.Tensor]:
         """Class weights from the blend controls (class A, class B, blend), or None if unconditional."""
@@ -152,11 +186,15 @@ class ExploreHandlers:
             a, b = view.get("class_a") or ex.class_names[0], view.get("class_b") or view.get("class_a")
             blend = float(view.get("blend") or 0)
             parts.append(a if blend == 0 or a == b else f"{1 - blend:.0%} {a} + {blend:.0%} {b}")
+        if ex.style:
+            parts += style_caption(ex, view, bool(view.get("own")))
+        elif view.get("own"):
+            parts.append("from your projected image")
         return " · ".join(parts)
 
     def render(self, view: Dict[str, Any], key: str) -> Tuple[Image.Image, str]:
         ex = self.explorer(key)
-        x = ex.render(self.z(ex, view), psi_of(view), self.condition(ex, view))
+        x = self.draw(ex, view, key)
         # half the pixels the page shows; it scales the picture up without smoothing (CSS in ui/__init__),
         # so a slider move costs a 128 px PNG to encode and send, not a 256 px one
         return to_picture(x, target=LIVE_PX), self.caption(ex, view)
@@ -164,14 +202,26 @@ class ExploreHandlers:
     def strip(self, view: Dict[str, Any], key: str) -> Image.Image:
         ex = self.explorer(key)
         n = int(view.get("frames") or 8)
-        x = self.frames(ex, view, n)
+        x = self.frames(ex, view, n, key)
         return to_picture(x, nrow=n, target=96)
 
-    def frames(self, ex: Explorer, view: Dict[str, Any], n: int) -> torch.Tensor:
+    def frames(self, ex: Explorer, view: Dict[str, Any], n: int, key: Optional[str] = None) -> torch.Tensor:
         if not 2 <= n <= 240:
             raise GanlabError(f"Use 2 to 240 frames (got {n}).")
-        zs = torch.stack([self.z(ex, view, t=i / (n - 1)) for i in range(n)])
+        if ex.style:
+            return torch.cat([self.draw(ex, view, key, t=i / (n - 1)) for i in range(n)])
+        own = self.own(ex, view, key)
+        zs = torch.stack([self.z(ex, view, i / (n - 1), own) for i in range(n)])
         return ex.render(zs, psi_of(view), self.condition(ex, view))
+
+    def mixing(self, view: Dict[str, Any], key: str) -> Image.Image:
+        """The style-mixing grid (rows: seeds A, and the projected image when "start from my image" is on)."""
+        ex = self.explorer(key)
+        return mixing_picture(ex, view, psi_of(view), self.own(ex, view, key) if ex.style else None)
+
+    def remember_projection(self, key: str, ex: Explorer, latent: torch.Tensor) -> None:
+        """Keep this browser's projected latent for the model it was made with (one per browser)."""
+        self.projected[key] = (ex.source, latent.detach().cpu())
 
     def class_grid(self, classes: Sequence[str], view: Dict[str, Any], key: str, per_class: int = 8) -> Image.Image:
         """One row per class, the same ``per_class`` seeds (from seed A on) in every row."""
@@ -199,7 +249,7 @@ class ExploreHandlers:
         if not self.sessions.access.may_use_dataset(ex.cfg.data.name, self.sessions.who(key)):
             raise GanlabError("This model was trained on someone else's uploaded images, so its nearest "
                               "training images are not shown.")
-        x = ex.render(self.z(ex, view), psi_of(view), self.condition(ex, view))
+        x = self.draw(ex, view, key)
         data_cfg = DataConfig(**{**ex.cfg.data.__dict__})
         data = self.sessions.data.get(data_cfg, seed=ex.cfg.train.seed).x
         idx, dist = nearest(x, data, k=k)
@@ -230,11 +280,11 @@ def export_file(h: ExploreHandlers, what: str, view: Dict[str, Any], key: str) -
     a, b = h._seed(view.get("seed_a"), "Seed A"), h._seed(view.get("seed_b"), "Seed B")
     if what in ("gif", "mp4"):
         n = int(view.get("frames") or 8)
-        frames = h.frames(ex, view, max(n, 16))
+        frames = h.frames(ex, view, max(n, 16), key)
         return save_animation(frames, folder / f"{stem}-walk-{a}-{b}.{what}", fps=12)
     if what == "png":
         n = int(view.get("frames") or 8)
-        return save_grid(h.frames(ex, view, n), folder / f"{stem}-strip-{a}-{b}.png", nrow=n)
+        return save_grid(h.frames(ex, view, n, key), folder / f"{stem}-strip-{a}-{b}.png", nrow=n)
     if what == "onnx":
         return export_onnx(ex.G, folder / f"{stem}.onnx")
     if what == "torchscript":

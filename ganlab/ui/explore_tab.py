@@ -10,8 +10,10 @@ from typing import Dict, List
 
 import gradio as gr
 
+from ..errors import GanlabError
 from .common import guarded
 from .explore import N_DIRECTIONS, ExploreHandlers, export_file
+from .explore_style import LAYER_RANGES, NOISE, SPACES, noise_layer_choices, preset_layers, style_layer_choices
 from .sessions import Sessions
 
 INTRO = ("Play with a trained generator: every image comes from a **seed** (copy it to get the same image "
@@ -19,7 +21,11 @@ INTRO = ("Play with a trained generator: every image comes from a **seed** (copy
          "(GANSpace), lower ψ for safer, less varied images, and check that an image is not a copy of the "
          "training set. Shipped models open at once; any run folder from the Train tab or the CLI opens too.")
 VIEW_KEYS = ["seed_a", "seed_b", "mode", "t", "psi", "frames", "dim", "dim_amount", "class_a", "class_b",
-             "blend"] + [f"pc{i}" for i in range(N_DIRECTIONS)]
+             "blend"] + [f"pc{i}" for i in range(N_DIRECTIONS)] + [
+             "space", "dir_layers", "noise", "noise_layers", "noise_seed", "own", "mix_rows", "mix_cols", "mix_layers"]
+STYLE_INTRO = ("**Style model**: every layer takes its own style w. Walk in **W** (the mapping network's "
+               "space, smoother) or in Z; lower ψ pulls towards the average w. **Noise** adds per-pixel detail: "
+               "fix it, switch it off, or draw it afresh on chosen layers to see which details it owns.")
 
 
 def _view(values) -> Dict:
@@ -57,7 +63,21 @@ def build_explore_tab(sessions: Sessions, tab: gr.Tab) -> ExploreHandlers:
                     c["dim"] = gr.Number(0, label="raw dimension of z", precision=0, elem_id="explore-dim")
                     c["dim_amount"] = gr.Slider(-3, 3, value=0, step=0.1, label="move it by",
                                                 elem_id="explore-dim-amount")
+                c["dir_layers"] = gr.Radio(list(LAYER_RANGES), value="all", visible=False,
+                                           label="apply the directions to these layers (style models)",
+                                           elem_id="explore-dir-layers")
                 c["reset"] = gr.Button("Reset directions", size="sm", elem_id="explore-reset")
+            with gr.Group(visible=False, elem_id="explore-style-box") as style_box:
+                gr.Markdown(STYLE_INTRO)
+                with gr.Row():
+                    c["space"] = gr.Radio(list(SPACES), value="W", label="interpolate in", elem_id="explore-space")
+                    c["own"] = gr.Checkbox(False, label="start from my image (seed A)", elem_id="explore-own")
+                with gr.Row():
+                    c["noise"] = gr.Radio(list(NOISE), value="fixed", label="noise", elem_id="explore-noise")
+                    c["noise_seed"] = gr.Number(0, label="noise seed", precision=0, elem_id="explore-noise-seed",
+                                                min_width=90)
+                c["noise_layers"] = gr.CheckboxGroup([], label="on these noise layers (none ticked: all)",
+                                                     elem_id="explore-noise-layers")
             with gr.Group(visible=False, elem_id="explore-class-box") as class_box:
                 gr.Markdown("**Classes**: pick several for a grid (same seeds in every row), or blend two.")
                 c["classes"] = gr.Dropdown([], multiselect=True, label="classes for the grid",
@@ -82,15 +102,37 @@ def build_explore_tab(sessions: Sessions, tab: gr.Tab) -> ExploreHandlers:
                 c["onnx"] = gr.Button("G as ONNX", size="sm", elem_id="explore-onnx")
                 c["ts"] = gr.Button("G as TorchScript", size="sm", elem_id="explore-ts")
             c["download"] = gr.File(label="download", interactive=False, height=70, elem_id="explore-download")
+            with gr.Accordion("Style mixing", open=True, visible=False, elem_id="explore-mix-box") as mix_box:
+                gr.Markdown("Each cell takes the ticked layers' styles from its column (B) and the rest from "
+                            "its row (A). Coarse layers carry shape and pose; fine ones colour and texture.")
+                with gr.Row():
+                    c["mix_rows"] = gr.Textbox("1,2,3", label="rows: seeds A", elem_id="explore-mix-rows")
+                    c["mix_cols"] = gr.Textbox("10,11,12,13", label="columns: seeds B", elem_id="explore-mix-cols")
+                c["mix_preset"] = gr.Radio(["coarse", "middle", "fine", "custom"], value="coarse",
+                                           label="take from B", elem_id="explore-mix-preset")
+                c["mix_layers"] = gr.CheckboxGroup([], label="styles from B (per layer)", elem_id="explore-mix-layers")
+                c["mix"] = gr.Image(label="style mixing", type="pil", format="png", interactive=False,
+                                    elem_id="explore-mix", buttons=["download"])
             c["near_btn"] = gr.Button("Nearest training images (is it a copy?)", size="sm", elem_id="explore-near")
             c["near"] = gr.Image(label="nearest training images", type="pil", format="png", interactive=False,
                                  visible=False, elem_id="explore-near-image")
             c["message"] = gr.Markdown("", elem_id="explore-message")
-    _wire(h, c, class_box, tab)
+    _wire(h, c, class_box, tab, style_box, mix_box)
     return h
 
 
-def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab) -> None:
+def _style_updates(ex) -> tuple:
+    """Visibility and layer choices of the style controls for the model just opened."""
+    if not ex.style:
+        hidden = gr.update(visible=False)
+        return hidden, hidden, hidden, gr.update(choices=[], value=[]), gr.update(choices=[], value=[])
+    coarse = preset_layers(ex, "coarse")
+    return (gr.update(visible=True), gr.update(visible=True), gr.update(visible=True),
+            gr.update(choices=style_layer_choices(ex), value=coarse),
+            gr.update(choices=noise_layer_choices(ex), value=[]))
+
+
+def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_box) -> None:
     view_inputs: List = [c[k] for k in VIEW_KEYS]
     msg = c["message"]
 
@@ -117,7 +159,7 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab) -> None:
         except Exception:
             return gr.skip()
 
-    @guarded(9)
+    @guarded(14)
     def open_model(path, request: gr.Request):
         ex = h.select(path, h.sessions.bind(request).key)
         names = ex.class_names if ex.conditional else []
@@ -126,7 +168,19 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab) -> None:
         return ("", info, gr.update(visible=ex.conditional), gr.update(choices=names, value=names[:4]),
                 gr.update(choices=names, value=first), gr.update(choices=names, value=first),
                 gr.update(choices=h.models(h.sessions.bind(request).key)), gr.update(visible=ex.conditional),
-                gr.update(visible=False))
+                gr.update(visible=False)) + _style_updates(ex)
+
+    @guarded(2)
+    def mixing(request: gr.Request, *values):
+        return "", h.mixing(_view(values), h.sessions.bind(request).key)
+
+    def preset(name, request: gr.Request):
+        if name == "custom":
+            return gr.skip()
+        try:
+            return gr.update(value=preset_layers(h.explorer(h.sessions.bind(request).key), name))
+        except GanlabError:
+            return gr.skip()
 
     @guarded(2)
     def class_grid(classes, request: gr.Request, *values):
@@ -145,16 +199,18 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab) -> None:
         return run
 
     main = [c["image"], c["caption"], msg]
-    opened = [msg, c["info"], class_box, c["classes"], c["class_a"], c["class_b"], c["model"], c["grid"], c["near"]]
+    opened = [msg, c["info"], class_box, c["classes"], c["class_a"], c["class_b"], c["model"], c["grid"], c["near"],
+              style_box, mix_box, c["dir_layers"], c["mix_layers"], c["noise_layers"]]
+    mixed = dict(fn=mixing, inputs=view_inputs, outputs=[msg, c["mix"]], show_progress="hidden")
 
     def on_select(path, request: gr.Request):
         return open_model(path or h.default_model(), request=request)
 
     chain = dict(fn=render_out, inputs=view_inputs, outputs=main, show_progress="hidden")
     tab.select(on_select, c["model"], opened, show_progress="hidden").then(**chain).then(
-        strip, view_inputs, c["strip"], show_progress="hidden")
+        strip, view_inputs, c["strip"], show_progress="hidden").then(**_if_style(h, mixed))
     c["open"].click(open_model, c["model"], opened, api_name="explore_open").then(**chain).then(
-        strip, view_inputs, c["strip"])
+        strip, view_inputs, c["strip"]).then(**_if_style(h, mixed))
     # live controls: the newest slider position wins, older pending renders are dropped
     live = [c["t"], c["psi"], c["blend"], c["dim_amount"]] + [c[f"pc{i}"] for i in range(N_DIRECTIONS)]
     # interactive groups of their own: a slider never waits behind training controls or downloads
@@ -168,9 +224,15 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab) -> None:
         comp.input(render_out, view_inputs, main, api_name="explore_render" if comp is c["t"] else None,
                    **fast)                                                   # the A -> B slider, for benchmarks
         comp.release(strip, view_inputs, c["strip"], **slow)
-    for comp in (c["seed_a"], c["seed_b"], c["mode"], c["class_a"], c["class_b"], c["frames"], c["dim"]):
+    for comp in (c["seed_a"], c["seed_b"], c["mode"], c["class_a"], c["class_b"], c["frames"], c["dim"],
+                 c["space"], c["dir_layers"], c["noise"], c["noise_layers"], c["noise_seed"], c["own"]):
         comp.change(render_out, view_inputs, main, **fast)
         comp.change(strip, view_inputs, c["strip"], **slow)
+    c["mix_preset"].input(preset, c["mix_preset"], c["mix_layers"], show_progress="hidden")
+    c["mix_layers"].input(lambda: "custom", None, c["mix_preset"], show_progress="hidden")
+    for comp in (c["mix_layers"], c["mix_rows"], c["mix_cols"], c["noise"], c["noise_layers"], c["noise_seed"],
+                 c["own"], c["psi"]):
+        comp.change(**mixed, trigger_mode="always_last", concurrency_limit=4, concurrency_id="explore-strip")
     c["rand_a"].click(lambda: random.randrange(2 ** 31), None, c["seed_a"], show_progress="hidden")
     c["rand_b"].click(lambda: random.randrange(2 ** 31), None, c["seed_b"], show_progress="hidden")
     c["reset"].click(lambda: [0] * (N_DIRECTIONS + 1), None,
@@ -180,3 +242,16 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab) -> None:
     c["near_btn"].click(nearest, view_inputs, [msg, c["near"]])
     for name, what in (("gif", "gif"), ("mp4", "mp4"), ("png", "png"), ("onnx", "onnx"), ("ts", "torchscript")):
         c[name].click(exporter(what), view_inputs, [msg, c["download"]])
+
+
+def _if_style(h: ExploreHandlers, event: Dict) -> Dict:
+    """``event`` for a .then() that only draws when the open model is style-based (else nothing changes)."""
+    fn = event["fn"]
+
+    def maybe(request: gr.Request, *values):
+        try:
+            style = h.explorer(h.sessions.bind(request).key).style
+        except GanlabError:
+            style = False
+        return fn(request, *values) if style else (gr.skip(), gr.skip())
+    return dict(event, fn=maybe)
