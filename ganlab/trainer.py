@@ -251,6 +251,10 @@ class Trainer:
             out["gp"] = gp.item()
         return loss
 
+    def status_note(self) -> Optional[str]:
+        """A family's own line for the Train tab's status (progan: resolution and fade-in), or None."""
+        return None
+
     @classmethod
     def peak_step(cls, cfg: RunConfig, sample_shape) -> int:
         """A step at which one training step needs the most memory (the budget estimate runs that one)."""

@@ -152,3 +152,28 @@ def test_memory_estimate_sizes_progan_fully_grown(monkeypatch):
     monkeypatch.setattr(ProGANTrainer, "peak_step", classmethod(lambda cls, c, shape: 0))
     at_start = estimate_run(cfg(), items=100, sample_shape=(3, 32, 32)).activations
     assert grown > 2 * at_start > 0                                            # 32 px costs far more than 8 px
+
+
+def test_progan_status_names_resolution_and_alpha(tiny_images):
+    tr = make_trainer(_cfg("progan"), tiny_images(3, 16, 32))
+    assert tr.status_note() == "resolution 8 px, next 16 px (shown at 16 px)"
+    for _ in range(5):
+        tr.step()                                                      # the 5th step ran at (16, 1/3)
+    assert tr.status_note() == "growing: fading in 16 px, α 0.33 (shown at 16 px)"
+    for _ in range(2):
+        tr.step()
+    assert tr.status_note() == "resolution 16 px (fully grown)"
+    assert make_trainer(_cfg("stylegan"), tiny_images(3, 16, 32)).status_note() is None
+
+
+def test_the_train_form_gives_style_families_their_preset_settings():
+    from ganlab.ui.train_handlers import DEFAULT_FORM, TrainHandlers, config_from_form
+    cfg = config_from_form(dict(DEFAULT_FORM, dataset="emoji", model="stylegan", batch_size=16))
+    assert (cfg.train.beta1, cfg.train.beta2, cfg.train.r1) == (0.0, 0.99, 0.2)
+    assert cfg.train.augment == "translation,color,cutout" and cfg.model.width == 8
+    assert cfg.train.lr_g == DEFAULT_FORM["lr_g"]                       # what the form says is kept
+    assert TrainHandlers.model_defaults("stylegan") == (2e-3, 2e-3, 0.999, 16)
+    plain = config_from_form(dict(DEFAULT_FORM, dataset="emoji", model="dcgan"))
+    assert plain.train.beta1 == 0.5 and plain.train.augment == ""
+    import gradio as gr
+    assert TrainHandlers.model_defaults("dcgan") == (gr.skip(),) * 4   # no preset: the form is left alone

@@ -296,6 +296,7 @@ class Engine:
                 "run_dir": str(self.run.path), "rollbacks": self._guard.rollbacks,
                 "checkpoint": str(self._last_ckpt) if self._last_ckpt else None,
                 "batch_size": t.cfg.train.batch_size,
+                "family_note": t.status_note(),          # e.g. progan: the resolution and fade-in alpha
             }
 
     def data_info(self) -> Dict[str, Any]:

@@ -73,6 +73,13 @@ class ProGANTrainer(Trainer):
             if net is not None:
                 net.set_growth(res, alpha)
 
+    def status_note(self) -> str:
+        res, alpha = self.G.current
+        top = self.G.resolution
+        if alpha < 1:
+            return f"growing: fading in {res} px, α {alpha:.2f} (shown at {top} px)"
+        return f"resolution {res} px" + (" (fully grown)" if res == top else f", next {2 * res} px (shown at {top} px)")
+
     def step(self) -> Dict[str, float]:
         self._grow()
         res, alpha = self.G.current

@@ -166,6 +166,8 @@ def status_markdown(st: Dict[str, Any], note: str = "") -> str:
              f"ETA {_duration(st['eta_s'])}" if st.get("eta_s") is not None else None,
              f"lr G {st['lr_g']:.2g} · lr D {st['lr_d']:.2g} · n_critic {st['n_critic']}"]
     lines = [" · ".join(p for p in parts if p)]
+    if st.get("family_note"):
+        lines.append(f"🌱 {st['family_note']}")
     if st.get("error"):
         lines.append(f"⚠️ {st['error']}")
     lines.append(f"run folder `{st['run_dir']}`" + (f" · data: {note}" if note else ""))

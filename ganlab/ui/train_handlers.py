@@ -47,6 +47,11 @@ IMAGE_DEFAULTS = dict(model="dcgan", lr_g=2e-4, lr_d=2e-4, eval_every=2000)
 DEFAULT_FORM = dict(dataset="ring", custom="", label="", factorised=False, model="mlp", loss="ns", steps=5000,
                     batch_size=128, lr_g=1e-3, lr_d=1e-3, n_critic=1, spectral_norm=False, label_smoothing=0.0,
                     instance_noise=0.0, ema=0.0, seed=0, resolution=None, device="auto", eval_every=0, eval_n=500)
+# Families whose good settings differ from the form's defaults: picking one in the form fills in its preset's
+# rates, EMA and batch, and a run started from the form takes the preset's settings the form has no field for.
+FAMILY_PRESETS = {"stylegan": "emoji-stylegan", "progan": "emoji-progan"}
+HIDDEN_TRAIN = ("beta1", "beta2", "r1", "r1_every", "augment", "style_mixing")
+HIDDEN_MODEL = ("width", "z_dim", "mapping_depth", "grow_every")
 POINT_SAMPLES, IMAGE_SAMPLES = 512, 64      # fixed-noise samples: a dense scatter, or an 8x8 grid
 START_WAIT = 30.0                           # a start waits this long for its run (data loaded, nets built)
 POLL_FAST, POLL_SLOW = 1.0, 3.0             # the Train tab's poll: while a run trains, and while none does
@@ -71,8 +76,24 @@ def _need(values: Dict[str, Any], key: str, label: str, kind=float):
     return kind(v)
 
 
+def family_preset(model: str) -> Optional[RunConfig]:
+    from ..presets import preset
+    return preset(FAMILY_PRESETS[model]) if model in FAMILY_PRESETS else None
+
+
 def config_from_form(values: Dict[str, Any]) -> RunConfig:
-    """The form's values as a RunConfig; validation happens in the engine."""
+    """The form's values as a RunConfig (with a family preset's hidden settings); validated in the engine."""
+    cfg = _form_config(values)
+    base = family_preset(cfg.model.name)
+    if base is not None:
+        for k in HIDDEN_TRAIN:
+            setattr(cfg.train, k, getattr(base.train, k))
+        for k in HIDDEN_MODEL:
+            setattr(cfg.model, k, getattr(base.model, k))
+    return cfg
+
+
+def _form_config(values: Dict[str, Any]) -> RunConfig:
     name = dataset_name(values)
     res = values.get("resolution")
     return RunConfig(
@@ -130,6 +151,15 @@ class TrainHandlers:
         """Picking a dataset: clear the typed name, suggest a model and learning rates."""
         d = POINT_DEFAULTS if is_point_set(name) else IMAGE_DEFAULTS
         return "", d["model"], d["lr_g"], d["lr_d"], d["eval_every"]
+
+    @staticmethod
+    def model_defaults(model: str) -> tuple:
+        """Picking a family with a preset: its learning rates, EMA and batch size (else nothing changes)."""
+        base = family_preset(model)
+        if base is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        t = base.train
+        return t.lr_g, t.lr_d, t.ema, t.batch_size
 
     @staticmethod
     def custom_defaults(name: str) -> tuple:
