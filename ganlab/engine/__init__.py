@@ -6,6 +6,7 @@
     evaluator = Evaluator()                      # one thread scoring snapshots of G for many engines
     scheduler = Scheduler(slots=8)               # training slots for a server: the rest wait in line
     in_background(fn, "warm-up")                 # one-off work off the caller's thread
+    streamed(job)                                # a long job's progress, for a generator handler (background.py)
 
 Everything else (trainer, nets, metrics, UI, CLI) is single-threaded code that
 these call into or that calls them.
