@@ -1,4 +1,4 @@
-"""Command line: ``python -m ganlab train | sample | eval | list``.
+"""Command line: ``python -m ganlab train | sample | eval | project | list``.
 
     python -m ganlab train --data ring --model mlp --loss ns --steps 2000 --out runs/ring
     python -m ganlab train --resume runs/ring --steps 4000 --lr-g 1e-4   # rates, schedules, device may change
@@ -8,6 +8,8 @@
     python -m ganlab sample --run RUN --n 5000 --out synthetic/        # a folder: PNGs + labels.csv
     python -m ganlab eval --run runs/fmnist --metrics fid,kid,pr --n 10000 --json
     python -m ganlab eval --floor fashion-mnist --n 10000      # real test vs real train: "perfect"
+    python -m ganlab eval --run RUN --metrics ppl --ppl-n 2000   # perceptual path length in Z (and W)
+    python -m ganlab project --run RUN --image me.png --out me.safetensors --png side.png   # GAN inversion
     python -m ganlab list
 
 User mistakes print one sentence on stderr and exit with status 2.
@@ -330,17 +332,67 @@ def _sample_prompt(a, G, cfg, step, to_folder: bool) -> int:
 
 def cmd_eval(a) -> int:
     from .metrics.evaluate import evaluate_floor, evaluate_run, format_report, parse_metrics
-    metrics = parse_metrics(a.metrics)
+    names = [m.strip().lower() for m in a.metrics.split(",") if m.strip()]
+    want_ppl = "ppl" in names                    # needs no real images, so it is measured apart (style/ppl.py)
+    rest = [m for m in names if m != "ppl"]
+    metrics = parse_metrics(",".join(rest)) if rest or not want_ppl else []
     if (a.run is None) == (a.floor is None):
         raise GanlabError("Say what to evaluate: --run RUN_DIR, or --floor DATASET for real-vs-real.")
+    if a.floor and want_ppl:
+        raise GanlabError("Perceptual path length measures a generator; use --run RUN_DIR with --metrics ppl.")
     if a.floor:
         report = evaluate_floor(a.floor, a.n, device=a.device, metrics=metrics)
     else:
-        report = evaluate_run(a.run, metrics, a.n, a.split, a.seed, a.device, use_ema=not a.no_ema)
+        report = evaluate_run(a.run, metrics, a.n, a.split, a.seed, a.device, use_ema=not a.no_ema) if metrics else {}
+    ppl = _eval_ppl(a) if want_ppl else None
     if a.json:
-        print(json.dumps(report, indent=2))
-    else:
+        print(json.dumps(dict(report, **(ppl or {})), indent=2))
+        return 0
+    if report:
         print(format_report(report))
+    if ppl:
+        from .style.ppl import describe
+        print(describe(ppl))
+    return 0
+
+
+def _eval_ppl(a) -> dict:
+    from .style.ppl import path_length
+    from .trainer import pick_device
+    G, _, step = load_generator(a.run, use_ema=not a.no_ema)
+    G.to(pick_device(a.device))
+    print(f"{a.run} (step {step:,}): perceptual path length on {a.ppl_n:,} pairs", file=sys.stderr)
+    return path_length(G, n=a.ppl_n, feature=a.ppl_distance, seed=a.seed, progress=True)
+
+
+def cmd_project(a) -> int:
+    from .export import check_picture_path
+    from .style.project import STEPS, check_unconditional, image_shape, load_image, project, save_latent, side_by_side
+    if a.out.suffix != ".safetensors":
+        raise GanlabError(f"The latent is saved as .safetensors; name --out like latent.safetensors, not {a.out.name}.")
+    if a.png:
+        check_picture_path(a.png)
+    G, cfg, step = load_generator(a.run)
+    check_unconditional(G)
+    channels, side = image_shape(G)
+    x = load_image(a.image, channels, side)
+    bar = tqdm(total=a.steps or STEPS[a.feature], unit="step", dynamic_ncols=True)
+
+    def progress(i: int, loss: float, image) -> None:
+        bar.update(i - bar.n)
+        bar.set_postfix(loss=f"{loss:.4f}")
+
+    try:
+        p = project(G, x, steps=a.steps, space=a.space, feature=a.feature, seed=a.seed, progress=progress)
+    finally:
+        bar.close()
+    save_latent(a.out, p, model=cfg.model.name, source=str(a.image))
+    print(f"{a.image} in {p.space.upper()} of {cfg.model.name} (step {step:,}): PSNR {p.psnr:.2f} dB, "
+          f"SSIM {p.ssim:.3f}, {p.seconds:.1f} s, loss {p.distance} -> {a.out}")
+    if a.png:
+        Path(a.png).parent.mkdir(parents=True, exist_ok=True)
+        side_by_side(p).save(a.png)
+        print(f"input | reconstruction -> {a.png}")
     return 0
 
 
@@ -353,6 +405,21 @@ def cmd_list(a) -> int:
             name = name + "PATH" if name == "folder:" else name + "NAME" if name.endswith(":") else name
             print(f"  {name:18s} {help}")
     return 0
+
+
+def _project_parser(sub) -> None:
+    p = sub.add_parser("project", help="find the latent of your own image (GAN inversion), to edit it")
+    p.add_argument("--run", type=Path, required=True, help="run, checkpoint or model folder (unconditional)")
+    p.add_argument("--image", type=Path, required=True, help="a PNG or JPEG; transparency becomes white")
+    p.add_argument("--out", type=Path, required=True, help="the latent, e.g. latent.safetensors")
+    p.add_argument("--space", choices=["w", "w+", "z"],
+                   help="w: one style for all layers; w+: then one per layer (default for stylegan); z: the noise")
+    p.add_argument("--steps", type=int, help="optimiser steps, all phases together (default: 1500 with "
+                   "--feature pixel, 600 with inception; ~35 s for 64 px on a CPU)")
+    p.add_argument("--feature", default="pixel", choices=["pixel", "inception"],
+                   help="MSE alone (default), or MSE + an offline LPIPS-style Inception distance")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--png", type=Path, help="also write input | reconstruction side by side")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -387,19 +454,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     e = sub.add_parser("eval", help="FID, KID, precision/recall of a run (paper protocol)")
     e.add_argument("--run", type=Path, help="run folder or checkpoint folder")
     e.add_argument("--floor", metavar="DATASET", help="real test images against real train images instead")
-    e.add_argument("--metrics", default="fid,kid,pr", help="comma-separated: fid,kid,pr,dc,classes")
+    e.add_argument("--metrics", default="fid,kid,pr", help="comma-separated: fid,kid,pr,dc,classes,ppl")
     e.add_argument("--n", type=int, default=10_000, help="generated images, and real reference images")
     e.add_argument("--split", default="test", choices=["test", "train"], help="real images to compare with")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="auto")
     e.add_argument("--no-ema", action="store_true", help="score G itself, not its EMA copy")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--ppl-n", type=int, default=2000, help="--metrics ppl: latent pairs (the paper uses 100,000)")
+    e.add_argument("--ppl-distance", default="inception", choices=["inception", "pixel"],
+                   help="--metrics ppl: the offline LPIPS-style Inception distance, or squared pixels")
+    _project_parser(sub)
     sub.add_parser("list", help="datasets, models and losses")
     a = parser.parse_args(argv)
     a.explicit = _explicit(parser, argv) if a.command == "train" else set()
     try:
         configure_threads()
-        return {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list}[a.command](a)
+        commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "project": cmd_project,
+                    "list": cmd_list}
+        return commands[a.command](a)
     except GanlabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
