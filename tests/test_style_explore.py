@@ -181,3 +181,44 @@ def test_explore_handlers_for_a_style_model(style_run, tmp_path):
     assert h.strip(dict(view, own=True), "k").width > 0
     h.forget("k")
     assert "k" not in h.projected
+
+
+def test_edit_your_own_image_in_explore(style_run, tmp_path):
+    """Upload -> streamed projection -> the result stands in for seed A -> its latent reopens; a broken
+    upload and another model's latent get a sentence."""
+    import numpy as np
+
+    from ganlab.sampling import export_generator
+    from ganlab.ui.explore import ExploreHandlers
+    from ganlab.ui.explore_project import open_latent, project_stream
+    from ganlab.ui.sessions import Sessions
+    export_generator(style_run, tmp_path / "models" / "tiny-style", card="# tiny\n")
+    h = ExploreHandlers(Sessions(tmp_path / "runs", models_root=tmp_path / "models"))
+    h.select("models/tiny-style", "k")
+    pic = tmp_path / "me.png"
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    rgba[8:32, 8:32] = (220, 40, 40, 255)                               # a red square on transparency
+    Image.fromarray(rgba, "RGBA").save(pic)
+    out = list(project_stream(h, "k", str(pic), None, 20, "W+"))
+    assert out[0][0].startswith("Projecting **me.png** into W+") and out[0][1] is not None
+    final, picture, latent_file = out[-1]
+    assert "PSNR" in final and "SSIM" in final and latent_file.endswith("me.safetensors")
+    assert picture.width > picture.height                               # input | reconstruction
+    view = dict(seed_a=1, seed_b=2, mode="slerp", t=0.0, psi=1.0, frames=3, dim=0, dim_amount=0,
+                directions=[0] * 5, space="W", dir_layers="all", noise="fixed", noise_layers=[], noise_seed=0,
+                own=True, mix_rows="1", mix_cols="2", mix_layers=[0])
+    mine, cap = h.render(view, "k")
+    assert "from your projected image" in cap
+    assert not np.array_equal(np.asarray(mine), np.asarray(h.render(dict(view, own=False), "k")[0]))
+    h.forget("k")
+    h.select("models/tiny-style", "k")
+    assert "Opened the latent of **me.png** (W+)" in open_latent(h, "k", latent_file)
+    assert np.array_equal(np.asarray(h.render(view, "k")[0]), np.asarray(mine))
+    bad = tmp_path / "bad.png"
+    bad.write_text("not a picture")
+    with pytest.raises(GanlabError):
+        list(project_stream(h, "k", str(bad), None, 20, "W+"))
+    with pytest.raises(GanlabError, match="10 to 1000 steps"):
+        list(project_stream(h, "k", str(pic), None, 5, "W+"))
+    with pytest.raises(GanlabError, match="Upload a picture"):
+        list(project_stream(h, "k", None, None, 20, "W+"))

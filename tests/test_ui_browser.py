@@ -222,6 +222,33 @@ def test_explore_slider_moves_the_image_and_classes_change_the_grid(page, tmp_pa
     page.screenshot(path=str(shot), full_page=True)
 
 
+@pytest.mark.skipif(not (ROOT / "models" / "emoji-stylegan").is_dir(), reason="no shipped style model")
+def test_explore_style_mixing_and_inversion(page, tmp_path):
+    """The shipped StyleGAN opens by default: new mixing layers redraw the grid; an upload is projected for a
+    few steps and its reconstruction appears."""
+    from PIL import Image, ImageDraw
+    page.get_by_role("tab", name="Explore").click()
+    assert _until(lambda: "stylegan on emoji" in page.inner_text("#explore-info"), timeout=60)
+    grid = _until(lambda: _src(page, "explore-mix"), timeout=60)
+    assert grid, "no mixing grid"
+    page.locator("#explore-mix-preset").get_by_text("fine").click()
+    assert _until(lambda: _src(page, "explore-mix") not in ("", grid), timeout=30), "the grid did not change"
+    page.locator("#explore-project-box").get_by_text("Edit your own image").click()
+    pic = tmp_path / "smile.png"
+    im = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    ImageDraw.Draw(im).ellipse((8, 8, 56, 56), fill=(250, 200, 40, 255))
+    im.save(pic)
+    page.locator("#explore-proj-upload input[type=file]").set_input_files(str(pic))
+    page.locator("#explore-proj-steps input[type=number]").fill("20")
+    page.locator("#explore-proj-steps input[type=number]").press("Enter")
+    page.click("#explore-proj-btn")
+    assert _until(lambda: _src(page, "explore-proj-image"), timeout=90), "no reconstruction appeared"
+    assert _until(lambda: "PSNR" in page.inner_text("#explore-proj-msg"), timeout=120)
+    assert _until(lambda: "from your projected image" in page.input_value("#explore-caption textarea"), timeout=30)
+    shot = ROOT / "docs" / "explore-style.png" if os.environ.get("GANLAB_SCREENSHOT") else tmp_path / "style.png"
+    page.screenshot(path=str(shot), full_page=True)
+
+
 @pytest.mark.skipif(not (ROOT / "models" / "text-captioned").is_dir(), reason="no shipped text-gan model")
 def test_text_tab_draws_a_prompt(page, tmp_path):
     page.get_by_role("tab", name="Text → Image").click()

@@ -85,9 +85,11 @@ class ExploreHandlers:
         return out
 
     def default_model(self) -> Optional[str]:
-        """The first shipped model, as the model list names it (``models/NAME``)."""
+        """The shipped model the tab opens on, as the model list names it (``models/NAME``): a style-based
+        one if there is one (the most to play with), else the first."""
         shipped = shipped_models(self.models_root)
-        return self.sessions.access.ref(shipped[0]) if shipped else None
+        style = [p for p in shipped if family(p) == "stylegan"]
+        return self.sessions.access.ref((style or shipped)[0]) if shipped else None
 
     def explorer(self, key: str) -> Explorer:
         default = self.default_model()

@@ -13,6 +13,7 @@ import gradio as gr
 from ..errors import GanlabError
 from .common import guarded
 from .explore import N_DIRECTIONS, ExploreHandlers, export_file
+from .explore_project import MAX_STEPS, UI_STEPS, held_out_choices, open_latent, project_stream
 from .explore_style import LAYER_RANGES, NOISE, SPACES, noise_layer_choices, preset_layers, style_layer_choices
 from .sessions import Sessions
 
@@ -78,6 +79,25 @@ def build_explore_tab(sessions: Sessions, tab: gr.Tab) -> ExploreHandlers:
                                                 min_width=90)
                 c["noise_layers"] = gr.CheckboxGroup([], label="on these noise layers (none ticked: all)",
                                                      elem_id="explore-noise-layers")
+            with gr.Accordion("Edit your own image (GAN inversion)", open=False, visible=False,
+                              elem_id="explore-project-box") as project_box:
+                gr.Markdown("Upload a picture (or pick an emoji the model never saw): the latent that draws it "
+                            "is searched for, step by step. Then the sliders, noise and mixing edit *your* image.")
+                c["proj_upload"] = gr.Image(type="filepath", sources=["upload"], label="your picture", height=140,
+                                            elem_id="explore-proj-upload")
+                c["proj_pick"] = gr.Dropdown([], label="or a held-out emoji", elem_id="explore-proj-pick")
+                with gr.Row():
+                    c["proj_space"] = gr.Radio(["W", "W+"], value="W+", label="latent", elem_id="explore-proj-space")
+                    c["proj_steps"] = gr.Slider(10, MAX_STEPS, value=UI_STEPS, step=10, label="steps",
+                                                elem_id="explore-proj-steps")
+                c["proj_btn"] = gr.Button("Project", variant="primary", elem_id="explore-proj-btn")
+                c["proj_msg"] = gr.Markdown("", elem_id="explore-proj-msg")
+                c["proj_image"] = gr.Image(label="input | reconstruction", type="pil", format="png",
+                                           interactive=False, elem_id="explore-proj-image")
+                c["proj_file"] = gr.File(label="the latent (.safetensors)", interactive=False, height=60,
+                                         elem_id="explore-proj-file")
+                c["proj_open"] = gr.File(label="reopen a saved latent", file_types=[".safetensors"], height=60,
+                                         elem_id="explore-proj-open")
             with gr.Group(visible=False, elem_id="explore-class-box") as class_box:
                 gr.Markdown("**Classes**: pick several for a grid (same seeds in every row), or blend two.")
                 c["classes"] = gr.Dropdown([], multiselect=True, label="classes for the grid",
@@ -117,8 +137,16 @@ def build_explore_tab(sessions: Sessions, tab: gr.Tab) -> ExploreHandlers:
             c["near"] = gr.Image(label="nearest training images", type="pil", format="png", interactive=False,
                                  visible=False, elem_id="explore-near-image")
             c["message"] = gr.Markdown("", elem_id="explore-message")
-    _wire(h, c, class_box, tab, style_box, mix_box)
+    _wire(h, c, class_box, tab, style_box, mix_box, project_box)
     return h
+
+
+def _project_updates(ex) -> tuple:
+    """The inversion panel: shown for unconditional models; W/W+ for style models, z for the others."""
+    if ex.conditional:
+        return gr.update(visible=False), gr.update(choices=[], value=None), gr.update()
+    space = gr.update(choices=["W", "W+"], value="W+") if ex.style else gr.update(choices=["z"], value="z")
+    return gr.update(visible=True), gr.update(choices=held_out_choices(ex), value=None), space
 
 
 def _style_updates(ex) -> tuple:
@@ -132,7 +160,7 @@ def _style_updates(ex) -> tuple:
             gr.update(choices=noise_layer_choices(ex), value=[]))
 
 
-def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_box) -> None:
+def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_box, project_box) -> None:
     view_inputs: List = [c[k] for k in VIEW_KEYS]
     msg = c["message"]
 
@@ -159,7 +187,7 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_bo
         except Exception:
             return gr.skip()
 
-    @guarded(14)
+    @guarded(17)
     def open_model(path, request: gr.Request):
         ex = h.select(path, h.sessions.bind(request).key)
         names = ex.class_names if ex.conditional else []
@@ -168,7 +196,20 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_bo
         return ("", info, gr.update(visible=ex.conditional), gr.update(choices=names, value=names[:4]),
                 gr.update(choices=names, value=first), gr.update(choices=names, value=first),
                 gr.update(choices=h.models(h.sessions.bind(request).key)), gr.update(visible=ex.conditional),
-                gr.update(visible=False)) + _style_updates(ex)
+                gr.update(visible=False)) + _style_updates(ex) + _project_updates(ex)
+
+    def projecting(upload, pick, steps, space, request: gr.Request):
+        key = h.sessions.bind(request).key
+        try:
+            for text, picture, latent in project_stream(h, key, upload, pick, steps, space):
+                yield text, picture, latent if latent else gr.skip(), True if latent else gr.skip()
+        except GanlabError as e:
+            gr.Warning(str(e))
+            yield f"⚠️ {e}", gr.skip(), gr.skip(), gr.skip()
+
+    @guarded(2)
+    def reopen(path, request: gr.Request):
+        return open_latent(h, h.sessions.bind(request).key, path), True
 
     @guarded(2)
     def mixing(request: gr.Request, *values):
@@ -200,7 +241,8 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_bo
 
     main = [c["image"], c["caption"], msg]
     opened = [msg, c["info"], class_box, c["classes"], c["class_a"], c["class_b"], c["model"], c["grid"], c["near"],
-              style_box, mix_box, c["dir_layers"], c["mix_layers"], c["noise_layers"]]
+              style_box, mix_box, c["dir_layers"], c["mix_layers"], c["noise_layers"],
+              project_box, c["proj_pick"], c["proj_space"]]
     mixed = dict(fn=mixing, inputs=view_inputs, outputs=[msg, c["mix"]], show_progress="hidden")
 
     def on_select(path, request: gr.Request):
@@ -240,6 +282,15 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_bo
     c["classes"].change(class_grid, [c["classes"]] + view_inputs, [msg, c["grid"]], show_progress="hidden",
                         trigger_mode="always_last")
     c["near_btn"].click(nearest, view_inputs, [msg, c["near"]])
+    redraw = [dict(fn=render_out, inputs=view_inputs, outputs=main, show_progress="hidden"),
+              dict(fn=strip, inputs=view_inputs, outputs=c["strip"], show_progress="hidden"), _if_style(h, mixed)]
+    ev = c["proj_btn"].click(projecting, [c["proj_upload"], c["proj_pick"], c["proj_steps"], c["proj_space"]],
+                             [c["proj_msg"], c["proj_image"], c["proj_file"], c["own"]], concurrency_limit=2,
+                             concurrency_id="explore-project", api_name="explore_project")
+    ev2 = c["proj_open"].upload(reopen, c["proj_open"], [c["proj_msg"], c["own"]])
+    for e in (ev, ev2):
+        for step in redraw:
+            e = e.then(**step)
     for name, what in (("gif", "gif"), ("mp4", "mp4"), ("png", "png"), ("onnx", "onnx"), ("ts", "torchscript")):
         c[name].click(exporter(what), view_inputs, [msg, c["download"]])
 
