@@ -37,13 +37,15 @@ def main() -> None:
     p.add_argument("--spaces", default="w,w+")
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--figure", type=Path, help="also draw the first image's edit: input | W+ reconstruction | "
+                   "its fine styles from seed 1 | PC1 +2 sigma on the coarse layers (a PNG)")
     a = p.parse_args()
     threads = configure_threads(a.threads)
     G, cfg, step = load_generator(a.run)
     held = load_split(cfg.data.name, "test", cfg.data)
     train = load_dataset(cfg.data).x
     pick = torch.linspace(0, len(held) - 1, a.images).round().long().tolist()
-    rows = []
+    rows, first = [], None
     for i in pick:
         target = held.x[i]
         name = (held.captions or [str(i)])[i]
@@ -54,6 +56,8 @@ def main() -> None:
             pr = project(G, target, steps=a.steps, space=space, seed=0, feature=a.feature)
             row[space] = {"psnr": pr.psnr, "ssim": pr.ssim, "seconds": pr.seconds}
             distance = pr.distance
+            if space == "w+" and first is None:
+                first = pr
         rows.append(row)
         if not a.json:
             parts = " · ".join(f"{s.upper()} {row[s]['psnr']:.1f} dB {row[s]['ssim']:.3f} {row[s]['seconds']:.0f} s"
@@ -68,6 +72,8 @@ def main() -> None:
                                                     / len(rows), 3)
     summary["retrieval_psnr"] = round(statistics.mean(r["retrieval_psnr"] for r in rows), 3)
     summary["retrieval_ssim"] = round(statistics.mean(r["retrieval_ssim"] for r in rows), 3)
+    if a.figure and first is not None:
+        edit_figure(G, cfg, step, a.run, first).save(a.figure)
     if a.json:
         print(json.dumps({"summary": summary, "rows": rows}))
         return
@@ -78,6 +84,19 @@ def main() -> None:
               f"{summary[f'{space}_seconds']:.1f} s per image · better than retrieval for "
               f"{summary[f'{space}_beats_retrieval']:.0%}")
     print(f"  nearest training image: PSNR {summary['retrieval_psnr']:.2f} dB · SSIM {summary['retrieval_ssim']:.3f}")
+
+
+def edit_figure(G, cfg, step, run, pr):
+    """input | reconstruction | fine styles from seed 1 | PC1 +2 sigma on the coarse layers."""
+    from ganlab.explore import Explorer
+    from ganlab.style.mixing import mix, parse_layers
+    from ganlab.viz import grid_image
+    ex = Explorer(G, cfg, step, str(run))
+    ws = pr.latent
+    recolour = ex.render_ws(mix(ws, ex.ws(ex.z(1)), parse_layers(G, "fine")))
+    moved = ex.render_ws(ex.move_ws(ws, [2.0], parse_layers(G, "coarse")))
+    pics = torch.cat([pr.target[None], pr.image[None], recolour, moved])
+    return grid_image(pics, nrow=4, scale=max(1, 160 // pics.shape[-1]))
 
 
 if __name__ == "__main__":

@@ -44,8 +44,10 @@ def _train_for(trainer, seconds: float, rows: list) -> float:
             if isinstance(v, (int, float)):
                 acc[key] = acc.get(key, 0.0) + float(v)
         k += 1
-        if k == trainer.cfg.train.log_every:
-            rows.append({key: v / k for key, v in acc.items()} | {"step": trainer.step_count})
+        if k == trainer.cfg.train.log_every:             # one row as the engine writes it: means, but the
+            row = {key: v / k for key, v in acc.items()}  # window's images and seconds summed
+            row.update(step=trainer.step_count, images=acc["images"], seconds=acc["seconds"])
+            rows.append(row)
             acc, k = {}, 0
     return time.process_time() - start
 
