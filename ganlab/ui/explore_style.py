@@ -121,7 +121,7 @@ def _label(img: Image.Image, cols: List[str], rows: List[str], nrow: int, pad: i
     out.paste(img.convert("RGB"), (pad * 3, pad))
     draw = ImageDraw.Draw(out)
     w, h = img.width / nrow, img.height / (len(rows) + 1)
-    draw.text((pad * 3 + 4, 2), "B →", fill=(90, 90, 90))
+    draw.text((2, 2), "A \\ B", fill=(90, 90, 90))
     for j, name in enumerate(cols, start=1):
         draw.text((pad * 3 + int(j * w + 4), 2), name[:8], fill=(30, 30, 30))
     for i, name in enumerate(rows, start=1):

@@ -83,8 +83,9 @@ def build_explore_tab(sessions: Sessions, tab: gr.Tab) -> ExploreHandlers:
                               elem_id="explore-project-box") as project_box:
                 gr.Markdown("Upload a picture (or pick an emoji the model never saw): the latent that draws it "
                             "is searched for, step by step. Then the sliders, noise and mixing edit *your* image.")
+                # RGBA: Gradio's default mode (RGB) would drop the alpha, and a transparent background turn black
                 c["proj_upload"] = gr.Image(type="filepath", sources=["upload"], label="your picture", height=140,
-                                            elem_id="explore-proj-upload")
+                                            image_mode="RGBA", elem_id="explore-proj-upload")
                 c["proj_pick"] = gr.Dropdown([], label="or a held-out emoji", elem_id="explore-proj-pick")
                 with gr.Row():
                     c["proj_space"] = gr.Radio(["W", "W+"], value="W+", label="latent", elem_id="explore-proj-space")
