@@ -214,7 +214,10 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_bo
 
     @guarded(2)
     def mixing(request: gr.Request, *values):
-        return "", h.mixing(_view(values), h.sessions.bind(request).key)
+        key = h.sessions.bind(request).key
+        if not h.explorer(key).style:                 # another model was opened meanwhile: nothing to draw
+            return gr.skip(), gr.skip()
+        return "", h.mixing(_view(values), key)
 
     def preset(name, request: gr.Request):
         if name == "custom":
@@ -244,16 +247,22 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_bo
     opened = [msg, c["info"], class_box, c["classes"], c["class_a"], c["class_b"], c["model"], c["grid"], c["near"],
               style_box, mix_box, c["dir_layers"], c["mix_layers"], c["noise_layers"],
               project_box, c["proj_pick"], c["proj_space"]]
-    mixed = dict(fn=mixing, inputs=view_inputs, outputs=[msg, c["mix"]], show_progress="hidden")
+    # preprocess=False on every event that reads the view: its values are plain, and Gradio's checks of a
+    # CheckboxGroup against its choices fail while a newly opened model's layer choices reach the page
+    raw = dict(preprocess=False)
+    mixed = dict(fn=mixing, inputs=view_inputs, outputs=[msg, c["mix"]], show_progress="hidden", **raw)
 
     def on_select(path, request: gr.Request):
         return open_model(path or h.default_model(), request=request)
 
-    chain = dict(fn=render_out, inputs=view_inputs, outputs=main, show_progress="hidden")
-    tab.select(on_select, c["model"], opened, show_progress="hidden").then(**chain).then(
-        strip, view_inputs, c["strip"], show_progress="hidden").then(**_if_style(h, mixed))
-    c["open"].click(open_model, c["model"], opened, api_name="explore_open").then(**chain).then(
-        strip, view_inputs, c["strip"]).then(**_if_style(h, mixed))
+    chain = dict(fn=render_out, inputs=view_inputs, outputs=main, show_progress="hidden", preprocess=False)
+    # one open at a time, in the order asked: the tab's own open (its default model) and an Open click
+    # right after it must not finish in the other order
+    one = dict(concurrency_id="explore-open", concurrency_limit=1)
+    tab.select(on_select, c["model"], opened, show_progress="hidden", **one).then(**chain).then(
+        strip, view_inputs, c["strip"], show_progress="hidden", **raw).then(**mixed)
+    c["open"].click(open_model, c["model"], opened, api_name="explore_open", **one).then(**chain).then(
+        strip, view_inputs, c["strip"], **raw).then(**mixed)
     # live controls: the newest slider position wins, older pending renders are dropped
     live = [c["t"], c["psi"], c["blend"], c["dim_amount"]] + [c[f"pc{i}"] for i in range(N_DIRECTIONS)]
     # interactive groups of their own: a slider never waits behind training controls or downloads
@@ -281,10 +290,9 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_bo
     c["reset"].click(lambda: [0] * (N_DIRECTIONS + 1), None,
                      [c[f"pc{i}"] for i in range(N_DIRECTIONS)] + [c["dim_amount"]]).then(**chain)
     c["classes"].change(class_grid, [c["classes"]] + view_inputs, [msg, c["grid"]], show_progress="hidden",
-                        trigger_mode="always_last")
-    c["near_btn"].click(nearest, view_inputs, [msg, c["near"]])
-    redraw = [dict(fn=render_out, inputs=view_inputs, outputs=main, show_progress="hidden"),
-              dict(fn=strip, inputs=view_inputs, outputs=c["strip"], show_progress="hidden"), _if_style(h, mixed)]
+                        trigger_mode="always_last", **raw)
+    c["near_btn"].click(nearest, view_inputs, [msg, c["near"]], **raw)
+    redraw = [chain, dict(fn=strip, inputs=view_inputs, outputs=c["strip"], show_progress="hidden", **raw), mixed]
     ev = c["proj_btn"].click(projecting, [c["proj_upload"], c["proj_pick"], c["proj_steps"], c["proj_space"]],
                              [c["proj_msg"], c["proj_image"], c["proj_file"], c["own"]], concurrency_limit=2,
                              concurrency_id="explore-project", api_name="explore_project")
@@ -293,17 +301,5 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_bo
         for step in redraw:
             e = e.then(**step)
     for name, what in (("gif", "gif"), ("mp4", "mp4"), ("png", "png"), ("onnx", "onnx"), ("ts", "torchscript")):
-        c[name].click(exporter(what), view_inputs, [msg, c["download"]])
+        c[name].click(exporter(what), view_inputs, [msg, c["download"]], **raw)
 
-
-def _if_style(h: ExploreHandlers, event: Dict) -> Dict:
-    """``event`` for a .then() that only draws when the open model is style-based (else nothing changes)."""
-    fn = event["fn"]
-
-    def maybe(request: gr.Request, *values):
-        try:
-            style = h.explorer(h.sessions.bind(request).key).style
-        except GanlabError:
-            style = False
-        return fn(request, *values) if style else (gr.skip(), gr.skip())
-    return dict(event, fn=maybe)
