@@ -12,8 +12,8 @@ GENERATORS = sorted(p for p in MODELS.iterdir() if (p / GENERATOR_FILE).is_file(
 
 def test_the_shipped_models_are_there():
     names = {p.name for p in GENERATORS}
-    assert {"fashion-mnist-dcgan", "fashion-mnist-cgan", "mnist-cgan", "shapes-cgan", "text-captioned", "emoji-stylegan",
-            "emoji-progan"} <= names
+    assert {"fashion-mnist-dcgan", "fashion-mnist-cgan", "mnist-cgan", "shapes-cgan", "text-captioned",
+            "emoji-stylegan", "emoji-progan"} <= names
     for p in GENERATORS:
         card = (p / "README.md").read_text()
         assert "Command:" in card and "Training:" in card, p

@@ -12,7 +12,7 @@ import torch
 
 from ..errors import GanlabError
 from ..sampling import noise
-from .mixing import latent_ws, mix_grid, noise_modes, parse_layers, render_ws, require_style
+from .mixing import index_range, latent_ws, mix_grid, noise_for, parse_layers, render_ws, require_style
 
 
 def seeds(text: str, what: str) -> List[int]:
@@ -46,24 +46,16 @@ def styled_samples(G, n: int, seed: int, psi: float, noise_mode: str = "const", 
     ws = latent_ws(G, noise(G, n, seed), psi)
     count = len(G.convs)
     layers = list(range(count)) if not noise_layers else _conv_layers(noise_layers, count)
-    if noise_mode == "const":
-        modes = "const"
-    elif noise_mode == "zero":
-        modes = noise_modes(G, zero=layers)
-    elif noise_mode == "random":
-        modes = noise_modes(G, resample=layers, seed=seed + 1, batch=n)
-    else:
-        raise GanlabError(f"Unknown noise {noise_mode!r}; use const, zero or random.")
-    return render_ws(G, ws, modes)
+    return render_ws(G, ws, noise_for(G, noise_mode, layers, seed=seed + 1, batch=n))
 
 
 def _conv_layers(text: str, count: int) -> List[int]:
     out: List[int] = []
     for part in text.split(","):
-        lo, _, hi = part.strip().partition("-")
-        if not lo.isdigit() or (hi and not hi.isdigit()):
+        picked = index_range(part)
+        if picked is None:
             raise GanlabError(f"--noise-layers takes indices or ranges such as 0-3,7 (got {text!r}).")
-        out += list(range(int(lo), int(hi or lo) + 1))
+        out += picked
     if any(not 0 <= i < count for i in out):
         raise GanlabError(f"This model has noise layers 0 to {count - 1}.")
     return out

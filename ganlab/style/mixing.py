@@ -54,11 +54,8 @@ def parse_layers(G: nn.Module, spec) -> List[int]:
                 continue
             if part in GROUPS:
                 picked += G.layer_group(part)
-            elif "-" in part and all(p.strip().isdigit() for p in part.split("-", 1)):
-                lo, hi = (int(p) for p in part.split("-", 1))
-                picked += list(range(lo, hi + 1))
-            elif part.isdigit():
-                picked.append(int(part))
+            elif index_range(part) is not None:
+                picked += index_range(part)
             else:
                 raise GanlabError(f"Unknown layers {part!r}: use coarse, middle, fine, a range such as 0-3, "
                                   f"or indices 0 to {G.num_ws - 1}.")
@@ -66,6 +63,14 @@ def parse_layers(G: nn.Module, spec) -> List[int]:
     if bad:
         raise GanlabError(f"Layer {bad[0]} does not exist; this model has styles 0 to {G.num_ws - 1}.")
     return sorted(set(picked))
+
+
+def index_range(part: str) -> Optional[List[int]]:
+    """"3" -> [3], "0-3" -> [0, 1, 2, 3]; None when ``part`` is neither."""
+    lo, sep, hi = part.strip().partition("-")
+    if not lo.strip().isdigit() or (sep and not hi.strip().isdigit()):
+        return None
+    return list(range(int(lo), int(hi if sep else lo) + 1))
 
 
 def mix(ws_a: torch.Tensor, ws_b: torch.Tensor, layers: Sequence[int]) -> torch.Tensor:
@@ -106,6 +111,18 @@ def conv_layers(G: nn.Module) -> List[int]:
     """The resolution of each noise input (one per conv layer)."""
     require_style(G, "Noise control")
     return [layer.res for layer in G.convs]
+
+
+def noise_for(G: nn.Module, mode: str, layers: Sequence[int], seed: int = 0, batch: int = 1):
+    """G.synthesis's noise for ``mode`` on ``layers`` (conv indices): "const" everywhere, or none ("zero")
+    or fresh draws ("random") on those layers and the fixed maps elsewhere."""
+    if mode == "const":
+        return "const"
+    if mode == "zero":
+        return noise_modes(G, zero=layers)
+    if mode == "random":
+        return noise_modes(G, resample=layers, seed=seed, batch=batch)
+    raise GanlabError(f"Unknown noise {mode!r}; use const, zero or random.")
 
 
 def noise_modes(G: nn.Module, resample: Sequence[int] = (), zero: Sequence[int] = (),

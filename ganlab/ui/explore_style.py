@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from ..errors import GanlabError
 from ..explore import Explorer, interpolate
 from ..style.cli import seeds
-from ..style.mixing import mix_grid, noise_modes, parse_layers
+from ..style.mixing import mix_grid, noise_for, parse_layers
 
 SPACES = ("W", "Z")
 LAYER_RANGES = ("all", "coarse", "middle", "fine")
@@ -51,11 +51,8 @@ def view_noise(ex: Explorer, view: Dict[str, Any]):
     how = view.get("noise") or "fixed"
     if how not in NOISE:
         raise GanlabError(f"Noise is one of: {', '.join(NOISE)}.")
-    if how == "fixed":
-        return "const"
-    layers = _layers_noise(ex, view.get("noise_layers"))
-    seed = int(view.get("noise_seed") or 0)
-    return noise_modes(ex.G, zero=layers) if how == "zero" else noise_modes(ex.G, resample=layers, seed=seed)
+    mode = {"fixed": "const", "zero": "zero", "fresh": "random"}[how]
+    return noise_for(ex.G, mode, _layers_noise(ex, view.get("noise_layers")), seed=int(view.get("noise_seed") or 0))
 
 
 def _layers_noise(ex: Explorer, value) -> List[int]:
