@@ -210,11 +210,12 @@ class User:
         from ganlab.ui.explore_tab import VIEW_KEYS
         seed_a = self.rng.randrange(1000)
         for i in range(self.rng.randint(6, 12)):
+            # controls left out (the style ones: W, noise, mixing) are None, which the handlers read as their defaults
             view = dict(seed_a=seed_a, seed_b=seed_a + 1, mode="slerp", t=i / 12, psi=1.0, frames=8, dim=0,
                         dim_amount=0, class_a=None, class_b=None, blend=0.0, **{f"pc{k}": 0 for k in range(5)})
             t0 = time.perf_counter()
             try:
-                out = client.submit(*[view[k] for k in VIEW_KEYS], api_name="/explore_render").result(
+                out = client.submit(*[view.get(k) for k in VIEW_KEYS], api_name="/explore_render").result(
                     timeout=REQUEST_TIMEOUT)
                 self.log("image", self.fetch(out[0]))             # the picture's own GET, part of "slider"
             except Exception as e:
