@@ -279,3 +279,19 @@ def test_a_dead_child_fails_its_run_only(tmp_path):
     assert _wait(lambda: b.status()["step"] >= 20)                      # the other run goes on
     a.stop(), b.stop()
     assert b.state == "stopped"
+
+
+def test_listeners_hear_of_a_death_that_a_call_noticed_first(tmp_path):
+    """The page's poll often finds the dead pipe before the watcher thread does: the listeners (the
+    scheduler, which frees the slot) must still be told."""
+    from ganlab.engine.remote import RemoteEngine
+    a = RemoteEngine.new(_cfg(), tmp_path / "a")
+    told = []
+    a.listen(lambda state, error: told.append(state))
+    a.start()
+    assert _wait(lambda: "running" in told)
+    with a._lock:                                                       # hold the watcher off the lock
+        os.kill(a.pid, signal.SIGKILL)
+        a._process.join(10)
+        assert a.state == "error"                                       # the call marks it dead first
+    assert _wait(lambda: told and told[-1] == "error")

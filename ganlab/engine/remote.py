@@ -210,10 +210,11 @@ class RemoteEngine:
                 self._last = dict(self._last, state=state, error=error)
             self._tell(state, error)
         self._process.join(5)
-        if self._ended is None and self._process.exitcode not in (0, None):
-            with self._lock:
-                if self._ended is None:
-                    self._mark_dead(f"ended unexpectedly (exit code {self._process.exitcode})")
+        with self._lock:
+            if self._ended is None and self._process.exitcode not in (0, None):
+                self._mark_dead(f"ended unexpectedly (exit code {self._process.exitcode})")
+            dead = self._ended == "error"
+        if dead:               # told here even when a call noticed the death first, so the slot comes back
             self._tell("error", self._last["error"])
 
     def _tell(self, state: str, error: str) -> None:
