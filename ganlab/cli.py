@@ -87,6 +87,14 @@ def _train_parser(sub) -> None:
     p.add_argument("--mapping-depth", type=int, default=m.mapping_depth, help="stylegan: mapping layers (8)")
     p.add_argument("--grow-every", type=int, default=m.grow_every,
                    help="progan: steps per phase (at 8 px, then each fade-in and each stable stage; 1000)")
+    p.add_argument("--sr-scale", type=int, default=m.sr_scale, choices=[2, 4], help="srgan: upscaling factor (4)")
+    p.add_argument("--recon", type=float, default=t.recon,
+                   help="image-to-image: reconstruction weight (pix2pix L1 100, cyclegan cycle 10, srgan/inpaint 100)")
+    p.add_argument("--adversarial", type=float, default=t.adversarial,
+                   help="image-to-image: weight of G's adversarial term; 0 trains the L1-only baseline")
+    p.add_argument("--identity", type=float, default=t.identity,
+                   help="cyclegan: identity loss as a share of the cycle weight (0.5)")
+    p.add_argument("--mask", default=t.mask, choices=["rect", "stroke", "mixed"], help="inpaint: the holes drawn")
     p.add_argument("--z-dim", type=int, default=m.z_dim)
     p.add_argument("--width", type=int, default=m.width)
     p.add_argument("--depth", type=int, default=m.depth)
@@ -112,11 +120,12 @@ FIELDS = {
     "minibatch_std": ("model", "minibatch_std"), "factorised": ("model", "factorised"),
     "clip": ("model", "clip"), "weight_clip": ("train", "clip"),
     "mapping_depth": ("model", "mapping_depth"), "grow_every": ("model", "grow_every"),
+    "sr_scale": ("model", "sr_scale"),
     **{k: ("train", k) for k in ("loss", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "n_critic",
                                  "label_smoothing", "instance_noise", "gp_weight", "ema", "augment", "r1",
                                  "seed", "device", "log_every", "sample_every", "checkpoint_every", "eval_every",
                                  "eval_n", "condition", "clip_noise", "contrastive", "diversity",
-                                 "style_mixing", "r1_every")},
+                                 "style_mixing", "r1_every", "recon", "adversarial", "identity", "mask")},
 }
 
 

@@ -22,6 +22,7 @@ from .errors import GanlabError
 
 Z_DISTS = ("gaussian", "uniform")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+MASKS = ("rect", "stroke", "mixed")
 
 
 @dataclass
@@ -52,6 +53,8 @@ class ModelConfig:
     cond_dim: Optional[int] = None     # text-gan's condition size, filled in from the embedder
     mapping_depth: Optional[int] = None  # stylegan: layers of the mapping network z -> w; None = 8
     grow_every: Optional[int] = None   # progan: steps per phase (stable, then each fade-in); None = 1000
+    in_channels: Optional[int] = None  # image-to-image: the input's channels, filled in from the data
+    sr_scale: Optional[int] = None     # srgan: 2 or 4; None = 4
 
 
 @dataclass
@@ -79,6 +82,11 @@ class TrainConfig:
     style_mixing: float = 0.9          # stylegan: share of G's batches drawn from two w's (mixing regularisation)
     r1_every: Optional[int] = None     # lazy R1: the penalty every this many steps, scaled up to match;
                                        # None = the family's default (16 for stylegan, else every step)
+    recon: Optional[float] = None      # image-to-image: the reconstruction weight; None = the family's own
+                                       # (pix2pix's L1 100, cyclegan's cycle 10, srgan's and inpaint's 100)
+    adversarial: float = 1.0           # image-to-image: weight of G's adversarial term; 0 = the L1-only baseline
+    identity: float = 0.5              # cyclegan: identity loss, as a share of the cycle weight
+    mask: str = "mixed"                # inpaint: holes drawn as rect | stroke | mixed (half each)
     seed: int = 0
     device: str = "auto"               # auto | cpu | cuda | mps
     log_every: int = 10                # steps averaged into one metrics.jsonl row
@@ -153,6 +161,12 @@ class RunConfig:
             raise GanlabError("mapping_depth, grow_every and r1_every must be at least 1.")
         if not 0 <= t.style_mixing <= 1:
             raise GanlabError(f"style_mixing is a probability, in [0, 1] (got {t.style_mixing}).")
+        if (t.recon or 0) < 0 or t.adversarial < 0 or t.identity < 0:
+            raise GanlabError("recon, adversarial and identity are weights and cannot be negative.")
+        if t.mask not in MASKS:
+            raise GanlabError(f"Unknown mask kind {t.mask!r}; use one of: {', '.join(MASKS)}.")
+        if m.sr_scale not in (None, 2, 4):
+            raise GanlabError(f"sr_scale must be 2 or 4 (got {m.sr_scale}).")
         if m.z_dist not in Z_DISTS:
             raise GanlabError(f"Unknown noise distribution {m.z_dist!r}; use one of: {', '.join(Z_DISTS)}.")
         if t.optimizer not in OPTIMIZERS:

@@ -34,6 +34,13 @@ def _image_train(**kw) -> TrainConfig:
     return TrainConfig(**t)
 
 
+def _translate_train(**kw) -> TrainConfig:
+    t = dict(loss="ns", batch_size=16, lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, ema=0.999, log_every=50,
+             sample_every=250, checkpoint_every=1000, eval_every=0, n_samples=24)
+    t.update(kw)
+    return TrainConfig(**t)
+
+
 PRESETS: Dict[str, Preset] = {
     "fashion-mnist-best": Preset(
         RunConfig(DataConfig(name="fashion-mnist"), ModelConfig(name="dcgan", width=64, z_dim=128,
@@ -97,6 +104,25 @@ PRESETS: Dict[str, Preset] = {
                               ema=0.999, r1=0.1, r1_every=4, augment="translation,color,cutout",
                               log_every=50, sample_every=250, checkpoint_every=1500, n_samples=64)),
         "colour emoji grown from 8 to 32 px (equalised lr, pixel norm, minibatch std, fade-in)"),
+    # Image to image, sized for a CPU: the papers' recipes (Adam 2e-4, beta1 0.5; pix2pix's lambda 100,
+    # CycleGAN's LSGAN, cycle 10 and identity 0.5) with small widths and batches, an EMA of G for the
+    # shown outputs, and no FID while training (bench/image_to_image.py scores a run on held-out inputs).
+    "edges2emoji-pix2pix": Preset(
+        RunConfig(DataConfig(name="edges2emoji", resolution=32), ModelConfig(name="pix2pix", width=16),
+                  _translate_train(steps=5_000)),
+        "sketch -> emoji: a U-Net from Sobel edge maps to the colour emoji, PatchGAN D, adversarial + 100 L1"),
+    "sr-emoji": Preset(
+        RunConfig(DataConfig(name="sr-emoji", resolution=64), ModelConfig(name="srgan", width=32, sr_scale=4),
+                  _translate_train(steps=1_500)),
+        "4x super-resolution of emoji, 16 -> 64 px: residual G over bicubic, pixel + D-feature content loss"),
+    "inpaint-emoji": Preset(
+        RunConfig(DataConfig(name="inpaint-emoji", resolution=32), ModelConfig(name="inpaint", width=16),
+                  _translate_train(steps=5_000, mask="mixed")),
+        "hole filling on emoji: U-Net on (masked image, mask), global + local PatchGAN D, rectangles and strokes"),
+    "sneaker2boot-cyclegan": Preset(
+        RunConfig(DataConfig(name="sneaker<->boot"), ModelConfig(name="cyclegan", width=16),
+                  _translate_train(steps=3_000, loss="lsgan", batch_size=8)),
+        "unpaired Fashion-MNIST sneakers <-> ankle boots: two ResNet Gs, LSGAN, cycle 10, identity 0.5, pool 50"),
 }
 
 

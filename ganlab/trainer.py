@@ -378,5 +378,6 @@ def make_trainer(cfg: RunConfig, data: Optional[DataSource] = None) -> Trainer:
     """The Trainer for ``cfg``'s model family: a registered subclass, or the plain one."""
     from .style import trainer as _style  # noqa: F401  (registers the stylegan and progan trainers)
     from .text import trainer as _text  # noqa: F401  (registers the text-gan trainer)
+    from .translate import trainer as _translate  # noqa: F401  (registers the image-to-image trainers)
     cls = TRAINERS.get(cfg.model.name) if cfg.model.name in TRAINERS else Trainer
     return cls(cfg, data)

@@ -20,6 +20,7 @@ from . import (
     emoji,  # noqa: F401
     folder,  # noqa: F401
     images,  # noqa: F401
+    pairs,  # noqa: F401
     shapes,  # noqa: F401
     toys,  # noqa: F401  (registers the loaders)
 )

@@ -37,6 +37,11 @@ class DataSource:
     keys: Optional[List[str]] = None                  # one stable id per item, where the set has them
                                                       # (emoji: code points, "1F468-200D-1F373")
     note: str = ""                                    # where the data came from, in words
+    # image-to-image sets (see pairs.py): x holds the targets (domain B), inputs the inputs (domain A)
+    inputs: Optional[torch.Tensor] = None             # [N, C', H, W]; aligned with x when paired
+    paired: bool = False                              # inputs[i] belongs with x[i]
+    domains: Optional[Tuple[str, str]] = None         # names of the input and target sides ("edges", "emoji")
+    test: Optional["DataSource"] = None               # the fixed held-out part, never trained on
 
     def __len__(self) -> int:
         return self.x.shape[0]

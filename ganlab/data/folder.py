@@ -51,6 +51,8 @@ Entry = Tuple[Tuple[str, ...], Callable[[], Optional[bytes]]]
 def folder(cfg: DataConfig, arg: Optional[str], seed: int = 0) -> DataSource:
     check_shape_options(cfg.resolution, cfg.channels)
     path = Path(arg or "").expanduser()
+    if "," in (arg or "") and not path.exists():
+        return _two_folders(cfg, arg)
     if path.is_dir():
         return _load(path, _folder_entries(path), cfg)
     if path.is_file() and zipfile.is_zipfile(path):
@@ -70,6 +72,7 @@ def _load(path: Path, entries: Iterator[Entry], cfg: DataConfig) -> DataSource:
     mode = "L" if cfg.channels == 1 else "RGB"
     pixels: List[np.ndarray] = []
     folders: List[Optional[str]] = []
+    keys: List[str] = []
     skipped, capped = 0, False
     for parts, read in entries:
         if len(pixels) == MAX_IMAGES:
@@ -81,6 +84,7 @@ def _load(path: Path, entries: Iterator[Entry], cfg: DataConfig) -> DataSource:
             continue
         pixels.append(img)
         folders.append(parts[0] if len(parts) > 1 else None)
+        keys.append("/".join(parts))
     if not pixels:
         raise GanlabError(_nothing_read(path, skipped))
 
@@ -97,7 +101,28 @@ def _load(path: Path, entries: Iterator[Entry], cfg: DataConfig) -> DataSource:
     if capped:
         note += f"; stopped at {MAX_IMAGES:,} images"
     return DataSource(f"folder:{path}", to_images(u8), labels=labels, class_names=class_names,
-                      skipped=skipped, note=note)
+                      skipped=skipped, note=note, keys=keys)
+
+
+def _two_folders(cfg: DataConfig, arg: str) -> DataSource:
+    """``folder:A,B``: two folders (or zips) as the two classes "A" and "B", each file keyed "A/<its path>",
+    for the image-to-image families (``pairs.pairs_of`` pairs them by file name)."""
+    parts = [p.strip() for p in arg.split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise GanlabError("Give two folders as folder:A,B (a folder or .zip each, separated by one comma).")
+    sets = [folder(cfg, p) for p in parts]
+    names = [Path(p).expanduser().name.removesuffix(".zip") or f"side {i + 1}" for i, p in enumerate(parts)]
+    if names[0] == names[1]:
+        names = [f"A ({names[0]})", f"B ({names[1]})"]
+    if sets[0].x.shape[1:] != sets[1].x.shape[1:]:
+        channels = max(s.x.shape[1] for s in sets)
+        sets = [s if s.x.shape[1] == channels else DataSource(s.name, s.x.expand(-1, channels, -1, -1).clone(),
+                                                               keys=s.keys, skipped=s.skipped) for s in sets]
+    keys = [f"{names[i]}/{k}" for i, s in enumerate(sets) for k in (s.keys or [])]
+    labels = torch.cat([torch.full((len(s),), i, dtype=torch.long) for i, s in enumerate(sets)])
+    return DataSource(f"folder:{arg}", torch.cat([s.x for s in sets]), labels=labels, class_names=names,
+                      keys=keys, skipped=sum(s.skipped for s in sets),
+                      note=f"{len(sets[0]):,} images in {parts[0]} and {len(sets[1]):,} in {parts[1]}")
 
 
 def _nothing_read(path: Path, skipped: int) -> str:

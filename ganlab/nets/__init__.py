@@ -19,6 +19,7 @@ from ..registry import Registry
 
 MODELS: Registry = Registry("model")
 
-from . import acgan, cgan, dcgan, mlp, progan, projection, reacgan, stylegan, textgan  # noqa: E402,F401  (register the families)
+from . import (  # noqa: E402,F401  (register the families)
+    acgan, cgan, cyclegan, dcgan, inpaint, mlp, pix2pix, progan, projection, reacgan, srgan, stylegan, textgan)
 
 __all__ = ["MODELS"]
