@@ -19,7 +19,6 @@ from ..registry import Registry
 
 MODELS: Registry = Registry("model")
 
-from . import (  # noqa: E402,F401  (register the families)
-    acgan, cgan, cyclegan, dcgan, inpaint, mlp, pix2pix, progan, projection, reacgan, srgan, stylegan, textgan)
+from . import acgan, cgan, cyclegan, dcgan, inpaint, mlp, pix2pix, progan, projection, reacgan, srgan, stylegan, textgan  # noqa: E402,F401  (register the families)
 
 __all__ = ["MODELS"]

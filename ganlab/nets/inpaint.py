@@ -66,7 +66,7 @@ class InpaintDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         boxes = crop_boxes(mask, self.side).tolist()
-        crops = torch.stack([x[i, :, t:t + self.side, l:l + self.side] for i, (t, l) in enumerate(boxes)])
+        crops = torch.stack([x[i, :, t:t + self.side, c:c + self.side] for i, (t, c) in enumerate(boxes)])
         return torch.cat([self.whole(x), self.local(crops)], 1)
 
 

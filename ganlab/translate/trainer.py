@@ -19,7 +19,6 @@ import time
 from typing import Dict, Optional
 
 import torch
-import torch.nn.functional as F
 
 from ..augment import augment
 from ..data import DataSource, load_dataset
