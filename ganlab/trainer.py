@@ -260,6 +260,10 @@ class Trainer:
         """A step at which one training step needs the most memory (the budget estimate runs that one)."""
         return 0
 
+    def meta_parts(self, s) -> None:
+        """The budget's meta-device trainer skips __init__ (ganlab.budget.meta): a family that keeps tensors of
+        its own (image-to-image: the inputs) makes them here, from the set's size ``s``, on the meta device."""
+
     @property
     def r1_every(self) -> int:
         return self.cfg.train.r1_every or self.R1_EVERY

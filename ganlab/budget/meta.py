@@ -86,6 +86,7 @@ def _meta_trainer(cfg: RunConfig, s: _Set):
     from ..style import trainer as _style  # noqa: F401  (registers the family trainers, as make_trainer does)
     from ..text import trainer as _text  # noqa: F401
     from ..trainer import TRAINERS, Trainer, make_optimizer
+    from ..translate import trainer as _translate  # noqa: F401
     t, m = cfg.train, cfg.model
     cls = TRAINERS.get(m.name) if m.name in TRAINERS else Trainer
     tr = cls.__new__(cls)
@@ -96,11 +97,14 @@ def _meta_trainer(cfg: RunConfig, s: _Set):
     with torch.random.fork_rng(devices=[]), META:
         if m.name == "text-gan":
             _text_parts(tr, cfg, s)
+        if m.in_channels is None and s.in_channels:
+            m.in_channels = s.in_channels
         tr.G, tr.D = MODELS.get(m.name)(m, s.shape, num_classes=s.classes)
         tr.num_classes = getattr(tr.G, "num_classes", 0)
         tr.G_ema = copy.deepcopy(tr.G).eval().requires_grad_(False) if t.ema > 0 else None
         tr.x = torch.empty(s.items, *s.shape)
         tr.y = torch.zeros(s.items, dtype=torch.long) if tr.num_classes else None
+        tr.meta_parts(s)                                 # a family's own tensors (image-to-image: the inputs)
     tr.opt_g = make_optimizer(t.optimizer, tr.G, t.lr_g, t)
     tr.opt_d = make_optimizer(t.optimizer, tr.D, t.lr_d, t)
     tr.step_count = cls.peak_step(cfg, s.shape)                   # where the family's step costs most (progan: grown)

@@ -26,6 +26,7 @@ class _Set:
     extra: int = 0          # bytes per item besides its pixels (labels, attributes, captions)
     loading: int = 0        # bytes above the float set while it is built
     reference: int = 0      # real images the evaluator loads for FID (0: points, which have no FID)
+    in_channels: Optional[int] = None   # image-to-image sets: the inputs' channels (None: as the targets)
 
 
 def dataset_shape(cfg: DataConfig) -> Tuple[int, Tuple[int, ...]]:
@@ -51,10 +52,33 @@ def _set_info(cfg: DataConfig) -> _Set:
         return _Set(n, (2,), TOYS[key], extra=8 if TOYS[key] else 0, loading=n * 2 * 4 * 3)
     info = {"points:": _points, "mnist": _mnist_like, "fashion-mnist": _mnist_like, "shapes": _shapes,
             "captioned": _captioned, "captioned:": _captioned, "folder:": _folder, "emoji": _emoji, "emoji-one": _emoji,
-            "torchvision:": _torchvision}.get(key)
+            "torchvision:": _torchvision, **{name: _pairs for name in PAIR_SETS}}.get(key)
     if info is None:
         raise GanlabError(f"The memory budget does not know the set {key!r} yet; use a built-in set or folder:PATH.")
     return info(cfg, key, arg)
+
+
+# image-to-image sets (ganlab/data/pairs.py): name -> (the set they are built from, the inputs' channels
+# (None: as the targets; 0: no inputs, the family makes them), share of the source's items kept)
+PAIR_SETS = {"edges2emoji": ("emoji", 1, 1.0), "edges2fashion": ("fashion-mnist", 1, 1.0),
+             "gray2emoji": ("emoji", 1, 1.0), "noto2emojione": ("emoji-one", None, 1.0),
+             "noto<->emojione": ("emoji", None, 1.5), "sneaker<->boot": ("fashion-mnist", None, 0.1),
+             "sr-emoji": ("emoji", 0, 1.0), "sr-fashion": ("fashion-mnist", 0, 1.0),
+             "inpaint-emoji": ("emoji", 0, 1.0), "inpaint-fashion": ("fashion-mnist", 0, 1.0)}
+
+
+def _pairs(cfg, key, arg) -> _Set:
+    """Targets as the source set (its held-out part included), plus the inputs beside them."""
+    base, in_ch, share = PAIR_SETS[key]
+    s = _set_info(DataConfig(name=base, resolution=cfg.resolution, channels=cfg.channels, root=cfg.root))
+    s.items = max(1, int(s.items * share))
+    pixels = math.prod(s.shape[1:])
+    held = 10_000 * pixels * s.shape[0] * 4 if base == "fashion-mnist" and share == 1.0 else 0
+    inputs = 0 if in_ch == 0 else (in_ch or s.shape[0]) * pixels * 4
+    s.extra += inputs + held // max(1, s.items)
+    s.in_channels = in_ch or None
+    s.loading += s.items * inputs
+    return s
 
 
 def _pixels(s: _Set) -> int:

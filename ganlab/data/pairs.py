@@ -38,6 +38,9 @@ EDGE_THRESHOLD = 0.2
 DOMAINS = {"edges2emoji": ("edges", "emoji"), "edges2fashion": ("edges", "clothes"), "gray2emoji": ("grey", "colour"),
            "noto2emojione": ("Noto", "EmojiOne"), "noto<->emojione": ("Noto", "EmojiOne"),
            "sneaker<->boot": ("Sneaker", "Ankle boot")}
+FAMILY = {"edges2emoji": "pix2pix", "edges2fashion": "pix2pix", "gray2emoji": "pix2pix", "noto2emojione": "pix2pix",
+          "noto<->emojione": "cyclegan", "sneaker<->boot": "cyclegan", "sr-emoji": "srgan", "sr-fashion": "srgan",
+          "inpaint-emoji": "inpaint", "inpaint-fashion": "inpaint"}     # the family each set is made for
 HOLDOUT_EVERY = 10
 SNEAKER, BOOT = 7, 9
 

@@ -77,6 +77,7 @@ class TranslationTrainer(Trainer):
         self.recon_weight, self.adv_weight = self.RECON, self.cfg.train.adversarial
         ch = self.cfg.model.in_channels or s.shape[0]
         self.inputs = torch.empty(s.items, ch, *s.shape[1:]) if self.NEEDS_PAIRS else None
+        self.data = DataSource(self.cfg.data.name, self.x, inputs=self.inputs, paired=self.NEEDS_PAIRS)
 
     def _pair_batch(self):
         n = self.cfg.train.batch_size

@@ -24,10 +24,12 @@ import gradio as gr
 
 from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ..data import DATASETS
+from ..data.pairs import FAMILY as PAIR_FAMILY
 from ..engine import Engine, Job
 from ..engine.remote import RemoteEngine
 from ..engine.scheduler import stop_engines  # a finished run's process exits; its checkpoint is saved
 from ..errors import GanlabError
+from ..translate.trainer import TASKS
 from .common import guarded, keyed, minutes, ordinal  # noqa: F401  (guarded and keyed: re-exported for tabs)
 from .plots import status_markdown
 from .runview import DiskRun, LiveRun
@@ -49,9 +51,11 @@ DEFAULT_FORM = dict(dataset="ring", custom="", label="", factorised=False, model
                     instance_noise=0.0, ema=0.0, seed=0, resolution=None, device="auto", eval_every=0, eval_n=500)
 # Families whose good settings differ from the form's defaults: picking one in the form fills in its preset's
 # rates, EMA and batch, and a run started from the form takes the preset's settings the form has no field for.
-FAMILY_PRESETS = {"stylegan": "emoji-stylegan", "progan": "emoji-progan"}
-HIDDEN_TRAIN = ("beta1", "beta2", "r1", "r1_every", "augment", "style_mixing")
-HIDDEN_MODEL = ("width", "z_dim", "mapping_depth", "grow_every")
+FAMILY_PRESETS = {"stylegan": "emoji-stylegan", "progan": "emoji-progan", "pix2pix": "edges2emoji-pix2pix",
+                  "cyclegan": "sneaker2boot-cyclegan", "srgan": "sr-emoji", "inpaint": "inpaint-emoji"}
+HIDDEN_TRAIN = ("beta1", "beta2", "r1", "r1_every", "augment", "style_mixing", "recon", "adversarial", "identity",
+                "mask")
+HIDDEN_MODEL = ("width", "z_dim", "mapping_depth", "grow_every", "sr_scale")
 POINT_SAMPLES, IMAGE_SAMPLES = 512, 64      # fixed-noise samples: a dense scatter, or an 8x8 grid
 START_WAIT = 30.0                           # a start waits this long for its run (data loaded, nets built)
 POLL_FAST, POLL_SLOW = 1.0, 3.0             # the Train tab's poll: while a run trains, and while none does
@@ -90,6 +94,8 @@ def config_from_form(values: Dict[str, Any]) -> RunConfig:
             setattr(cfg.train, k, getattr(base.train, k))
         for k in HIDDEN_MODEL:
             setattr(cfg.model, k, getattr(base.model, k))
+    if cfg.model.name in TASKS:                  # image-to-image runs are scored by bench/image_to_image.py
+        cfg.train.eval_every = 0
     return cfg
 
 
@@ -149,6 +155,9 @@ class TrainHandlers:
     @staticmethod
     def dataset_defaults(name: str) -> tuple:
         """Picking a dataset: clear the typed name, suggest a model and learning rates."""
+        if name in PAIR_FAMILY:                  # an image-to-image set: the family made for it, with its rates
+            t = family_preset(PAIR_FAMILY[name]).train
+            return "", PAIR_FAMILY[name], t.lr_g, t.lr_d, 0
         d = POINT_DEFAULTS if is_point_set(name) else IMAGE_DEFAULTS
         return "", d["model"], d["lr_g"], d["lr_d"], d["eval_every"]
 
