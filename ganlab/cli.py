@@ -1,4 +1,4 @@
-"""Command line: ``python -m ganlab train | sample | eval | project | list``.
+"""Command line: ``python -m ganlab train | sample | eval | project | translate | list``.
 
     python -m ganlab train --data ring --model mlp --loss ns --steps 2000 --out runs/ring
     python -m ganlab train --resume runs/ring --steps 4000 --lr-g 1e-4   # rates, schedules, device may change
@@ -10,6 +10,7 @@
     python -m ganlab eval --floor fashion-mnist --n 10000      # real test vs real train: "perfect"
     python -m ganlab eval --run RUN --metrics ppl --ppl-n 2000   # perceptual path length in Z (and W)
     python -m ganlab project --run RUN --image me.png --out me.safetensors --png side.png   # GAN inversion
+    python -m ganlab translate --run runs/edges2emoji-pix2pix --input sketches/ --out emoji/  # image-to-image
     python -m ganlab list
 
 User mistakes print one sentence on stderr and exit with status 2.
@@ -255,6 +256,9 @@ def cmd_sample(a) -> int:
     if not to_folder and not a.interpolate:
         check_picture_path(a.out)
     G, cfg, step = load_generator(a.run)
+    if not G.z_dim:
+        raise GanlabError(f"{a.run} is an image-to-image model ({cfg.model.name}): it draws from an input, not "
+                          f"from noise; use `python -m ganlab translate --run {a.run} --input DIR --out DIR`.")
     labels = None
     if a.classes:
         if not is_conditional(G):
@@ -405,6 +409,45 @@ def cmd_project(a) -> int:
     return 0
 
 
+def cmd_translate(a) -> int:
+    from .trainer import pick_device
+    from .translate.cli import translate_folder
+    from .translate.model import Translator
+    tr = Translator.open(a.run)
+    if a.direction is not None and tr.task != "unpaired":
+        raise GanlabError(f"--direction picks a CycleGAN model's way; {a.run} is a {tr.family} model, which goes "
+                          f"{tr.domains[0]} -> {tr.domains[1]} only: leave --direction out.")
+    if a.masks is not None and tr.task != "inpaint":
+        raise GanlabError(f"--masks is for inpainting models; {a.run} is a {tr.family} model: leave --masks out.")
+    tr.G.to(pick_device(a.device))
+    direction = a.direction or "AB"
+    print(f"{a.run}: {tr.describe()}", file=sys.stderr)
+    report = translate_folder(tr, a.input, a.out, direction, a.masks)
+    for line in report.lines(tr, direction, a.out):
+        print(line, file=sys.stderr if line.startswith(("note", "skipped")) else sys.stdout)
+    if not report.written:
+        raise GanlabError(f"None of the images in {a.input} could be translated (see above).")
+    return 0
+
+
+def _translate_parser(sub) -> None:
+    p = sub.add_parser("translate", help="run a folder of images through an image-to-image model (one PNG each)",
+                       description="Every PNG, JPEG and WebP directly in --input goes through the model and is "
+                                   "written to --out as <stem>.png. Inputs of another size are padded square with "
+                                   "white and resized to the size the model takes (a note says how many). Files "
+                                   "that do not decode are skipped and counted.")
+    p.add_argument("--run", type=Path, required=True, help="a pix2pix, cyclegan, srgan or inpaint run, "
+                   "checkpoint or model folder")
+    p.add_argument("--input", type=Path, required=True, help="folder of images (not searched recursively)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the outputs (created)")
+    p.add_argument("--direction", choices=["AB", "BA"],
+                   help="cyclegan only: A -> B (default) or B -> A, e.g. sneaker -> boot is AB")
+    p.add_argument("--masks", type=Path, help="inpaint: folder of masks named like the inputs (same name, or same "
+                   "stem); light pixels (grey 128 and up) are the hole. Without it, each input's transparent "
+                   "pixels (alpha under 128) are the hole, and an input with none is skipped")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+
+
 def cmd_list(a) -> int:
     from .presets import describe_presets
     for title, rows in (("datasets", list_datasets()), ("models", MODELS.describe()),
@@ -474,13 +517,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     e.add_argument("--ppl-distance", default="inception", choices=["inception", "pixel"],
                    help="--metrics ppl: the offline LPIPS-style Inception distance, or squared pixels")
     _project_parser(sub)
+    _translate_parser(sub)
     sub.add_parser("list", help="datasets, models and losses")
     a = parser.parse_args(argv)
     a.explicit = _explicit(parser, argv) if a.command == "train" else set()
     try:
         configure_threads()
         commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "project": cmd_project,
-                    "list": cmd_list}
+                    "translate": cmd_translate, "list": cmd_list}
         return commands[a.command](a)
     except GanlabError as e:
         print(f"error: {e}", file=sys.stderr)

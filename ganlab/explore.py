@@ -88,6 +88,9 @@ class Explorer:
         G, cfg, step = load_generator(Path(path))
         if getattr(G, "cond_dim", 0):
             raise GanlabError(f"{path} is a text-to-image model; open it in the Text → Image tab.")
+        if not G.z_dim:
+            raise GanlabError(f"{path} is an image-to-image model ({cfg.model.name}); open it in the Image → Image "
+                              "tab, or run images through it with `python -m ganlab translate`.")
         if len(cfg_shape(G, cfg)) != 3:
             raise GanlabError(f"{path} makes 2-D points, not images; open it in the 2-D Playground instead.")
         return cls(G, cfg, step, str(path))

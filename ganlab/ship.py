@@ -49,7 +49,8 @@ def card(name: str, run: Path, command: str, scores: dict, notes: str = "", step
     cfg = read_config(run)
     m, t, d = cfg.model, cfg.train, cfg.data
     lines = [f"# {name}", "",
-             f"{m.name} (width {m.width}, z_dim {m.z_dim}{', spectral norm' if m.spectral_norm else ''}) trained on "
+             f"{m.name} (width {m.width}{f', z_dim {m.z_dim}' if m.z_dim else ''}"
+             f"{', spectral norm' if m.spectral_norm else ''}) trained on "
              f"`{d.name}`{f' conditioned on {d.label}' if d.label else ''} with the {t.loss} loss, "
              f"batch {t.batch_size}, "
              f"lr {t.lr_g:g}/{t.lr_d:g}, Adam betas ({t.beta1:g}, {t.beta2:g}), EMA {t.ema:g}"
@@ -80,6 +81,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-fid", action="store_true")
     p.add_argument("--notes", default="", help="what to say about the data")
     p.add_argument("--extra", type=Path, help="a markdown file appended to the card (benchmark figures)")
+    p.add_argument("--scores", type=Path, help="a bench's --json output, kept as the card's scores.json (with "
+                   "--no-fid: image-to-image models are scored by bench/image_to_image.py)")
     a = p.parse_args(argv)
     out = export_generator(a.run, MODELS / a.name)
     scores = {} if a.no_fid else evaluate_run(out, ["fid", "kid", "pr"], a.fid_n)
@@ -90,6 +93,8 @@ def main(argv=None) -> int:
     (out / "README.md").write_text(text)
     if scores:
         (out / "scores.json").write_text(json.dumps(scores, indent=2))
+    elif a.scores:
+        (out / "scores.json").write_text(json.dumps(json.loads(a.scores.read_text()), indent=2))
     print(text)
     return 0
 

@@ -69,6 +69,9 @@ def evaluate_run(run: Path, metrics: Iterable[str] = ("fid", "kid", "pr"), n: in
     t0 = time.perf_counter()
     dev = _device(device)
     G, cfg, step = load_generator(run, use_ema=use_ema)
+    if not G.z_dim:
+        raise GanlabError(f"{run} is an image-to-image model ({cfg.model.name}); score it on its held-out inputs "
+                          f"with `python bench/image_to_image.py --run {run}`.")
     G.to(dev)
     net = InceptionFeatures.load(str(dev))
     data = cfg.data

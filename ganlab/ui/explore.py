@@ -26,7 +26,7 @@ from ..trainer import GRID_CLASSES, grid_classes
 from ..viz import grid_image
 from .explore_style import mixing_picture, style_caption, view_noise, view_ws
 from .sessions import MODELS_DIR, Sessions
-from .shelf import Shelf, family, model_folders
+from .shelf import Shelf, family, model_folders, tab_of
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class ExploreHandlers:
         if key is None:
             return out
         for e in access.visible_runs(self.sessions.who(key)):
-            if family(e.path) not in ("", "text-gan"):
+            if tab_of(family(e.path)) == "explore":
                 kind = "your run" if e.mine else f"{e.owner_label}'s run" if e.owner_label else "run"
                 out.append((f"{kind}: {access.ref(e.path)}", access.ref(e.path)))
         return out

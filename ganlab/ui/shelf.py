@@ -30,12 +30,26 @@ def family(folder: Path) -> str:
         return ""
 
 
-def model_folders(root: Path, text: bool) -> list:
-    """Shipped model folders under ``root``: the text-gan ones (``text``) or the image ones."""
+# which tab opens a family's models: Text -> Image, Image -> Image, else Explore (noise -> image)
+TEXT_FAMILIES = ("text-gan",)
+TRANSLATION_FAMILIES = ("pix2pix", "cyclegan", "srgan", "inpaint")
+
+
+def tab_of(name: str) -> str:
+    """"text", "translate" or "explore" for a family name ("" for none: an unreadable folder)."""
+    if not name:
+        return ""
+    return "text" if name in TEXT_FAMILIES else "translate" if name in TRANSLATION_FAMILIES else "explore"
+
+
+def model_folders(root: Path, text: bool = False, tab: str = "") -> list:
+    """Shipped model folders under ``root`` that ``tab`` opens (``text=True``: the Text -> Image tab's; else
+    Explore's, unless another tab is named)."""
     if not Path(root).is_dir():
         return []
+    want = tab or ("text" if text else "explore")
     return sorted(p for p in Path(root).iterdir() if p.is_dir() and (p / GENERATOR_FILE).is_file()
-                  and (family(p) == "text-gan") == text)
+                  and tab_of(family(p)) == want)
 
 
 class Shelf(Generic[T]):
