@@ -220,6 +220,13 @@ def test_two_folders_pair_by_file_name_and_hold_out_a_tenth(tmp_path):
     assert ds.paired and ds.domains == ("A", "B") and len(ds) + len(ds.test) == 30 and len(ds.test) >= 1
     assert (ds.inputs < 0).all() and (ds.x[:, 0] > 0.9).all()             # inputs from A, targets from B
     assert not set(ds.keys) & set(ds.test.keys)
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "pairs.zip", "w") as zf:                # an upload: one zip holding A/ and B/
+        for side in ("A", "B"):
+            for f in sorted((tmp_path / side).iterdir()):
+                zf.write(f, f"pairs/{side}/{f.name}")
+    z = pairs_of(load_dataset(DataConfig(name=f"folder:{tmp_path / 'pairs.zip'}", resolution=16)))
+    assert z.paired and len(z) == len(ds) and torch.equal(z.x, ds.x)
     (tmp_path / "B" / "00.png").rename(tmp_path / "B" / "zz.png")          # the names no longer match up
     ds = pairs_of(load_dataset(DataConfig(name=f"folder:{tmp_path / 'A'},{tmp_path / 'B'}", resolution=16)))
     assert not ds.paired and "unpaired" in ds.note
