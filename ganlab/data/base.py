@@ -46,6 +46,16 @@ class DataSource:
     def __len__(self) -> int:
         return self.x.shape[0]
 
+    def share_memory_(self) -> "DataSource":
+        """Move the set's tensors (inputs and held-out part included) to shared memory, so a training
+        process started with it maps the same pages instead of receiving a copy."""
+        for t in (self.x, self.inputs):
+            if t is not None:
+                t.share_memory_()
+        if self.test is not None:
+            self.test.share_memory_()
+        return self
+
     @property
     def is_image(self) -> bool:
         return self.x.dim() == 4

@@ -236,10 +236,12 @@ def pairs_of(ds: DataSource) -> DataSource:
 
 
 def held_out_of(ds: DataSource, cfg: Optional[DataConfig] = None) -> DataSource:
-    """The set's held-out part: its own, its source's test split, or a fixed 10% (by hash) split off here
-    (then ``ds`` keeps the other 90%). For the families that need only images (srgan, inpaint)."""
+    """The set with its held-out part: its own, its source's test split, or a fixed 10% (by hash) split off
+    here (then the copy returned keeps the other 90%). For the families that need only images (srgan, inpaint)."""
     if ds.test is not None:
         return ds
+    import dataclasses
+    ds = dataclasses.replace(ds)                 # a copy: the loaded set may be shared by other runs
     from .images import SPLIT_SETS
     if ds.name in SPLIT_SETS:
         ds.test = _base(ds.name, "test", cfg or DataConfig(name=ds.name))

@@ -252,7 +252,7 @@ class TrainHandlers:
         data = s.data.get(cfg.data, seed=cfg.train.seed)
         secs = s.options.checkpoint_minutes * 60
         if s.processes:
-            data.x.share_memory_()                           # the child maps the same pages: one copy for all
+            data.share_memory_()                           # the child maps the same pages: one copy for all
             e = RemoteEngine.new(cfg, path, data=data, init=init, init_generator_only=init_generator_only,
                                  threads=self._threads(cfg), nice=s.options.train_nice, checkpoint_seconds=secs)
         else:
@@ -268,7 +268,7 @@ class TrainHandlers:
             from ..checkpoint import read_config
             cfg = read_config(path)
             data = s.data.get(cfg.data, seed=cfg.train.seed)       # shared with the other runs on this set
-            data.x.share_memory_()
+            data.share_memory_()
             e = RemoteEngine.open(path, steps=steps, threads=self._threads(cfg), data=data,
                                   nice=s.options.train_nice, checkpoint_seconds=secs)
         else:
