@@ -172,8 +172,8 @@ def test_the_train_form_gives_style_families_their_preset_settings():
     assert (cfg.train.beta1, cfg.train.beta2, cfg.train.r1) == (0.0, 0.99, 0.2)
     assert cfg.train.augment == "translation,color,cutout" and cfg.model.width == 8
     assert cfg.train.lr_g == DEFAULT_FORM["lr_g"]                       # what the form says is kept
-    assert TrainHandlers.model_defaults("stylegan") == (2e-3, 2e-3, 0.999, 16)
+    assert TrainHandlers.model_defaults("stylegan") == (2e-3, 2e-3, 0.999, 16, "ns")
     plain = config_from_form(dict(DEFAULT_FORM, dataset="emoji", model="dcgan"))
     assert plain.train.beta1 == 0.5 and plain.train.augment == ""
     import gradio as gr
-    assert TrainHandlers.model_defaults("dcgan") == (gr.skip(),) * 4   # no preset: the form is left alone
+    assert TrainHandlers.model_defaults("dcgan") == (gr.skip(),) * 5   # no preset: the form is left alone

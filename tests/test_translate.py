@@ -9,6 +9,7 @@ from ganlab.checkpoint import load_checkpoint, save_checkpoint
 from ganlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ganlab.data import DataSource, load_dataset
 from ganlab.data.pairs import edges, held_out_of, pairs_of
+from ganlab.devtools import wait_until
 from ganlab.errors import GanlabError
 from ganlab.nets.cyclegan import CycleDiscriminators
 from ganlab.nets.inpaint import crop_boxes
@@ -261,3 +262,28 @@ def test_the_offline_pair_sets():
         pytest.skip(str(e))
     assert ds.paired and ds.inputs.shape == ds.x.shape and ds.x.shape[1:] == (3, 32, 32)
     assert not set(ds.keys) & set(ds.test.keys)                          # held-out code points stay out
+
+
+def test_the_train_tab_trains_an_image_to_image_run_with_its_grid(tmp_path, one_torch_thread):
+    from ganlab.ui.sessions import Sessions
+    from ganlab.ui.train_handlers import DEFAULT_FORM, TrainHandlers
+    h = TrainHandlers(Sessions(tmp_path / "runs", max_runs=1))
+    try:
+        _, model, lr_g, _, eval_every = h.dataset_defaults("sneaker<->boot")    # picking the set: its family
+        assert (model, lr_g, eval_every) == ("cyclegan", 2e-4, 0)
+        form = dict(DEFAULT_FORM, dataset="sneaker<->boot", model=model, lr_g=lr_g, lr_d=lr_g, batch_size=4,
+                    steps=10_000, eval_every=2000)                       # a stale FID setting is dropped
+        assert "started" in h.start(form, "k")[0]
+        v = h.sessions.get("k").train
+        assert v.ticket.ready.wait(60)
+        e = v.engine
+        assert e.trainer.cfg.train.identity == 0.5 and e.trainer.cfg.train.eval_every == 0   # the preset's
+        assert h.model_defaults("cyclegan")[-1] == "lsgan"               # and picking the family sets its loss
+        assert wait_until(lambda: e.status()["step"] >= 3, 60)
+        e.pause()
+        grid = e.trainer.sample()
+        assert grid.shape == (24, 1, 28, 28)                             # A -> B -> A and B -> A -> B rows
+        out = h.tick("k")
+        assert out[3]["visible"]                                          # the live grid is shown
+    finally:
+        h.sessions.close_all()

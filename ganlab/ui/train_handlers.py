@@ -163,12 +163,12 @@ class TrainHandlers:
 
     @staticmethod
     def model_defaults(model: str) -> tuple:
-        """Picking a family with a preset: its learning rates, EMA and batch size (else nothing changes)."""
+        """Picking a family with a preset: its learning rates, EMA, batch size and loss (else nothing changes)."""
         base = family_preset(model)
         if base is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * 5
         t = base.train
-        return t.lr_g, t.lr_d, t.ema, t.batch_size
+        return t.lr_g, t.lr_d, t.ema, t.batch_size, t.loss
 
     @staticmethod
     def custom_defaults(name: str) -> tuple:

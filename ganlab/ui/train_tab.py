@@ -199,9 +199,11 @@ def _wire(h: TrainHandlers, f: Dict, p: Dict, v: Dict) -> None:
     p["runs"].focus(choices, None, p["runs"], show_progress="hidden")
 
     suggest = [f["model"], f["lr_g"], f["lr_d"], f["eval_every"]]
-    f["dataset"].input(h.dataset_defaults, f["dataset"], [f["custom"]] + suggest, show_progress="hidden")
-    f["model"].input(h.model_defaults, f["model"], [f["lr_g"], f["lr_d"], f["ema"], f["batch_size"]],
-                     show_progress="hidden")
+    family = [f["lr_g"], f["lr_d"], f["ema"], f["batch_size"], f["loss"]]
+    # a set made for one family (sneaker<->boot: cyclegan) picks it, then that family's preset settings
+    f["dataset"].input(h.dataset_defaults, f["dataset"], [f["custom"]] + suggest, show_progress="hidden").then(
+        h.model_defaults, f["model"], family, show_progress="hidden")
+    f["model"].input(h.model_defaults, f["model"], family, show_progress="hidden")
     f["custom"].submit(h.custom_defaults, f["custom"], suggest, show_progress="hidden")
     f["custom"].blur(h.custom_defaults, f["custom"], suggest, show_progress="hidden")
     f["upload"].upload(keyed(h.upload, sessions, 1), f["upload"], [v["message"], f["custom"]] + suggest,
