@@ -164,9 +164,9 @@ class Translator:
         if self._held is None:
             self._held = self._load_held()
         h = self._held
-        k = len(h.inputs) if n is None else min(n, len(h.inputs))
-        def cut(t):
-            return None if t is None else t[:k if n is not None else len(t)]
+
+        def cut(t):          # each part on its own: cyclegan's two sides need not be the same size
+            return t if t is None or n is None else t[:n]
         return HeldOut(cut(h.inputs), cut(h.targets), cut(h.masks), h.note, cut(h.others))
 
     def _load_held(self) -> HeldOut:
