@@ -37,9 +37,9 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("i2i")
     _pictures(root / "A", 12, 0)
     _pictures(root / "B", 12, 1)
-    both = f"folder:{root / 'A'},{root / 'B'}"
+    both, single = f"folder:{root / 'A'},{root / 'B'}", f"folder:{root / 'A'}"
     return {"pix2pix": _run(root, "pix2pix", both), "cyclegan": _run(root, "cyclegan", both),
-            "srgan": _run(root, "srgan", f"folder:{root / 'A'}"), "inpaint": _run(root, "inpaint", f"folder:{root / 'A'}")}
+            "srgan": _run(root, "srgan", single), "inpaint": _run(root, "inpaint", single)}
 
 
 @pytest.fixture
