@@ -10,8 +10,10 @@
 Names (``python -m ganlab list``):
 
 - ``edges2emoji``, ``edges2fashion``: an edge map -> the image. Edges are a Sobel threshold, not
-  Canny: the luminance is blurred 3x3, and a pixel whose Sobel gradient magnitude exceeds
-  EDGE_THRESHOLD (on a 0-1 scale) is drawn black on white, the way a sketch is drawn.
+  Canny: each colour channel is blurred 3x3, and a pixel where any channel's Sobel gradient
+  magnitude exceeds EDGE_THRESHOLD (on a 0-1 scale) is drawn black on white, the way a sketch is
+  drawn. Per channel, not on the luminance: a yellow face on white differs little in luminance,
+  and its outline would be lost.
 - ``noto2emojione``: the Noto glyph -> the EmojiOne drawing of the same code point.
 - ``gray2emoji``: luminance -> colour.
 - ``sr-emoji``, ``sr-fashion``, ``inpaint-emoji``, ``inpaint-fashion``: the images alone; the
@@ -34,7 +36,7 @@ from ..config import DataConfig
 from ..errors import GanlabError
 from .base import DATASETS, DataSource
 
-EDGE_THRESHOLD = 0.2
+EDGE_THRESHOLD = 0.25
 DOMAINS = {"edges2emoji": ("edges", "emoji"), "edges2fashion": ("edges", "clothes"), "gray2emoji": ("grey", "colour"),
            "noto2emojione": ("Noto", "EmojiOne"), "noto<->emojione": ("Noto", "EmojiOne"),
            "sneaker<->boot": ("Sneaker", "Ankle boot")}
@@ -54,16 +56,18 @@ def luminance(x: torch.Tensor) -> torch.Tensor:
 
 
 def edges(x: torch.Tensor, threshold: float = EDGE_THRESHOLD, chunk: int = 4096) -> torch.Tensor:
-    """Black-on-white edge maps [N, 1, H, W] in {-1, 1} of images in [-1, 1] (a thresholded Sobel)."""
+    """Black-on-white edge maps [N, 1, H, W] in {-1, 1} of images in [-1, 1] (a thresholded Sobel, the
+    strongest colour channel's)."""
     kx = torch.tensor([[-1., 0., 1.], [-2., 0., 2.], [-1., 0., 1.]]) / 4
     kernels = torch.stack([kx, kx.t()])[:, None].to(x.dtype)          # [2, 1, 3, 3]
     blur = torch.ones(1, 1, 3, 3, dtype=x.dtype) / 9
     out = []
     for part in x.split(chunk):
-        lum = (luminance(part) + 1) / 2                                  # [n, 1, H, W] in [0, 1]
-        lum = F.conv2d(F.pad(lum, (1, 1, 1, 1), mode="replicate"), blur)
-        g = F.conv2d(F.pad(lum, (1, 1, 1, 1), mode="replicate"), kernels)
-        mag = g.pow(2).sum(1, keepdim=True).sqrt()
+        n, c, h, w = part.shape
+        v = ((part + 1) / 2).reshape(n * c, 1, h, w)                     # each channel alone, in [0, 1]
+        v = F.conv2d(F.pad(v, (1, 1, 1, 1), mode="replicate"), blur)
+        g = F.conv2d(F.pad(v, (1, 1, 1, 1), mode="replicate"), kernels)
+        mag = g.pow(2).sum(1).sqrt().view(n, c, h, w).amax(1, keepdim=True)   # the strongest channel's edge
         out.append(torch.where(mag > threshold, -1.0, 1.0).to(x.dtype))
     return torch.cat(out)
 
