@@ -78,6 +78,13 @@ def _held(name: str) -> bool:
 
 # ---------------------------------------------------------------- the named sets
 
+def _split_pair(build: Callable[[str], DataSource], note: Callable[[DataSource, DataSource], str]) -> DataSource:
+    """The training part built by ``build("train")``, carrying ``build("test")`` as its held-out part."""
+    train, test = build("train"), build("test")
+    train.note, train.test = note(train, test), test
+    return train
+
+
 def _base(name: str, split: str, cfg: DataConfig) -> DataSource:
     from .images import load_split
     return load_split(name, split, DataConfig(name=name, resolution=cfg.resolution, channels=cfg.channels,
@@ -93,16 +100,12 @@ def _emoji_colour(cfg: DataConfig) -> DataConfig:
 def _derived(name: str, base: str, make: Callable[[torch.Tensor], torch.Tensor], domains: Tuple[str, str],
              how: str) -> Callable:
     def load(cfg: DataConfig, arg=None, seed: int = 0) -> DataSource:
-        parts = []
-        for split in ("train", "test"):
+        def part(split):
             src = _base(base, split, cfg)
-            parts.append(DataSource(name, src.x, inputs=make(src.x), paired=True, domains=domains,
-                                    labels=src.labels, class_names=src.class_names, keys=src.keys,
-                                    captions=src.captions, note=src.note))
-        train, test = parts
-        train.note = f"{how}, built from {train.note}; held out: {len(test):,} pairs from its test split"
-        train.test = test
-        return train
+            return DataSource(name, src.x, inputs=make(src.x), paired=True, domains=domains, labels=src.labels,
+                              class_names=src.class_names, keys=src.keys, captions=src.captions, note=src.note)
+        return _split_pair(part, lambda train, test: f"{how}, built from {train.note}; held out: {len(test):,} "
+                                                     "pairs from its test split")
     return load
 
 
@@ -144,50 +147,41 @@ def _canonical_index(ds: DataSource):
 @DATASETS.register("noto2emojione", "style -> style: the Noto glyph -> the EmojiOne drawing of the same code point")
 def noto2emojione(cfg: DataConfig, arg=None, seed: int = 0) -> DataSource:
     _emoji_colour(cfg)
-    parts = []
-    for split in ("train", "test"):
+
+    def part(split):
         noto, one = _base("emoji", split, cfg), _base("emoji-one", split, cfg)
         a, b = _canonical_index(noto), _canonical_index(one)
         both = sorted(set(a) & set(b))
         ia, ib = torch.tensor([a[k] for k in both]), torch.tensor([b[k] for k in both])
-        parts.append(DataSource("noto2emojione", one.x[ib], inputs=noto.x[ia], paired=True,
-                                domains=("Noto", "EmojiOne"), keys=both,
-                                captions=[one.captions[i] for i in ib.tolist()] if one.captions else None,
-                                labels=one.labels[ib] if one.labels is not None else None,
-                                class_names=one.class_names))
-    train, test = parts
-    train.note = (f"{len(train):,} code points drawn by both Noto and EmojiOne (CC-BY 4.0), paired; "
-                  f"held out: {len(test):,} from the emoji sets' held-out code points")
-    train.test = test
-    return train
+        return DataSource("noto2emojione", one.x[ib], inputs=noto.x[ia], paired=True, domains=("Noto", "EmojiOne"),
+                          keys=both, captions=[one.captions[i] for i in ib.tolist()] if one.captions else None,
+                          labels=one.labels[ib] if one.labels is not None else None, class_names=one.class_names)
+    return _split_pair(part, lambda train, test: (
+        f"{len(train):,} code points drawn by both Noto and EmojiOne (CC-BY 4.0), paired; held out: {len(test):,} "
+        "from the emoji sets' held-out code points"))
 
 
 @DATASETS.register("noto<->emojione", "unpaired: Noto emoji (A) and EmojiOne emoji (B), not matched up")
 def noto_emojione(cfg: DataConfig, arg=None, seed: int = 0) -> DataSource:
     _emoji_colour(cfg)
-    parts = []
-    for split in ("train", "test"):
+
+    def part(split):
         noto, one = _base("emoji", split, cfg), _base("emoji-one", split, cfg)
-        parts.append(DataSource("noto<->emojione", one.x, inputs=noto.x, paired=False, domains=("Noto", "EmojiOne")))
-    train, test = parts
-    train.note = (f"unpaired: {len(train.inputs):,} Noto and {len(train):,} EmojiOne (CC-BY 4.0) emoji; "
-                  f"held out: the emoji sets' held-out code points")
-    train.test = test
-    return train
+        return DataSource("noto<->emojione", one.x, inputs=noto.x, paired=False, domains=("Noto", "EmojiOne"))
+    return _split_pair(part, lambda train, test: (
+        f"unpaired: {len(train.inputs):,} Noto and {len(train):,} EmojiOne (CC-BY 4.0) emoji; held out: the emoji "
+        "sets' held-out code points"))
 
 
 @DATASETS.register("sneaker<->boot", "unpaired: Fashion-MNIST sneakers (A, class 7) and ankle boots (B, class 9)")
 def sneaker_boot(cfg: DataConfig, arg=None, seed: int = 0) -> DataSource:
-    parts = []
-    for split in ("train", "test"):
+    def part(split):
         src = _base("fashion-mnist", split, cfg)
-        parts.append(DataSource("sneaker<->boot", src.x[src.labels == BOOT], inputs=src.x[src.labels == SNEAKER],
-                                paired=False, domains=("Sneaker", "Ankle boot")))
-    train, test = parts
-    train.note = (f"unpaired: {len(train.inputs):,} sneakers and {len(train):,} ankle boots from Fashion-MNIST's "
-                  f"training split; held out: {len(test.inputs):,} and {len(test):,} from its test split")
-    train.test = test
-    return train
+        return DataSource("sneaker<->boot", src.x[src.labels == BOOT], inputs=src.x[src.labels == SNEAKER],
+                          paired=False, domains=("Sneaker", "Ankle boot"))
+    return _split_pair(part, lambda train, test: (
+        f"unpaired: {len(train.inputs):,} sneakers and {len(train):,} ankle boots from Fashion-MNIST's training "
+        f"split; held out: {len(test.inputs):,} and {len(test):,} from its test split"))
 
 
 # ---------------------------------------------------------------- the user's own: two folders

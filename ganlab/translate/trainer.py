@@ -16,6 +16,7 @@ loss alone: the baseline the bench compares against.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from typing import Dict, Optional
 
 import torch
@@ -101,6 +102,15 @@ class TranslationTrainer(Trainer):
         loss = self._penalise_d(loss, out, d_real, real, fake, critic)
         return self._update_d(loss, out, d_real, d_fake)
 
+    @contextmanager
+    def _frozen_d(self):
+        """G's step: no gradients for D's weights (the backward still runs through D)."""
+        self.D.requires_grad_(False)
+        try:
+            yield
+        finally:
+            self.D.requires_grad_(True)
+
     def _g_update(self, loss, out) -> Dict[str, float]:
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
@@ -149,15 +159,12 @@ class Pix2PixTrainer(TranslationTrainer):
 
     def step_g(self) -> Dict[str, float]:
         a, b = self._pair_batch()
-        self.D.requires_grad_(False)
-        try:
+        with self._frozen_d():
             fake = self.G(a)
             adv = self.loss.g(self._critic(a)(fake))
             rec = l1(fake, b)
             loss = self.adv_weight * adv + self.recon_weight * rec
             out = self._g_update(loss, {"l1": rec.item(), "loss_g_adv": adv.item()})
-        finally:
-            self.D.requires_grad_(True)
         return out
 
     @torch.no_grad()
@@ -206,8 +213,7 @@ class CycleGANTrainer(TranslationTrainer):
         t = self.cfg.train
         a, b = self._pair_batch()
         G, D = self.G, self.D
-        D.requires_grad_(False)
-        try:
+        with self._frozen_d():
             fake_b, fake_a = G.ab(a), G.ba(b)
             adv = self.loss.g(D.b(self._aug(fake_b))) + self.loss.g(D.a(self._aug(fake_a)))
             cycle = l1(G.ba(fake_b), a) + l1(G.ab(fake_a), b)
@@ -218,8 +224,6 @@ class CycleGANTrainer(TranslationTrainer):
                 loss = loss + self.recon_weight * t.identity * ident
                 out["identity"] = ident.item()
             m = self._g_update(loss, out)
-        finally:
-            D.requires_grad_(True)
         self._fresh = (a, b, fake_a.detach(), fake_b.detach())
         return m
 
@@ -311,8 +315,7 @@ class SRGANTrainer(TranslationTrainer):
 
     def step_g(self) -> Dict[str, float]:
         lo, hi = self._batch()
-        self.D.requires_grad_(False)
-        try:
+        with self._frozen_d():
             fake = self.G(lo)
             _, f_fake = self.D(fake, features=True)
             with torch.no_grad():
@@ -322,8 +325,6 @@ class SRGANTrainer(TranslationTrainer):
             pix = l1(fake, hi)
             loss = self.adv_weight * adv + self.recon_weight * pix + self.FEATURE * feat
             out = self._g_update(loss, {"l1": pix.item(), "feature": feat.item(), "loss_g_adv": adv.item()})
-        finally:
-            self.D.requires_grad_(True)
         return out
 
     @torch.no_grad()
@@ -357,15 +358,12 @@ class InpaintTrainer(TranslationTrainer):
 
     def step_g(self) -> Dict[str, float]:
         x, mask = self._batch()
-        self.D.requires_grad_(False)
-        try:
+        with self._frozen_d():
             fake = self.G(x, mask)
             adv = self.loss.g(self.D(self._aug(fake), mask))
             rec = hole_l1(fake, x, mask)
             loss = self.adv_weight * adv + self.recon_weight * rec
             out = self._g_update(loss, {"l1_hole": rec.item(), "loss_g_adv": adv.item()})
-        finally:
-            self.D.requires_grad_(True)
         return out
 
     def shown_masks(self) -> torch.Tensor:
