@@ -96,9 +96,10 @@ def test_cyclegan_goes_both_ways_with_its_round_trip(handlers):
     tr = handlers.select("cyclegan", "k")
     assert directions(tr) == [("Noto → EmojiOne", "AB"), ("EmojiOne → Noto", "BA")]
     ab = handlers.from_pick(0, "k", "AB")
-    assert "Noto → EmojiOne → Noto" in ab.extra_label and ab.extra.size == (SHOWN_PX, SHOWN_PX)
+    assert "Noto → EmojiOne → Noto" in ab.trip_label and ab.trip.size == (SHOWN_PX, SHOWN_PX)
+    assert ab.bicubic is None and "(Noto)" in ab.text
     ba = handlers.from_pick(0, "k", "BA")
-    assert "EmojiOne → Noto → EmojiOne" in ba.extra_label and ba.target is None
+    assert "EmojiOne → Noto → EmojiOne" in ba.trip_label and ba.target is None
     assert np.asarray(ab.input).tolist() != np.asarray(ba.input).tolist()       # B's held-out images, not A's
     assert handlers.gallery("k", "BA")[1] == 193 and handlers.gallery("k", "AB")[1] == 362
 
@@ -107,9 +108,9 @@ def test_super_resolution_is_4x_beside_bicubic_and_the_download_is_true_size(han
     handlers.select("srgan", "k")
     r = handlers.from_upload(png(tmp_path / "small.png", (8, 8)), "k")
     assert r.size == true_size(r) == (32, 32) and "Resized" not in r.text
-    assert r.extra_label.startswith("bicubic") and r.extra.size == r.output.size == r.before.size
+    assert r.bicubic.size == r.output.size == r.before.size and r.trip is None
     r = handlers.from_pick(3, "k")
-    assert r.target is not None and r.size == (32, 32) and "(8x8)" in r.text
+    assert r.target is not None and r.size == (32, 32) and "8x8 → G's output, 32x32" in r.text
 
 
 def test_inpaint_fills_the_painted_hole_and_keeps_the_rest(handlers, tmp_path):
@@ -126,8 +127,9 @@ def test_inpaint_fills_the_painted_hole_and_keeps_the_rest(handlers, tmp_path):
     keep = held.masks[2, 0].numpy() == 0
     assert np.abs(out[keep] - truth[keep]).max() <= 1                   # outside the hole: the picture itself
     value, note = handlers.editor_value("k", upload=png(tmp_path / "b.png"))
-    assert "paint over the part to fill" in note and value["layers"] == []
-    bare = {"background": np.asarray(value["background"]), "layers": [], "composite": None}
+    assert "paint over the part to fill" in note and np.asarray(value["layers"][0])[..., 3].max() == 0
+    bare = {"background": np.asarray(value["background"]), "layers": [np.asarray(value["layers"][0])],
+            "composite": None}
     with pytest.raises(NothingYet, match="Nothing is painted"):
         handlers.from_editor(bare, "k")
 

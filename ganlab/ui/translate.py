@@ -8,7 +8,8 @@
     r = h.from_pick(3, key, direction="BA")         # held-out input #3 (cyclegan B -> A: of domain B)
     value, note = h.editor_value(key, pick=3)       # inpaint: the picture to paint a hole on (and its hole)
     r = h.from_editor(value, key)                   # inpaint: the painted layers are the hole
-    r.input, r.output, r.extra, r.target            # pictures enlarged (nearest) to about SHOWN_PX
+    r.input, r.output, r.target                     # pictures enlarged (nearest) to about SHOWN_PX (and r.bicubic
+                                                    # for SR, r.trip for CycleGAN's round trip)
     r.file                                          # G's output at its true size, as a PNG to download
 
 Handlers keep no state but the loaded Translator per browser (a Shelf shared by
@@ -21,7 +22,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Set, Tuple
 
 import numpy as np
 import torch
@@ -142,8 +143,9 @@ class Result:
     file: Path                         # G's output at its true size (PNG)
     size: Tuple[int, int]              # the output's true width and height
     text: str                          # what was done, and any resize
-    extra: Optional[Image.Image] = None            # SR: the bicubic up-sample; CycleGAN: the round trip
-    extra_label: str = ""
+    bicubic: Optional[Image.Image] = None          # SR: the plain bicubic up-sample, at the output's size
+    trip: Optional[Image.Image] = None             # CycleGAN: the output translated back
+    trip_label: str = ""
     target: Optional[Image.Image] = None           # the truth, where there is one
     target_label: str = ""
 
@@ -152,6 +154,7 @@ class TranslateHandlers:
     def __init__(self, sessions: Sessions):
         self.sessions, self.models_root = sessions, sessions.models_root    # one models folder for every rule
         self.shelf: Shelf[Translator] = Shelf(Translator.open, MAX_LOADED)
+        self.opened: Set[str] = set()              # browsers that have opened a model (the tab opens one once)
 
     # ---- models -------------------------------------------------------------------------
     def models(self, key: Optional[str] = None) -> List[Tuple[str, str]]:
@@ -177,7 +180,9 @@ class TranslateHandlers:
             raise GanlabError("No image-to-image model yet: train one (pix2pix, cyclegan, srgan or inpaint) "
                               "in the Train tab, then pick it from the list.")
         folder = self.sessions.access.run_path(path, self.sessions.who(key))     # yours, shared, or shipped
-        return self.shelf.select(str(folder.resolve()), key, "Pick a model from the list first.")
+        tr = self.shelf.select(str(folder.resolve()), key, "Pick a model from the list first.")
+        self.opened.add(key)
+        return tr
 
     def translator(self, key: str) -> Translator:
         default = self.default_model()            # shipped only: listing runs reads every run's config
@@ -186,6 +191,7 @@ class TranslateHandlers:
 
     def forget(self, key: str) -> None:
         self.shelf.forget(key)
+        self.opened.discard(key)
 
     def describe(self, tr: Translator) -> str:
         how = {"paired": "Draw, upload or pick an input; G turns it into the other side of the pair.",
@@ -282,13 +288,13 @@ class TranslateHandlers:
             _, x, mask, i = self._pick(pick, key, "AB")       # the clean image, and its seeded hole
             note = f"Held-out image #{i}, its seeded hole painted: paint or erase, and the fill follows."
         bg = enlarged(x, CANVAS_PX)
-        layers = []
+        layer = Image.new("RGBA", bg.size, HOLE_RGBA)              # one layer, empty or the seeded hole: the
+        hole = np.zeros(bg.size[::-1], np.uint8)                    # painter's first stroke is then sent too
         if mask is not None:
             m = Image.fromarray((mask[0, 0].numpy() * 255).astype(np.uint8)).resize(bg.size, Image.Resampling.NEAREST)
-            layer = Image.new("RGBA", bg.size, HOLE_RGBA)
-            layer.putalpha(Image.fromarray(np.where(np.asarray(m) > 0, HOLE_RGBA[3], 0).astype(np.uint8)))
-            layers = [layer]
-        return {"background": bg, "layers": layers, "composite": None}, note
+            hole = np.where(np.asarray(m) > 0, HOLE_RGBA[3], 0).astype(np.uint8)
+        layer.putalpha(Image.fromarray(hole))
+        return {"background": bg, "layers": [layer], "composite": None}, note
 
     def from_editor(self, editor: Any, key: str) -> Result:
         """Inpaint: fill what is painted on the mask painter's picture."""
@@ -297,7 +303,7 @@ class TranslateHandlers:
         if not isinstance(editor, dict) or _array(editor.get("background")) is None:
             raise NothingYet("Upload a picture or pick a held-out one first, then paint over the part to fill.")
         bg = canvas_image({"composite": editor.get("background")}, what)
-        img, note = shrunk(bg, tr.resolution)
+        img, _ = shrunk(bg, tr.resolution)                    # our own enlargement: undone without a word
         x, resized = tr.prepare(img)
         mask = torch.zeros(1, 1, tr.resolution, tr.resolution)
         for layer in editor.get("layers") or []:
@@ -305,7 +311,8 @@ class TranslateHandlers:
                 mask = torch.maximum(mask, tr.mask_from(_array(layer)))
         if mask.sum() == 0:
             raise NothingYet("Nothing is painted yet: paint over the part of the picture to fill.")
-        return self._result(tr, x, key, "AB", mask=mask, target=x, what="Your picture", note=note or resized)
+        return self._result(tr, x, key, "AB", mask=mask, target=x, what="The picture with its painted hole",
+                            note=resized)
 
     def _inpainter(self, key: str) -> Translator:
         tr = self.translator(key)
@@ -318,22 +325,21 @@ class TranslateHandlers:
         y = tr.translate(x, direction, mask=mask)                        # [1, C, H, W] in [-1, 1]
         shown = x * (1 - mask) if mask is not None else x                 # inpaint: the hole shows grey
         before = tr.upsample(x) if tr.task == "sr" else shown
-        extra, extra_label = None, ""
-        if tr.task == "sr":
-            extra, extra_label = enlarged(before), f"bicubic up-sample ({tr.resolution}x{tr.resolution})"
-        elif tr.task == "unpaired":
+        trip, trip_label = None, ""
+        if tr.task == "unpaired":
             back = "BA" if direction == "AB" else "AB"
             a, b = tr.domains if direction == "AB" else tr.domains[::-1]
-            extra = enlarged(tr.translate(y, back))             # translate() matches the channels
-            extra_label = f"round trip {a} → {b} → {a} (what the cycle keeps)"
+            trip = enlarged(tr.translate(y, back))              # translate() matches the channels
+            trip_label = f"round trip {a} → {b} → {a} (what the cycle keeps)"
+            what = f"{what} ({a})"
         h, w = y.shape[-2:]
         file = self.sessions.scratch_dir(key) / f"{Path(tr.path).name}-{tr.task}-{w}x{h}.png"
         grid_image(y, nrow=1, scale=1).save(file)
         target_label = {"inpaint": "original"}.get(tr.task, "target (held-out truth)")
-        text = f"{what} ({x.shape[-1]}x{x.shape[-2]}) → G's output ({w}x{h})."
-        return Result(enlarged(shown), enlarged(y), enlarged(before, SHOWN_PX), file, (w, h),
-                      " ".join(s for s in (text, note) if s), extra, extra_label,
-                      enlarged(target) if target is not None else None, target_label)
+        text = f"{what}, {x.shape[-1]}x{x.shape[-2]} → G's output, {w}x{h}."
+        return Result(enlarged(shown), enlarged(y), enlarged(before), file, (w, h),
+                      " ".join(s for s in (text, note) if s), enlarged(before) if tr.task == "sr" else None,
+                      trip, trip_label, enlarged(target) if target is not None else None, target_label)
 
 
 __all__ = ["TranslateHandlers", "Result", "NothingYet", "read_upload", "sources", "directions", "can_draw",
