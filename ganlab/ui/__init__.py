@@ -25,6 +25,7 @@ from .playground_tab import build_playground_tab
 from .sessions import Sessions
 from .text_tab import build_text_tab
 from .train_tab import build_train_tab
+from .translate_tab import build_translate_tab
 
 __all__ = ["build_app", "Sessions", "QUEUE_LIMIT", "CSS"]
 
@@ -34,7 +35,9 @@ SUBTITLE = "Train generative adversarial networks and watch them learn, step by 
 # (sliders, prompts, frames) have their own, so training controls never hold them up
 QUEUE_LIMIT = 4
 # generated images are small and sharp-edged: the page scales them up without blurring
-CSS = "#explore-image img, #train-grid img, #train-bc-grid img { image-rendering: pixelated; }"
+CSS = ("#explore-image img, #train-grid img, #train-bc-grid img, #translate-in img, #translate-bicubic img, "
+       "#translate-out img, #translate-trip img, #translate-target img, #translate-slider img, #translate-gallery img "
+       "{ image-rendering: pixelated; }")
 
 
 def build_app(runs_root=None, max_runs=None, options=None) -> gr.Blocks:
@@ -56,6 +59,8 @@ def build_app(runs_root=None, max_runs=None, options=None) -> gr.Blocks:
                 explore = build_explore_tab(sessions, explore_tab)
             with gr.Tab("Text → Image", id="text", elem_id="tab-text") as text_tab:
                 text = build_text_tab(sessions, text_tab)
+            with gr.Tab("Image → Image", id="translate", elem_id="tab-translate") as translate_tab:
+                translate = build_translate_tab(sessions, translate_tab)
             with gr.Tab("Compare runs", id="compare", elem_id="tab-compare") as compare_tab:
                 build_compare_tab(sessions, compare_tab)
             with gr.Tab("Classroom", id="classroom", elem_id="tab-classroom", visible=False) as class_tab:
@@ -70,7 +75,7 @@ def build_app(runs_root=None, max_runs=None, options=None) -> gr.Blocks:
                     *([gr.update(visible=not teacher)] if sign_in is not None else []))
         load_out = [token, class_tab, classroom.timer] + ([sign_in] if sign_in is not None else [])
         demo.load(on_load, token, load_out, api_name=False, show_progress="hidden")
-        demo.unload(_closer(sessions, play.close, explore.forget, text.forget))
+        demo.unload(_closer(sessions, play.close, explore.forget, text.forget, translate.forget))
     demo.warm_up = lambda: _warm_up(explore, text)
     demo.sessions = sessions                      # for tests and for shutting down cleanly
     return demo
