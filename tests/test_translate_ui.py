@@ -197,3 +197,19 @@ def test_a_model_of_another_kind_is_not_listed_and_says_where_it_belongs(handler
     assert not [ref for _, ref in handlers.models("k") if ref == "dcgan"]
     with pytest.raises(GanlabError, match="not an image-to-image one.*Explore tab"):
         handlers.select("dcgan", "k")
+
+
+def test_held_out_images_of_someone_elses_upload_are_not_shown(handlers):
+    """A shared run trained on another browser's uploaded folder: it translates, but its held-out part stays hidden."""
+    tr = handlers.select("pix2pix", "k2")
+    name = tr.cfg.data.name
+    tr.cfg.data.name = "folder:/somewhere/theirs,/somewhere/else"   # as a run on someone's folder:A,B records it
+    try:
+        items, n, note = handlers.gallery("k2")
+        assert (items, n) == ([], 0) and "someone else's uploaded images" in note
+        with pytest.raises(GanlabError, match="someone else's uploaded images"):
+            handlers.from_pick(0, "k2")
+    finally:
+        tr.cfg.data.name = name
+    handlers.forget("k2")
+    assert "k2" not in handlers.opened
