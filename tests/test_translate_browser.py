@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from ganlab.devtools import CHROMIUM, ROOT, AppFailed, chromium, serve_app, wait_until
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
-NATURAL = "(id) => { const i = document.querySelector('#' + id + ' img'); return i ? [i.naturalWidth, i.src] : null; }"
+NATURAL = "(id) => { const i = document.querySelector('#' + id + ' img'); return i ? i.naturalWidth : 0; }"
 
 
 @pytest.fixture
@@ -41,6 +41,11 @@ def _open(page, label):
     page.get_by_role("option", name=label).click()
     page.click("#translate-open")
     assert wait_until(lambda: label.split(": ")[1] in page.inner_text("#translate-info"), timeout=30)
+
+
+def _natural(page, elem_id) -> int:
+    """The width of the picture in #elem_id as sent (0 until one has loaded)."""
+    return page.evaluate(NATURAL, elem_id)
 
 
 def _downloaded(page) -> Image.Image:
@@ -71,7 +76,7 @@ def test_a_stroke_becomes_a_picture_and_an_upload_is_made_4x_larger(app_url, tmp
         assert wait_until(lambda: "Your drawing" in page.inner_text("#translate-message"), timeout=30), \
             page.inner_text("#translate-message")
         assert "Your drawing, 16x16 → G's output, 16x16" in page.inner_text("#translate-message")
-        assert page.evaluate(NATURAL, "translate-out")[0] == 256                 # 16 px shown 16x, pixelated
+        assert wait_until(lambda: _natural(page, "translate-out") == 256)        # 16 px shown 16x, pixelated
         assert _downloaded(page).size == (16, 16)
         shot = ROOT / "docs" / "translate.png" if os.environ.get("GANLAB_SCREENSHOT") else tmp_path / "pix.png"
         page.screenshot(path=str(shot), full_page=True)
@@ -86,7 +91,7 @@ def test_a_stroke_becomes_a_picture_and_an_upload_is_made_4x_larger(app_url, tmp
         page.locator("#translate-upload input[type=file]").set_input_files(str(small))
         assert wait_until(lambda: "Your image, 8x8 → G's output, 32x32" in page.inner_text("#translate-message"),
                           timeout=30), page.inner_text("#translate-message")
-        assert page.evaluate(NATURAL, "translate-out")[0] == 256                 # 32 px shown 8x
+        assert wait_until(lambda: _natural(page, "translate-out") == 256)        # 32 px shown 8x
         assert page.is_visible("#translate-bicubic")                              # the plain enlargement beside
         assert wait_until(lambda: "32x32 PNG" in page.inner_text("#translate-file"), timeout=10)
         out = _downloaded(page)

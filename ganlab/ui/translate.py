@@ -337,9 +337,10 @@ class TranslateHandlers:
         grid_image(y, nrow=1, scale=1).save(file)
         target_label = {"inpaint": "original"}.get(tr.task, "target (held-out truth)")
         text = f"{what}, {x.shape[-1]}x{x.shape[-2]} → G's output, {w}x{h}."
-        return Result(enlarged(shown), enlarged(y), enlarged(before), file, (w, h),
-                      " ".join(s for s in (text, note) if s), enlarged(before) if tr.task == "sr" else None,
-                      trip, trip_label, enlarged(target) if target is not None else None, target_label)
+        before_pic = enlarged(before)
+        return Result(enlarged(shown), enlarged(y), before_pic, file, (w, h), " ".join(s for s in (text, note) if s),
+                      before_pic if tr.task == "sr" else None, trip, trip_label,
+                      enlarged(target) if target is not None else None, target_label)
 
 
 __all__ = ["TranslateHandlers", "Result", "NothingYet", "read_upload", "sources", "directions", "can_draw",

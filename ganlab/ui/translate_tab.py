@@ -1,8 +1,10 @@
 """The Image → Image tab's layout and wiring; what the controls do is in translate.py.
 
 Opens the chosen image-to-image model (the first shipped pix2pix one by default)
-when the tab is selected, and shows only the inputs that fit it: a sketchpad for
-edge-map models, the mask painter for inpainting, a direction for CycleGAN.
+the first time the tab is selected, and shows only the inputs that fit it: a
+sketchpad for edge-map models, the mask painter for inpainting, a direction for
+CycleGAN. Opening a model translates its first held-out input at once (in the
+same event, so a later Open never finds an earlier model's picture arriving).
 Events that read an upload skip Gradio's preprocessing (translate.read_upload
 decodes it, with the upload limits); events that read a canvas need it, since
 the canvases reach the server as blobs only Gradio's preprocessing can read.
