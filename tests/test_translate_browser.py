@@ -7,6 +7,7 @@ GANLAB_SCREENSHOT=1 also writes docs/translate.png.
 """
 import io
 import os
+import time
 import urllib.request
 from pathlib import Path
 
@@ -43,6 +44,24 @@ def _open(page, label):
     assert wait_until(lambda: label.split(": ")[1] in page.inner_text("#translate-info"), timeout=30)
 
 
+def _settled_box(page, selector, timeout=15.0):
+    """The bounding box of ``selector`` once the page has stopped redrawing it (opening a model sets the
+    sketchpad anew, and the canvas is replaced meanwhile)."""
+    from playwright.sync_api import Error
+    boxes = []
+
+    def same_twice():
+        try:
+            page.locator(selector).first.scroll_into_view_if_needed(timeout=2000)
+            boxes.append(page.locator(selector).first.bounding_box())
+        except Error:
+            return False
+        time.sleep(0.5)
+        return len(boxes) >= 2 and boxes[-1] is not None and boxes[-1] == boxes[-2]
+    assert wait_until(same_twice, timeout=timeout), f"{selector} kept changing"
+    return boxes[-1]
+
+
 def _natural(page, elem_id) -> int:
     """The width of the picture in #elem_id as sent (0 until one has loaded)."""
     return page.evaluate(NATURAL, elem_id)
@@ -64,9 +83,7 @@ def test_a_stroke_becomes_a_picture_and_an_upload_is_made_4x_larger(app_url, tmp
         page.get_by_role("tab", name="Image → Image").click()
         _open(page, "your run: pix2pix")
         assert page.is_visible("#translate-sketch") and not page.is_visible("#translate-mask")
-        sketch = page.locator("#translate-sketch canvas").first
-        sketch.scroll_into_view_if_needed()
-        box = sketch.bounding_box()
+        box = _settled_box(page, "#translate-sketch canvas")
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         page.mouse.move(x - 60, y - 60)
         page.mouse.down()
