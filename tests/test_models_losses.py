@@ -15,8 +15,10 @@ CASES = [("mlp", None), ("mlp", (1, 28)), ("dcgan", (1, 28)), ("dcgan", (3, 32))
 
 
 def test_every_model_is_covered():
-    # text-gan needs captions and an embedder: tests/test_text.py trains it with each embedder
-    assert {m for m, _ in CASES} | {"text-gan"} == set(MODELS.names())
+    # text-gan needs captions and an embedder: tests/test_text.py trains it with each embedder; the
+    # image-to-image families need pairs: tests/test_translate.py trains each with every loss
+    translation = {"pix2pix", "cyclegan", "srgan", "inpaint"}
+    assert {m for m, _ in CASES} | {"text-gan"} | translation == set(MODELS.names())
 
 
 @pytest.mark.parametrize("loss", list(LOSSES))

@@ -11,6 +11,7 @@ from ganlab.data import DataSource, load_dataset
 from ganlab.data.pairs import edges, held_out_of, pairs_of
 from ganlab.devtools import wait_until
 from ganlab.errors import GanlabError
+from ganlab.losses import LOSSES
 from ganlab.nets.cyclegan import CycleDiscriminators
 from ganlab.nets.inpaint import crop_boxes
 from ganlab.nets.pix2pix import patch_layers, receptive_field
@@ -49,11 +50,12 @@ def plain(x, n_test=8):
     return ds
 
 
-def cfg(model, **train):
+def cfg(model, spectral_norm=False, **train):
     t = dict(loss="ns", batch_size=8, ema=0.9, seed=1, device="cpu", steps=100)
     t.update(train)
-    return RunConfig(DataConfig(name="toy"), ModelConfig(name=model, width=8, sr_scale=4 if model == "srgan" else None),
-                     TrainConfig(**t))
+    m = ModelConfig(name=model, width=8, sr_scale=4 if model == "srgan" else None,
+                    spectral_norm=bool(spectral_norm) or spectral_norm is None and train.get("loss") == "hinge")
+    return RunConfig(DataConfig(name="toy"), m, TrainConfig(**t))
 
 
 def data_for(model):
@@ -81,6 +83,19 @@ def test_every_family_builds_at_16_px_and_trains_two_steps(model, cls):
     assert all(math.isfinite(v) for v in m.values() if isinstance(v, float))
     grid = tr.sample()                                     # rows of input | output | target
     assert grid.shape == (24, 3, SIDE, SIDE) and torch.isfinite(grid).all() and tr.sample_nrow == 3
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+@pytest.mark.parametrize("model", list(TASKS))
+def test_every_family_trains_with_every_loss_and_stabiliser(model, loss):
+    tr = make_trainer(cfg(model, loss=loss, n_critic=2, label_smoothing=0.1, instance_noise=0.1,
+                          spectral_norm=None), data_for(model))
+    before = [p.clone() for p in tr.G.parameters()]
+    for _ in range(3):
+        m = tr.step()
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g"):
+        assert math.isfinite(m[key]), key
+    assert any(not torch.equal(a, b) for a, b in zip(before, tr.G.parameters()))
 
 
 def test_pix2pix_learns_the_identity_psnr_rises():

@@ -89,7 +89,8 @@ class TranslationTrainer(Trainer):
         return self.inputs[ia], self.x[ib]
 
     def _aug(self, x: torch.Tensor) -> torch.Tensor:
-        return augment(x, self.cfg.train.augment, self.gen)
+        """What D sees of a batch: instance noise (annealed) then DiffAugment, as in the plain GAN's step."""
+        return augment(self._noisy(x), self.cfg.train.augment, self.gen)
 
     def _step_d_on(self, real, fake, critic) -> Dict[str, float]:
         """One D update: ``critic(x)`` is D's (augmented) patch logits for a batch of whatever D judges."""
