@@ -119,10 +119,13 @@ PRESETS: Dict[str, Preset] = {
         RunConfig(DataConfig(name="inpaint-emoji", resolution=32), ModelConfig(name="inpaint", width=16),
                   _translate_train(steps=5_000, mask="mixed")),
         "hole filling on emoji: U-Net on (masked image, mask), global + local PatchGAN D, rectangles and strokes"),
+    # No identity loss: it asks G_ab(boot) to stay the boot, which holds the shape still, and this task is a
+    # change of shape. With the usual 0.5 (3,000 steps), 90.1% of held-out sneakers were judged boots but
+    # only 52.5% of boots sneakers; with 0 and 6,000 steps, 97.6% and 92.8% (models/sneaker2boot-cyclegan).
     "sneaker2boot-cyclegan": Preset(
         RunConfig(DataConfig(name="sneaker<->boot"), ModelConfig(name="cyclegan", width=16),
-                  _translate_train(steps=3_000, loss="lsgan", batch_size=8)),
-        "unpaired Fashion-MNIST sneakers <-> ankle boots: two ResNet Gs, LSGAN, cycle 10, identity 0.5, pool 50"),
+                  _translate_train(steps=6_000, loss="lsgan", batch_size=8, identity=0.0)),
+        "unpaired Fashion-MNIST sneakers <-> ankle boots: two ResNet Gs, LSGAN, cycle 10, no identity loss, pool 50"),
 }
 
 

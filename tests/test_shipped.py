@@ -27,6 +27,13 @@ def test_every_shipped_generator_loads_and_samples(folder):
     if getattr(G, "cond_dim", 0):
         from ganlab.text.generate import TextGenerator
         x = TextGenerator.open(folder).generate("the digit seven", n=4, seed=0)
+    elif not G.z_dim:                                    # image to image: four held-out inputs through it
+        from ganlab.translate.model import Translator
+        tr = Translator.open(folder)
+        held = tr.held_out(4)
+        x = tr.translate(held.inputs, mask=held.masks)
+        assert x.shape[-1] == tr.resolution and (held.targets is None or x.shape == held.targets.shape)
+        assert (folder / "scores.json").is_file()        # its card's bench figures
     else:
         labels = torch.arange(4) % G.num_classes if is_conditional(G) else None
         x = sample(G, 4, seed=0, labels=labels)
