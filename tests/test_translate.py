@@ -292,7 +292,7 @@ def test_the_train_tab_trains_an_image_to_image_run_with_its_grid(tmp_path, one_
         v = h.sessions.get("k").train
         assert v.ticket.ready.wait(60)
         e = v.engine
-        assert e.trainer.cfg.train.identity == 0.5 and e.trainer.cfg.train.eval_every == 0   # the preset's
+        assert e.trainer.cfg.train.identity == 0.0 and e.trainer.cfg.train.eval_every == 0   # the preset's
         assert h.model_defaults("cyclegan")[-1] == "lsgan"               # and picking the family sets its loss
         assert wait_until(lambda: e.status()["step"] >= 3, 60)
         e.pause()
