@@ -119,16 +119,12 @@ def _plain(name: str, base: str, task: str) -> Callable:
     return load
 
 
-def _to_rgb_grey(x: torch.Tensor) -> torch.Tensor:
-    return luminance(x)
-
-
 DATASETS.register("edges2emoji", "sketch -> picture: Sobel edge maps -> Noto emoji, paired (offline)")(
     _derived("edges2emoji", "emoji", edges, ("edges", "emoji"), "Sobel edge maps -> Noto emoji"))
 DATASETS.register("edges2fashion", "sketch -> picture: Sobel edge maps -> Fashion-MNIST, paired (offline)")(
     _derived("edges2fashion", "fashion-mnist", edges, ("edges", "clothes"), "Sobel edge maps -> Fashion-MNIST"))
 DATASETS.register("gray2emoji", "colourise: luminance -> the colour emoji, paired (offline)")(
-    _derived("gray2emoji", "emoji", _to_rgb_grey, ("grey", "colour"), "luminance -> colour Noto emoji"))
+    _derived("gray2emoji", "emoji", luminance, ("grey", "colour"), "luminance -> colour Noto emoji"))
 DATASETS.register("sr-emoji", "super-resolution: Noto emoji; srgan shrinks them 4x (64 px from 16) itself")(
     _plain("sr-emoji", "emoji", "super-resolution"))
 DATASETS.register("sr-fashion", "super-resolution: Fashion-MNIST; srgan shrinks it 4x (28 px from 7) itself")(

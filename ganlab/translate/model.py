@@ -91,7 +91,7 @@ class Translator:
         if x.dim() != 4 or x.shape[-1] != want or x.shape[-2] != want:
             raise GanlabError(f"This model takes [B, C, {want}, {want}] inputs (got {list(x.shape)}); "
                               "use prepare() to resize an image.")
-        x = self._channels(x, self.out_channels if direction == "BA" else self.in_channels)
+        x = self._channels(x, self.input_channels(direction))
         device = next(self.G.parameters()).device
         x = x.to(device)
         if self.task == "inpaint":
