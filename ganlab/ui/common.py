@@ -83,3 +83,17 @@ def age(t: float) -> str:
     """'3 min ago' for a time.time() stamp."""
     s = max(0, time.time() - t)
     return "just now" if s < 60 else f"{s / 60:.0f} min ago" if s < 3600 else f"{s / 3600:.1f} h ago"
+
+
+def model_picker(h, prefix: str, intro: str) -> dict:
+    """The head of a tab that opens models (Explore, Text -> Image, Image -> Image): its intro, a dropdown of
+    ``h.models()`` set to ``h.default_model()`` with an Open button, and a line saying what is open.
+    Returns the tab's component dict with "model", "open" and "info" in it (ids ``{prefix}-model`` ...)."""
+    gr.Markdown(intro, elem_id=f"{prefix}-intro")
+    c = {}
+    with gr.Row():
+        c["model"] = gr.Dropdown(h.models(), value=h.default_model(), label="model", scale=3,
+                                 elem_id=f"{prefix}-model", allow_custom_value=True)
+        c["open"] = gr.Button("Open", scale=1, min_width=80, elem_id=f"{prefix}-open")
+    c["info"] = gr.Markdown("", elem_id=f"{prefix}-info")
+    return c

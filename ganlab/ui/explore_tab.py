@@ -11,7 +11,7 @@ from typing import Dict, List
 import gradio as gr
 
 from ..errors import GanlabError
-from .common import guarded
+from .common import guarded, model_picker
 from .explore import N_DIRECTIONS, ExploreHandlers, export_file
 from .explore_project import MAX_STEPS, UI_STEPS, held_out_choices, open_latent, project_stream
 from .explore_style import LAYER_RANGES, NOISE, SPACES, noise_layer_choices, preset_layers, style_layer_choices
@@ -37,13 +37,7 @@ def _view(values) -> Dict:
 
 def build_explore_tab(sessions: Sessions, tab: gr.Tab) -> ExploreHandlers:
     h = ExploreHandlers(sessions)
-    c: Dict[str, gr.components.Component] = {}
-    gr.Markdown(INTRO, elem_id="explore-intro")
-    with gr.Row():
-        c["model"] = gr.Dropdown(h.models(), value=h.default_model(), label="model", scale=3,
-                                 elem_id="explore-model", allow_custom_value=True)
-        c["open"] = gr.Button("Open", scale=1, min_width=80, elem_id="explore-open")
-    c["info"] = gr.Markdown("", elem_id="explore-info")
+    c: Dict[str, gr.components.Component] = model_picker(h, "explore", INTRO)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
             with gr.Row():

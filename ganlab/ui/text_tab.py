@@ -11,7 +11,7 @@ from typing import Dict
 
 import gradio as gr
 
-from .common import guarded
+from .common import guarded, model_picker
 from .sessions import Sessions
 from .text import MAX_N, PRIORS, TextHandlers
 
@@ -31,13 +31,7 @@ EXAMPLES = [("running footwear for jogging", None), ("blue denim", None), ("a to
 
 def build_text_tab(sessions: Sessions, tab: gr.Tab) -> TextHandlers:
     h = TextHandlers(sessions)
-    c: Dict[str, gr.components.Component] = {}
-    gr.Markdown(INTRO, elem_id="text-intro")
-    with gr.Row():
-        c["model"] = gr.Dropdown(h.models(), value=h.default_model(), label="model", scale=3,
-                                 elem_id="text-model", allow_custom_value=True)
-        c["open"] = gr.Button("Open", scale=1, min_width=80, elem_id="text-open")
-    c["info"] = gr.Markdown("", elem_id="text-info")
+    c: Dict[str, gr.components.Component] = model_picker(h, "text", INTRO)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
             c["prompt"] = gr.Textbox("", label="prompt (Enter to draw)", placeholder="e.g. the digit seven",

@@ -19,7 +19,7 @@ import gradio as gr
 from PIL import Image
 
 from ..errors import GanlabError
-from .common import guarded
+from .common import guarded, model_picker
 from .sessions import Sessions
 from .translate import CANVAS_PX, SOURCES, NothingYet, Result, TranslateHandlers, can_draw, directions, sources
 
@@ -41,13 +41,7 @@ def _white() -> dict:
 
 def build_translate_tab(sessions: Sessions, tab: gr.Tab) -> TranslateHandlers:
     h = TranslateHandlers(sessions)
-    c: Dict[str, gr.components.Component] = {}
-    gr.Markdown(INTRO, elem_id="translate-intro")
-    with gr.Row():
-        c["model"] = gr.Dropdown(h.models(), value=h.default_model(), label="model", scale=3,
-                                 elem_id="translate-model", allow_custom_value=True)
-        c["open"] = gr.Button("Open", scale=1, min_width=80, elem_id="translate-open")
-    c["info"] = gr.Markdown("", elem_id="translate-info")
+    c: Dict[str, gr.components.Component] = model_picker(h, "translate", INTRO)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=340):
             c["source"] = gr.Radio([(v, k) for k, v in SOURCES.items()], value="draw", label="input",
