@@ -5,6 +5,7 @@
     save_image_folder(images, "out/", captions=[prompt] * len(images))   # labels.csv with a prompt column
     check_picture_path("grid.png")                      # GanlabError for a file type we do not write
     export_torchscript(G, "g.pt"); export_onnx(G, "g.onnx")
+    mapping, synthesis = export_style_onnx(G, "folder/")   # a style G in two parts, for the browser
 
 The exported generator takes ``z`` [B, z_dim] (and, for a conditional model,
 class weights [B, K]: one-hot for one class, a mix to blend) and returns images
@@ -17,7 +18,7 @@ import csv
 import os
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import imageio.v3 as iio
 import numpy as np
@@ -162,3 +163,48 @@ def export_onnx(G: nn.Module, path) -> Path:
     except ImportError as e:
         raise GanlabError(f"ONNX export needs the onnx package (`pip install onnx`): {e}") from None
     return path
+
+
+class _Mapping(nn.Module):
+    """A style G's mapping network alone: z [B, z_dim] -> w [B, w_dim], before truncation."""
+
+    def __init__(self, G: nn.Module):
+        super().__init__()
+        self.G = G
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.G.mapping(z)
+
+
+class _Synthesis(nn.Module):
+    """A style G's synthesis with its fixed noise maps: ws [1, num_ws, w_dim] -> images [1, C, H, W] in [-1, 1]."""
+
+    def __init__(self, G: nn.Module):
+        super().__init__()
+        self.G = G
+
+    def forward(self, ws: torch.Tensor) -> torch.Tensor:
+        return self.G.synthesis(ws, "const").clamp(-1, 1)
+
+
+def export_style_onnx(G: nn.Module, folder) -> Tuple[Path, Path]:
+    """A style G as two ONNX files in ``folder``: mapping.onnx (``z`` -> ``w``, dynamic batch) and
+    synthesis.onnx (``ws`` -> ``images``, batch 1: its modulated convs are one grouped conv whose
+    group count is the batch, which ONNX fixes at export). Truncation and W-space edits are a few
+    vector sums, left to the caller, so one export serves every ψ."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    G = G.cpu().eval()
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0))
+    ws = G.broadcast(G.mapping(z[:1]))
+    try:
+        with torch.no_grad(), warnings.catch_warnings():     # tracer warnings about len(ws): batch 1 is meant
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.onnx.export(_Mapping(G), (z,), str(folder / "mapping.onnx"), input_names=["z"],
+                              output_names=["w"], dynamic_axes={"z": {0: "batch"}, "w": {0: "batch"}},
+                              opset_version=17, dynamo=False)
+            torch.onnx.export(_Synthesis(G), (ws.contiguous(),), str(folder / "synthesis.onnx"), input_names=["ws"],
+                              output_names=["images"], opset_version=17, dynamo=False)
+    except ImportError as e:
+        raise GanlabError(f"ONNX export needs the onnx package (`pip install onnx`): {e}") from None
+    return folder / "mapping.onnx", folder / "synthesis.onnx"
