@@ -292,6 +292,6 @@ def test_listeners_hear_of_a_death_that_a_call_noticed_first(tmp_path):
     assert _wait(lambda: "running" in told)
     with a._lock:                                                       # hold the watcher off the lock
         os.kill(a.pid, signal.SIGKILL)
-        a._process.join(10)
+        a._host.process.join(10)
         assert a.state == "error"                                       # the call marks it dead first
     assert _wait(lambda: told and told[-1] == "error")

@@ -24,6 +24,12 @@ so thirty runs on Fashion-MNIST hold one copy. Each call is one message on a
 pipe, answered in order; calls from several threads take turns. The child
 pushes every change of state on a second pipe. If the child dies, the run
 reads as "error" and every later call raises GanlabError; the server goes on.
+
+    e = RemoteEngine.new(cfg, run_dir, worker=place)   # the same, in a GPU worker's child (engine/worker.py)
+
+On a worker the two pipes are two sockets to the worker's child; what differs
+(who can be killed, what a death is called) is the run's host: _Child here,
+worker.OnWorker there.
 """
 from __future__ import annotations
 
@@ -134,11 +140,40 @@ def _serve(conn, events, build: Callable[[], Any], nice: int) -> None:
             return
 
 
+class _Child:
+    """The host of a run in a child process of this server."""
+
+    def __init__(self, process):
+        self.process = process
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self.process.pid
+
+    def died(self) -> bool:
+        """Its events pipe closed: did the process exit without being asked to?"""
+        self.process.join(5)
+        return self.process.exitcode not in (0, None)
+
+    def lost(self, hung: bool) -> str:
+        """It stopped answering (killed now) or it died: how the run's error says it."""
+        if hung:
+            self.process.kill()
+        self.process.join(5)
+        return "stopped answering" if hung else f"ended unexpectedly (exit code {self.process.exitcode})"
+
+    def reap(self) -> None:
+        """After a clean stop: let it exit, or end it."""
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+
+
 class RemoteEngine:
     """The controls and views of :class:`~ganlab.engine.run.Engine`, for an Engine in a child process."""
 
-    def __init__(self, process, conn, events, run_dir: Path, status: Dict[str, Any]):
-        self._process, self._conn = process, conn
+    def __init__(self, host, conn, events, run_dir: Path, status: Dict[str, Any]):
+        self._host, self._conn = host, conn
         self.run = SimpleNamespace(path=Path(run_dir))          # what Sessions.owner_of reads
         self._lock = threading.RLock()                          # one call on the pipe at a time
         self._last: Dict[str, Any] = dict(status)
@@ -150,17 +185,28 @@ class RemoteEngine:
 
     @classmethod
     def new(cls, cfg, run_dir, init=None, threads: Optional[int] = None, data=None, nice: int = 0,
-            checkpoint_seconds: float = 0.0, init_generator_only: bool = False) -> "RemoteEngine":
+            checkpoint_seconds: float = 0.0, init_generator_only: bool = False, worker=None) -> "RemoteEngine":
         """Engine.new(cfg, run_dir, ...) in a fresh child; its errors are raised here. ``data`` (a loaded
-        DataSource) travels in shared memory instead of being loaded again in the child."""
+        DataSource) travels in shared memory instead of being loaded again in the child.
+
+        With ``worker`` (a worker.WorkerPlace) the child is the worker's: it loads its own data, picks its
+        threads and niceness, and trains on the worker's device; PlaceUnavailable when it cannot take the run."""
+        if worker is not None:
+            # absolute paths: the worker's working folder is not the server's
+            kwargs = dict(init=str(Path(init).absolute()) if init else None, checkpoint_seconds=checkpoint_seconds,
+                          init_generator_only=init_generator_only)
+            return cls._on_worker(worker, "new", (cfg, str(Path(run_dir).absolute())), kwargs, Path(run_dir))
         build = partial(_build_new, cfg, str(run_dir), init=str(init) if init else None, threads=threads,
                         data=data, checkpoint_seconds=checkpoint_seconds, init_generator_only=init_generator_only)
         return cls._spawn(build, Path(run_dir), nice)
 
     @classmethod
     def open(cls, run_dir, steps: Optional[int] = None, threads: Optional[int] = None, data=None, nice: int = 0,
-             checkpoint_seconds: float = 0.0) -> "RemoteEngine":
-        """Engine.open(run_dir, steps) in a fresh child."""
+             checkpoint_seconds: float = 0.0, worker=None) -> "RemoteEngine":
+        """Engine.open(run_dir, steps) in a fresh child (a worker's, with ``worker``)."""
+        if worker is not None:
+            kwargs = dict(steps=steps, checkpoint_seconds=checkpoint_seconds)
+            return cls._on_worker(worker, "open", (str(Path(run_dir).absolute()),), kwargs, Path(run_dir))
         build = partial(_build_open, str(run_dir), steps=steps, threads=threads, data=data,
                         checkpoint_seconds=checkpoint_seconds)
         return cls._spawn(build, Path(run_dir), nice)
@@ -192,7 +238,13 @@ class RemoteEngine:
             events_here.close()
             proc.join(10)
             _raise(value)
-        return cls(proc, here, events_here, run_dir, value)
+        return cls(_Child(proc), here, events_here, run_dir, value)
+
+    @classmethod
+    def _on_worker(cls, worker, kind: str, args: tuple, kwargs: dict, run_dir: Path) -> "RemoteEngine":
+        from .worker import OnWorker, start_run
+        conn, events, status = start_run(worker, kind, args, kwargs)
+        return cls(OnWorker(worker), conn, events, run_dir, status)
 
     # ---- the pipes ---------------------------------------------------------------------
     def listen(self, fn: Callable[[str, str], None]) -> None:
@@ -209,10 +261,10 @@ class RemoteEngine:
             with self._lock:
                 self._last = dict(self._last, state=state, error=error)
             self._tell(state, error)
-        self._process.join(5)
+        died = self._host.died()
         with self._lock:
-            if self._ended is None and self._process.exitcode not in (0, None):
-                self._mark_dead(f"ended unexpectedly (exit code {self._process.exitcode})")
+            if self._ended is None and died:
+                self._mark_dead(self._host.lost(hung=False))
             dead = self._ended == "error"
         if dead:               # told here even when a call noticed the death first, so the slot comes back
             self._tell("error", self._last["error"])
@@ -246,12 +298,7 @@ class RemoteEngine:
 
     def _lost(self, exc: BaseException) -> None:
         """The child died or hung: the run reads as failed from now on (the caller holds the lock)."""
-        if isinstance(exc, TimeoutError):
-            self._process.kill()
-        self._process.join(5)
-        why = ("stopped answering" if isinstance(exc, TimeoutError)
-               else f"ended unexpectedly (exit code {self._process.exitcode})")
-        self._mark_dead(why)
+        self._mark_dead(self._host.lost(hung=isinstance(exc, TimeoutError)))
 
     def _mark_dead(self, why: str) -> None:
         log.error("run %s: its training process %s", self.run.path, why)
@@ -305,7 +352,7 @@ class RemoteEngine:
 
     @property
     def pid(self) -> Optional[int]:
-        return self._process.pid
+        return self._host.pid
 
     def make_gif(self) -> Path:
         from ..runs import RunDir
@@ -326,9 +373,7 @@ class RemoteEngine:
             state = "error" if self._last.get("state") == "error" else "stopped"
             self._ended, self._last = "stopped", dict(self._last, state=state)
             self._conn.close()
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.kill()
+        self._host.reap()
         self._tell(self._last["state"], self._last.get("error", ""))
 
 

@@ -19,6 +19,19 @@ trained for ``release_after`` seconds (paused, or a Playground opened and
 never played), ``on_idle(ticket)`` runs, which checkpoints and stops them,
 and so frees their memory, process and slot. A job that does not fit the
 memory left waits like one that finds no slot, so the line keeps its order.
+
+Slots live in places: this machine (``slots`` and ``memory``) and any GPU
+workers (``ganlab.engine.worker``), each with slots of its own:
+
+    sched = Scheduler(slots=4, workers=[WorkerPlace("127.0.0.1", 7001, key, slots=2)])
+    sched.request(Job(owner="k", label="...", start_on=lambda place: [build_on(place)]))
+
+A job that gives ``start_on`` may train anywhere: it goes to the least loaded
+worker with a free slot, else to this machine. A job with a plain ``start``
+stays here (the Playground). When ``start_on`` raises PlaceUnavailable (the
+worker is down, full or refuses the key), that worker is passed over for
+RETRY_SECONDS and the job goes back to the head of the line, to start
+elsewhere.
 """
 from __future__ import annotations
 
@@ -29,16 +42,37 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from ..errors import GanlabError
+
 log = logging.getLogger(__name__)
 
 ENDED = ("stopped", "error", "finished")
+RETRY_SECONDS = 30.0           # a worker that could not take a run is not tried again before then
+
+
+class PlaceUnavailable(GanlabError):
+    """A worker could not take a run (not reachable, full, or it refused the key): place the job elsewhere."""
+
+
+class Place:
+    """Somewhere runs train, with its own slots: this machine, or a worker (see engine/worker.py)."""
+    remote = False             # a worker: only jobs with start_on go there
+
+    def __init__(self, name: str, slots: int, memory: Optional[int] = None):
+        self.name = name                     # for logs and the teacher's table: "this machine", "worker HOST:PORT"
+        self.slots = int(slots)
+        self.memory = memory                 # bytes for its runs together; None: no limit
+        self.down_until = 0.0                # time.monotonic() before which it is not tried again
+
+    def __repr__(self) -> str:
+        return f"Place({self.name!r}, slots={self.slots})"
 
 
 @dataclass
 class Job:
     owner: str                                   # the session that asked (cancelled with it)
     label: str                                   # for the teacher's table: "alice · ring · mlp"
-    start: Callable[[], Sequence[Any]]           # builds and starts the engines; returns them
+    start: Optional[Callable[[], Sequence[Any]]] = None    # builds and starts the engines here; returns them
     units: int = 1                               # slots it takes
     memory: int = 0                              # bytes it needs, besides its data
     data_key: Optional[Any] = None               # runs on the same loaded set share it: counted once
@@ -46,6 +80,7 @@ class Job:
     on_idle: Optional[Callable[["Ticket"], None]] = None    # default: stop every engine
     on_end: Optional[Callable[["Ticket"], None]] = None     # every engine ended or finished
     eta: Optional[Callable[[], Optional[float]]] = None     # seconds until it will be done, if known
+    start_on: Optional[Callable[[Place], Sequence[Any]]] = None   # instead of start: may train on a worker
 
 
 @dataclass
@@ -61,6 +96,7 @@ class Ticket:
     idle_since: Optional[float] = None
     note: str = ""                              # why it ended, when the page should say (e.g. idle too long)
     ready: threading.Event = field(default_factory=threading.Event)   # set once active, failed or cancelled
+    place: Optional[Place] = None               # where it trains, once it has left the line
 
     @property
     def live(self) -> bool:
@@ -68,9 +104,10 @@ class Ticket:
 
 
 class Scheduler:
-    def __init__(self, slots: int, memory: Optional[int] = None, release_after: float = 180.0):
-        self.slots = int(slots)
-        self.memory = memory                     # bytes for all runs together; None: no limit
+    def __init__(self, slots: int, memory: Optional[int] = None, release_after: float = 180.0,
+                 workers: Sequence[Place] = ()):
+        self.local = Place("this machine", slots, memory)
+        self.places: List[Place] = list(workers) + [self.local]    # workers first: they are why they exist
         self.release_after = float(release_after)
         self._cond = threading.Condition()
         self._waiting: List[Ticket] = []
@@ -80,12 +117,23 @@ class Scheduler:
         self._timer = threading.Thread(target=self._idle_loop, name="ganlab-scheduler", daemon=True)
         self._timer.start()
 
+    @property
+    def slots(self) -> int:
+        """Training slots of every place together."""
+        return sum(p.slots for p in self.places)
+
+    @property
+    def memory(self) -> Optional[int]:
+        return self.local.memory
+
     # ---- asking ------------------------------------------------------------------------------------
     def request(self, job: Job) -> Ticket:
         """Queue ``job``; it starts at once if its turn has come and it fits."""
-        if job.units > self.slots:
-            from ..errors import GanlabError
-            raise GanlabError(f"This needs {job.units} training slots but the server has {self.slots}; "
+        if (job.start is None) == (job.start_on is None):
+            raise ValueError("a Job needs exactly one of start and start_on")
+        most = max(p.slots for p in self.places if job.start_on is not None or not p.remote)
+        if job.units > most:
+            raise GanlabError(f"This needs {job.units} training slots but the server has {most} in one place; "
                               "ask the teacher to start it with a larger --max-runs.")
         ticket = Ticket(next(self._ids), job)
         with self._cond:
@@ -183,19 +231,31 @@ class Scheduler:
             data[key] = max(data.get(key, 0), t.job.data_bytes)
         return total + sum(data.values())
 
-    def _fits(self, ticket: Ticket) -> bool:
-        if sum(t.job.units for t in self._active) + ticket.job.units > self.slots:
-            return False
-        if self.memory is None or not self._active:          # alone, a job always gets its turn
-            return True
-        return self._memory_of(self._active + [ticket]) <= self.memory
+    def _place_for(self, ticket: Ticket) -> Optional[Place]:
+        """(lock held) where the job fits now: the least loaded worker it may use, else this machine; None: wait."""
+        now = time.monotonic()
+        used = {id(p): [t for t in self._active if t.place is p] for p in self.places}
+
+        def load(p: Place) -> float:
+            return sum(t.job.units for t in used[id(p)]) / max(1, p.slots)
+        workers = [p for p in self.places if p.remote and ticket.job.start_on is not None and p.down_until <= now]
+        for p in sorted(workers, key=load) + [self.local]:          # sorted() is stable: ties keep flag order
+            here = used[id(p)]
+            if sum(t.job.units for t in here) + ticket.job.units > p.slots:
+                continue
+            if p.memory is None or not here or self._memory_of(here + [ticket]) <= p.memory:
+                return p                                  # alone in a place, a job always gets its turn
+        return None
 
     def _pump(self) -> List[Ticket]:
         """(lock held) move the head of the line to the slots while it fits; strictly in order."""
         launch = []
-        while self._waiting and not self._closed and self._fits(self._waiting[0]):
+        while self._waiting and not self._closed:
+            place = self._place_for(self._waiting[0])
+            if place is None:
+                break
             t = self._waiting.pop(0)
-            t.state = "starting"
+            t.state, t.place = "starting", place
             self._active.append(t)
             launch.append(t)
         return launch
@@ -205,10 +265,13 @@ class Scheduler:
             threading.Thread(target=self._launch, args=(t,), name=f"ganlab-start-{t.id}", daemon=True).start()
 
     def _launch(self, ticket: Ticket) -> None:
+        job = ticket.job
         try:
-            engines = list(ticket.job.start())
+            engines = list(job.start_on(ticket.place) if job.start_on is not None else job.start())
+        except PlaceUnavailable as e:
+            self._elsewhere(ticket, e)
+            return
         except Exception as e:                     # GanlabError (a user's mistake) or a bug: the slot comes back
-            from ..errors import GanlabError
             if not isinstance(e, GanlabError):
                 log.exception("starting %s failed", ticket.job.label)
             with self._cond:
@@ -234,6 +297,28 @@ class Scheduler:
             except Exception:
                 log.exception("reading the state of %s failed", ticket.job.label)
         ticket.ready.set()
+
+    def _elsewhere(self, ticket: Ticket, why: Exception) -> None:
+        """Its worker could not take it: pass that worker over for a while; the job keeps its turn."""
+        place = ticket.place
+        log.warning("%s could not take %s (%s); placing it elsewhere", place.name if place else "?",
+                    ticket.job.label, why)
+        with self._cond:
+            if place is not None and place.remote:
+                place.down_until = time.monotonic() + RETRY_SECONDS
+            if ticket in self._active:
+                self._active.remove(ticket)
+            if ticket.state != "starting":           # cancelled meanwhile: nothing to start
+                ticket.ready.set()
+            elif place is not None and place.remote:
+                ticket.state, ticket.place = "waiting", None
+                self._waiting.insert(0, ticket)
+            else:                                  # this machine has nowhere else to send it
+                ticket.state, ticket.error = "failed", str(why)
+                ticket.ready.set()
+            launch = self._pump()
+            self._cond.notify_all()
+        self._launch_all(launch)
 
     def _on_state(self, ticket: Ticket, index: int, state: str) -> None:
         end = False
@@ -281,7 +366,6 @@ class Scheduler:
 
 def stop_engines(ticket: Ticket) -> None:
     """Stop every engine of a ticket (each saves its checkpoint); one that has already ended is passed by."""
-    from ..errors import GanlabError
     for e in ticket.engines:
         try:
             e.stop()
@@ -292,4 +376,4 @@ def stop_engines(ticket: Ticket) -> None:
 _stop_all = stop_engines
 
 
-__all__ = ["Scheduler", "Job", "Ticket", "stop_engines"]
+__all__ = ["Scheduler", "Job", "Ticket", "Place", "PlaceUnavailable", "stop_engines"]
