@@ -12,6 +12,7 @@
     python -m ganlab project --run RUN --image me.png --out me.safetensors --png side.png   # GAN inversion
     python -m ganlab translate --run runs/edges2emoji-pix2pix --input sketches/ --out emoji/  # image-to-image
     python -m ganlab list
+    python -m ganlab worker --device cuda:1 --listen 127.0.0.1:7001 --authkey-file worker.key   # a GPU worker
 
 User mistakes print one sentence on stderr and exit with status 2.
 """
@@ -459,6 +460,35 @@ def cmd_list(a) -> int:
     return 0
 
 
+def cmd_worker(a) -> int:
+    import logging
+
+    from .engine.worker import read_authkey, run_worker
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    key_file = a.authkey_file or os.environ.get("GANLAB_WORKER_AUTHKEY_FILE", "").strip()
+    if not key_file:
+        raise GanlabError("A worker needs a shared key: make one with python -c \"import secrets; "
+                          "print(secrets.token_hex(32))\" > worker.key, then pass --authkey-file worker.key here "
+                          "and --worker-authkey-file worker.key to the app.")
+    run_worker(a.device, a.listen, a.slots, read_authkey(key_file), nice=a.nice)
+    return 0
+
+
+def _worker_parser(sub) -> None:
+    p = sub.add_parser("worker", help="train the classroom server's runs on this machine's GPU",
+                       description="A long-lived process that takes runs from the web app (python app.py --worker "
+                                   "HOST:PORT) and trains each in a child process on --device. Run folders must be "
+                                   "on a filesystem the app and the worker both see at the same path.")
+    p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | mps | auto: every run trains here")
+    p.add_argument("--listen", default="127.0.0.1:7001", metavar="HOST:PORT",
+                   help="address to accept the app on (default 127.0.0.1:7001; port 0 picks a free one)")
+    p.add_argument("--slots", type=int, default=1, help="runs at once (default 1)")
+    p.add_argument("--authkey-file", metavar="FILE",
+                   help="the shared key the app must prove it holds [GANLAB_WORKER_AUTHKEY_FILE]")
+    p.add_argument("--nice", type=int, default=0, choices=range(0, 20), metavar="N",
+                   help="niceness of the runs' processes (0-19, default 0)")
+
+
 def _project_parser(sub) -> None:
     p = sub.add_parser("project", help="find the latent of your own image (GAN inversion), to edit it")
     p.add_argument("--run", type=Path, required=True, help="run, checkpoint or model folder (unconditional)")
@@ -518,13 +548,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help="--metrics ppl: the offline LPIPS-style Inception distance, or squared pixels")
     _project_parser(sub)
     _translate_parser(sub)
+    _worker_parser(sub)
     sub.add_parser("list", help="datasets, models and losses")
     a = parser.parse_args(argv)
     a.explicit = _explicit(parser, argv) if a.command == "train" else set()
     try:
         configure_threads()
         commands = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "project": cmd_project,
-                    "translate": cmd_translate, "list": cmd_list}
+                    "translate": cmd_translate, "list": cmd_list,
+                    "worker": cmd_worker}
         return commands[a.command](a)
     except GanlabError as e:
         print(f"error: {e}", file=sys.stderr)
