@@ -8,6 +8,7 @@
 
     run = RunDir.create(path, cfg)   # new run (refuses a folder holding another run)
     run = RunDir.open(path)          # existing run, to continue or inspect
+    SilentRun.open(path)             # the same folder as a data-parallel run's other ranks see it: never written
     find_runs(Path("runs"))          # every run folder under runs/, newest metrics first
 """
 from __future__ import annotations
@@ -22,12 +23,14 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
-from .checkpoint import latest_checkpoint, read_config
+from .checkpoint import latest_checkpoint, read_config, save_checkpoint
 from .config import RunConfig
 from .errors import GanlabError
 
 
 class RunDir:
+    writes = True                                    # False for a SilentRun
+
     def __init__(self, path: Path, cfg: RunConfig):
         self.path, self.cfg = Path(path), cfg
         self.samples = self.path / "samples"
@@ -112,6 +115,10 @@ class RunDir:
     def latest_checkpoint(self) -> Optional[Path]:
         return latest_checkpoint(self.checkpoints)
 
+    def save_checkpoint(self, trainer) -> Path:
+        """The trainer's state as checkpoints/step_NNNNNN (ganlab.checkpoint); returns the folder."""
+        return save_checkpoint(trainer, self.checkpoint_path(trainer.step_count))
+
     def make_gif(self, out: Optional[Path] = None, max_frames: int = 120, fps: int = 6) -> Path:
         """A GIF of the sample grids over the course of training."""
         steps = self.sample_steps()
@@ -126,6 +133,42 @@ class RunDir:
         out = Path(out or self.path / "training.gif")
         iio.imwrite(out, np.stack(frames), duration=int(1000 / fps), loop=0)
         return out
+
+
+class SilentRun(RunDir):
+    """A run folder as ranks 1.. of a data-parallel run see it: read like the real one, never written.
+
+    Rank 0 writes the config, metrics, samples and checkpoints; the other ranks
+    train the same steps through an Engine on one of these, so they take the
+    same decisions (rollbacks, the end) at the same steps, and leave no trace.
+    """
+    writes = False
+
+    @classmethod
+    def create(cls, path: Path, cfg: RunConfig) -> "SilentRun":
+        return cls(path, cfg)                        # rank 0 makes the folder (and refuses an existing run)
+
+    @classmethod
+    def open(cls, path: Path) -> "SilentRun":
+        path = Path(path)
+        if not path.is_dir():
+            raise GanlabError(f"There is no run folder at {path}.")
+        return cls(path, read_config(path))
+
+    def write_config(self) -> None:
+        pass
+
+    def append_metrics(self, rows: List[Dict]) -> None:
+        pass
+
+    def truncate_metrics(self, step: int) -> None:
+        pass
+
+    def save_samples(self, step: int, image: Image.Image) -> Path:
+        return self.sample_path(step)
+
+    def save_checkpoint(self, trainer) -> Path:
+        return self.checkpoint_path(trainer.step_count)
 
 
 # ---- finding runs ------------------------------------------------------------------

@@ -27,6 +27,7 @@ from torch import nn
 from .augment import augment
 from .config import OPTIMIZERS, RunConfig
 from .data import DataSource, load_dataset
+from .distributed import SOLO, current, parallelise, routed
 from .errors import GanlabError
 from .losses import CLASS_LOSSES, get_loss, gradient_penalty, mode_seeking, r1_penalty
 from .nets import MODELS
@@ -97,6 +98,11 @@ def _grad_norm(module: nn.Module) -> float:
 
 class Trainer:
     R1_EVERY = 1              # lazy R1's default interval for the family (TrainConfig.r1_every overrides)
+    # Data-parallel (ganlab.distributed): this process's place among the ranks, and the DDP wrappers that
+    # the passes whose gradients must be averaged go through; alone, SOLO and None.
+    world = SOLO
+    _ddp_G: Optional[nn.Module] = None
+    _ddp_D: Optional[nn.Module] = None
 
     def __init__(self, cfg: RunConfig, data: Optional[DataSource] = None):
         self.cfg = cfg.validate()
@@ -136,6 +142,9 @@ class Trainer:
         self.fixed_z = z.repeat(len(self.fixed_y) // self.sample_nrow, 1) if self.num_classes else z
         self.step_count = 0                            # generator steps taken
         self.n_critic = t.n_critic
+        self.world = current()
+        if self.world.parallel:                        # every random draw below is for the world's batch
+            self._ddp_G, self._ddp_D = parallelise(self, self.world)
 
     # ---- live knobs -------------------------------------------------------
     def set_lr(self, lr_g: Optional[float] = None, lr_d: Optional[float] = None) -> None:
@@ -175,22 +184,27 @@ class Trainer:
         return self.opt_d.param_groups[0]["lr"]
 
     # ---- random draws, all from self.gen ------------------------------------
+    # Data-parallel, ``n`` is this rank's rows: each draw is made for the world's batch (n * ranks rows,
+    # as one process would draw it) and world.mine keeps this rank's, so every rank's gen stays in step.
     def _z(self, n: int) -> torch.Tensor:
-        return draw_noise(n, self.G.z_dim, self.cfg.model.z_dist, self.gen).to(self.device)
+        z = draw_noise(n * self.world.size, self.G.z_dim, self.cfg.model.z_dist, self.gen)
+        return self.world.mine(z).to(self.device)
 
     def _real_batch(self):
-        """(images, labels or None) of a random batch."""
-        idx = torch.randint(len(self.x), (self.cfg.train.batch_size,), generator=self.gen).to(self.device)
+        """(images, labels or None) of a random batch (this rank's share of it)."""
+        idx = torch.randint(len(self.x), (self.cfg.train.batch_size,), generator=self.gen)
+        idx = self.world.mine(idx).to(self.device)
         return self.x[idx], (self.y[idx] if self.y is not None else None)
 
     def _labels(self, n: int) -> Optional[torch.Tensor]:
         """Classes for G's batch: uniform over the classes (None when unconditional)."""
         if not self.num_classes:
             return None
-        return torch.randint(self.num_classes, (n,), generator=self.gen).to(self.device)
+        y = torch.randint(self.num_classes, (n * self.world.size,), generator=self.gen)
+        return self.world.mine(y).to(self.device)
 
     def _G(self, z: torch.Tensor, y: Optional[torch.Tensor], G: Optional[nn.Module] = None) -> torch.Tensor:
-        G = G or self.G
+        G = G or routed(self.G, self._ddp_G)           # its DDP wrapper when this pass trains G
         return G(z, y) if self.num_classes else G(z)
 
     def _D(self, x: torch.Tensor, y: Optional[torch.Tensor], classify: bool = True):
@@ -200,8 +214,9 @@ class Trainer:
         D sees the batch through the configured augmentation (DiffAugment), the
         same for real and fake, so G is never taught to make augmented images.
         """
-        x = augment(x, self.cfg.train.augment, self.gen)
-        out = self.D(x, y) if self.num_classes else self.D(x)
+        x = augment(x, self.cfg.train.augment, self.gen, (self.world.rank, self.world.size))
+        D = routed(self.D, self._ddp_D)                # its DDP wrapper in D's step, itself in G's
+        out = D(x, y) if self.num_classes else D(x)
         if isinstance(out, tuple):                     # (adversarial logits, class output)
             logits, classes = out
             return logits, CLASS_LOSSES[self.D.class_loss](classes, y) if classify else None
@@ -213,7 +228,8 @@ class Trainer:
         sigma = t.instance_noise * max(0.0, 1.0 - self.step_count / max(t.steps, 1))
         if sigma == 0:
             return x
-        return x + sigma * torch.randn(x.shape, generator=self.gen).to(self.device)
+        noise = torch.randn((len(x) * self.world.size, *x.shape[1:]), generator=self.gen)
+        return x + sigma * self.world.mine(noise).to(self.device)
 
     # ---- the steps ----------------------------------------------------------
     def step_d(self) -> Dict[str, float]:
@@ -245,7 +261,7 @@ class Trainer:
             loss = loss + 0.5 * t.r1 * self.r1_every * r1
             out["r1"] = r1.item()
         if self.loss.gradient_penalty:
-            alpha = torch.rand(len(real), generator=self.gen).to(self.device)
+            alpha = self.world.mine(torch.rand(len(real) * self.world.size, generator=self.gen)).to(self.device)
             gp = gradient_penalty(critic, real.detach(), fake, alpha)
             loss = loss + t.gp_weight * gp
             out["gp"] = gp.item()

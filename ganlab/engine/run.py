@@ -53,7 +53,7 @@ from ..data import DataSource
 from ..errors import GanlabError
 from ..losses import LOSSES
 from ..metrics.health import Finding, HealthMonitor, diversity
-from ..runs import RunDir
+from ..runs import RunDir, SilentRun
 from ..trainer import Trainer, make_trainer
 from ..viz import samples_image
 from .evaluator import EvalJob, Evaluator
@@ -104,8 +104,10 @@ class Engine:
     @classmethod
     def new(cls, cfg: RunConfig, run_dir, data: Optional[DataSource] = None, init=None,
             evaluator: Optional[Evaluator] = None, threads: Optional[int] = None,
-            checkpoint_seconds: float = 0.0, init_generator_only: bool = False) -> "Engine":
+            checkpoint_seconds: float = 0.0, init_generator_only: bool = False, silent: bool = False) -> "Engine":
         """A fresh run; ``init`` (a checkpoint folder of the same model) gives a pretrained start.
+
+        ``silent``: train without writing anything (ranks 1.. of a data-parallel run; see runs.SilentRun).
 
         ``threads`` sets torch's CPU threads for this run's worker only (torch's count is
         per thread): the 2-D Playground's small nets train fastest on one.
@@ -125,20 +127,21 @@ class Engine:
             trainer.set_lr(lr_g, lr_d)
             trainer.set_n_critic(n_critic)
             trainer.set_loss(loss)
-        run = RunDir.create(Path(run_dir), trainer.cfg)
+        run = (SilentRun if silent else RunDir).create(Path(run_dir), trainer.cfg)
         return cls(trainer, run, evaluator, threads, checkpoint_seconds)
 
     @classmethod
     def open(cls, run_dir, steps: Optional[int] = None, data: Optional[DataSource] = None,
              evaluator: Optional[Evaluator] = None, threads: Optional[int] = None,
-             checkpoint_seconds: float = 0.0, changes: Optional[Callable[[RunConfig], None]] = None) -> "Engine":
+             checkpoint_seconds: float = 0.0, changes: Optional[Callable[[RunConfig], None]] = None,
+             silent: bool = False) -> "Engine":
         """Continue a run folder from its latest checkpoint (or from scratch if it has none).
 
         ``changes(cfg)`` may edit the config before the nets are built (the CLI's
         --device, --lr-g, ... on --resume) and returns the train fields it set; the
         checkpoint's weights still load, and rates it set win over the checkpoint's.
         """
-        run = RunDir.open(Path(run_dir))
+        run = (SilentRun if silent else RunDir).open(Path(run_dir))
         ckpt = run.latest_checkpoint()
         if ckpt is not None:                           # live changes (loss, optimizer) are in the checkpoint
             run.cfg.train = read_config(ckpt).train
@@ -532,6 +535,8 @@ class Engine:
         t = self.trainer
         if not t.data.is_image or getattr(t.G, "cond_dim", 0):     # text-gan needs prompts: no FID here
             return
+        if not self.run.writes:                        # a data-parallel run's rank 0 scores G for all
+            return
         G = copy.deepcopy(t.G_ema if t.G_ema is not None else t.G).eval().requires_grad_(False)
         G.z_dist = t.cfg.model.z_dist
         if self._evaluator is None:
@@ -591,7 +596,7 @@ class Engine:
             self.run.save_samples(step, samples_image(x, real, nrow=self.trainer.sample_nrow))
 
     def _checkpoint(self) -> Path:
-        path = save_checkpoint(self.trainer, self.run.checkpoint_path(self.trainer.step_count))
+        path = self.run.save_checkpoint(self.trainer)
         self._ckpt_time = time.monotonic()
         with self._lock:
             self._last_ckpt = path
