@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from .data import list_datasets
+from .distributed import World, join
 from .engine import Engine
 from .errors import GanlabError
 from .losses import describe_losses
@@ -179,7 +180,7 @@ RESUMABLE = ("steps", "device", "lr_g", "lr_d", "n_critic", "eval_every", "eval_
              "checkpoint_every", "log_every")
 
 
-def _open_resumed(a) -> Engine:
+def _open_resumed(a, silent: bool = False) -> Engine:
     """Engine.open with the typed flags a resumed run may change; any other typed flag is refused."""
     refused = [d for d in vars(a) if d in a.explicit and d not in RESUMABLE + ("resume", "offline")]
     if "out" in refused:
@@ -197,18 +198,73 @@ def _open_resumed(a) -> Engine:
             cfg.data.download = False
         return set(chosen)                               # what was typed wins over the checkpoint's rates
 
-    return Engine.open(a.resume, changes=changes)
+    return Engine.open(a.resume, changes=changes, silent=silent)
 
 
 def cmd_train(a) -> int:
-    if a.resume:
-        engine = _open_resumed(a)
-    else:
-        if a.out is None:
-            raise GanlabError("Say where the run goes with --out RUN_DIR (or continue one with --resume).")
-        engine = Engine.new(_config_from_args(a, a.explicit), a.out)
+    """One run; under torchrun, one process of a data-parallel run (ganlab.distributed): rank 0 writes
+    and reports, the others train the same steps silently."""
+    world = join(_train_device(a))
+    try:
+        engine = _train_engine(a, world)
+        if not world.is_main:
+            return _follow(engine)
+        return _report_training(engine, world)
+    finally:
+        world.close()
+
+
+def _train_device(a) -> str:
+    """The --device the run will use (a resumed run keeps its own unless one is typed)."""
+    if a.resume and "device" not in a.explicit:
+        from .checkpoint import read_config
+        try:
+            return read_config(a.resume).train.device
+        except GanlabError:
+            return a.device                            # no readable run there: _open_resumed says so
+    return a.device
+
+
+def _train_engine(a, world: World) -> Engine:
+    """The run's engine; data-parallel, rank 0's writes and the others' are silent, and all ranks stop
+    together when any could not build its part (e.g. rank 0 finding --out already holds a run)."""
+    failure: Optional[GanlabError] = None
+    engine = None
+    try:
+        if a.resume:
+            engine = _open_resumed(a, silent=not world.is_main)
+        else:
+            if a.out is None:
+                raise GanlabError("Say where the run goes with --out RUN_DIR (or continue one with --resume).")
+            engine = Engine.new(_config_from_args(a, a.explicit), a.out, silent=not world.is_main)
+    except GanlabError as e:
+        failure = e
+    if not world.agree(failure is None):
+        raise failure or GanlabError("Another process of this data-parallel run could not start; see its error.")
+    return engine
+
+
+def _follow(engine: Engine) -> int:
+    """Ranks 1..: train until the run ends (at the step count, as rank 0 does); write and print nothing."""
+    engine.start()
+    cursor = 0
+    try:
+        while engine.state == "running":
+            engine.wait_for_metrics(cursor, timeout=0.5)
+            cursor = engine.metrics_since(cursor)[1]
+    finally:
+        engine.stop()
+    if engine.status()["error"]:
+        raise GanlabError(engine.status()["error"])
+    return 0
+
+
+def _report_training(engine: Engine, world: World) -> int:
     st = engine.status()
-    print(f"run {st['run_dir']} on {st['device']}: {len(engine.trainer.data)} items "
+    batch = engine.trainer.cfg.train.batch_size
+    ranks = f" in {world.size} processes ({batch // world.size} of each batch of {batch} apiece)" \
+            if world.parallel else ""
+    print(f"run {st['run_dir']} on {st['device']}{ranks}: {len(engine.trainer.data)} items "
           f"({engine.trainer.data.note or engine.trainer.cfg.data.name})", file=sys.stderr)
     bar = tqdm(total=st["steps"], initial=st["step"], unit="step", dynamic_ncols=True)
     engine.start()
