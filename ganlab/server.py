@@ -325,7 +325,9 @@ def launch(demo, opts: ServerOptions) -> None:
         in_background(demo.warm_up, "models")
     demo.queue(default_concurrency_limit=QUEUE_LIMIT)
     auth = check_login(opts)
+    routes = getattr(demo, "ganlab_routes", None)          # Explore's in-browser rendering (ui/explore_client)
     demo.launch(server_name=opts.host, server_port=opts.port, auth=auth, max_file_size=opts.max_upload,
+                head=getattr(demo, "ganlab_head", None), app_kwargs={"routes": routes} if routes else None,
                 auth_message="Sign in with the account your teacher gave you." if opts.classroom else None,
                 allowed_paths=[], show_error=False, css=CSS,
                 # Gradio keeps a closed browser's state for an hour and evicts only beyond this many sessions;

@@ -20,6 +20,7 @@ import gradio as gr
 from . import gradio_fixes
 from .classroom_tab import build_classroom_tab
 from .compare_tab import build_compare_tab
+from .explore_client import HEAD as EXPLORE_HEAD
 from .explore_tab import build_explore_tab
 from .playground_tab import build_playground_tab
 from .sessions import Sessions
@@ -77,6 +78,8 @@ def build_app(runs_root=None, max_runs=None, options=None) -> gr.Blocks:
         demo.load(on_load, token, load_out, api_name=False, show_progress="hidden")
         demo.unload(_closer(sessions, play.close, explore.forget, text.forget, translate.forget))
     demo.warm_up = lambda: _warm_up(explore, text)
+    # Explore's browser rendering: its script tags, and the routes for onnxruntime-web and each page's G
+    demo.ganlab_head, demo.ganlab_routes = EXPLORE_HEAD, explore.browser.routes()
     demo.sessions = sessions                      # for tests and for shutting down cleanly
     return demo
 

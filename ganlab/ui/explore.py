@@ -3,6 +3,7 @@
     h = ExploreHandlers(sessions)
     h.models()                                  # (label, path) of shipped models and run folders
     msg, info, ... = h.open(path, key)          # load a generator for this browser
+    offer = h.offer(key)                        # URLs for the page to render it itself (explore_client.py)
     img, caption = h.render(view, key)          # the main image for the sliders in ``view``
     strip = h.strip(view, key)                  # N frames from seed A to seed B
     grid = h.class_grid(classes, view, key)     # one row per chosen class, the same seeds in every row
@@ -24,6 +25,7 @@ from ..errors import GanlabError
 from ..explore import Explorer, interpolate
 from ..trainer import GRID_CLASSES, grid_classes
 from ..viz import grid_image
+from .explore_client import BrowserRender
 from .explore_style import mixing_picture, style_caption, view_noise, view_ws
 from .sessions import MODELS_DIR, Sessions
 from .shelf import Shelf, family, model_folders, tab_of
@@ -70,6 +72,8 @@ class ExploreHandlers:
         self.sessions, self.models_root = sessions, sessions.models_root    # one models folder for every rule
         self.shelf: Shelf[Explorer] = Shelf(Explorer.open, MAX_LOADED)
         self.projected: Dict[str, Tuple[str, torch.Tensor]] = {}     # key -> (model source, latent)
+        self.browser = BrowserRender(N_DIRECTIONS)                   # G as ONNX for pages that render it
+        sessions.on_close.append(lambda s: self.browser.forget(s.key))   # also browsers closed as idle
 
     # ---- models -------------------------------------------------------------------------
     def models(self, key: Optional[str] = None) -> List[Tuple[str, str]]:
@@ -109,6 +113,15 @@ class ExploreHandlers:
     def forget(self, key: str) -> None:
         self.shelf.forget(key)
         self.projected.pop(key, None)
+        self.browser.forget(key)
+
+    def offer(self, key: str) -> Dict[str, Any]:
+        """What this browser's page needs to render the open model itself (explore_client), or why not."""
+        try:
+            ex = self.explorer(key)
+        except GanlabError as e:
+            return {"server": str(e)}
+        return self.browser.offer(key, ex, self.sessions.who(key).owner)
 
     # ---- the view ---------------------------------------------------------------------------
     @staticmethod

@@ -24,6 +24,13 @@ INTRO = ("Play with a trained generator: every image comes from a **seed** (copy
 VIEW_KEYS = ["seed_a", "seed_b", "mode", "t", "psi", "frames", "dim", "dim_amount", "class_a", "class_b",
              "blend"] + [f"pc{i}" for i in range(N_DIRECTIONS)] + [
              "space", "dir_layers", "noise", "noise_layers", "noise_seed", "own", "mix_rows", "mix_cols", "mix_layers"]
+LIVE_KEYS = ["t", "psi", "blend", "dim_amount"] + [f"pc{i}" for i in range(N_DIRECTIONS)]   # sliders
+# the page's side of rendering (static/explore.js, loaded by explore_client.HEAD); each works without it
+RENDER_JS = ("(...v) => window.ganlabExplore ? window.ganlabExplore.render(v) "
+             ": void document.querySelector('#explore-render-server').click()")
+OPEN_JS = ("async (offer, ...v) => window.ganlabExplore ? await window.ganlabExplore.open(offer, ...v) "
+           ": 'rendering on the server'")
+CLOSE_JS = "(path) => { if (window.ganlabExplore) window.ganlabExplore.close(); return path; }"
 STYLE_INTRO = ("**Style model**: every layer takes its own style w. Walk in **W** (the mapping network's "
                "space, smoother) or in Z; lower ψ pulls towards the average w. **Noise** adds per-pixel detail: "
                "fix it, switch it off, or draw it afresh on chosen layers to see which details it owns.")
@@ -104,8 +111,13 @@ def build_explore_tab(sessions: Sessions, tab: gr.Tab) -> ExploreHandlers:
         with gr.Column(scale=2, min_width=480):
             c["image"] = gr.Image(label="image", type="pil", format="png", interactive=False, height=280,
                                   elem_id="explore-image", buttons=["download"])
+            c["render_note"] = gr.Markdown("rendering on the server", elem_id="explore-render-note")
             c["caption"] = gr.Textbox(label="how to get this image again (copy it)", interactive=False,
                                       buttons=["copy"], elem_id="explore-caption", max_lines=2)
+            # the page's way into the server render (static/explore.js clicks it for what it cannot draw),
+            # and what it needs to draw the rest itself (BrowserRender.offer)
+            c["render_server"] = gr.Button("render", visible="hidden", elem_id="explore-render-server")
+            c["client"] = gr.JSON(None, visible="hidden", elem_id="explore-client")
             c["strip"] = gr.Image(label="A → B", type="pil", format="png", interactive=False,
                                   elem_id="explore-strip", buttons=["download"])
             c["grid"] = gr.Image(label="one row per class", type="pil", format="png", interactive=False,
@@ -249,16 +261,29 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_bo
     def on_select(path, request: gr.Request):
         return open_model(path or h.default_model(), request=request)
 
+    def offer(request: gr.Request):
+        # keys: the order of the values the page's render gets; live: the sliders it renders straight from
+        return {**h.offer(h.sessions.bind(request).key), "keys": VIEW_KEYS,
+                "live": {c[k].elem_id: k for k in LIVE_KEYS}}
+
     chain = dict(fn=render_out, inputs=view_inputs, outputs=main, show_progress="hidden", preprocess=False)
     # one open at a time, in the order asked: the tab's own open (its default model) and an Open click
     # right after it must not finish in the other order
     one = dict(concurrency_id="explore-open", concurrency_limit=1)
-    tab.select(on_select, c["model"], opened, show_progress="hidden", **one).then(**chain).then(
-        strip, view_inputs, c["strip"], show_progress="hidden", **raw).then(**mixed)
-    c["open"].click(open_model, c["model"], opened, api_name="explore_open", **one).then(**chain).then(
-        strip, view_inputs, c["strip"], **raw).then(**mixed)
+    # the page stops drawing the old model before the new one opens, and takes the new one over once
+    # the server has drawn its first picture (so opening is no slower than before)
+    handover = [dict(fn=offer, inputs=None, outputs=c["client"], show_progress="hidden"),
+                dict(fn=None, inputs=[c["client"]] + view_inputs, outputs=c["render_note"], js=OPEN_JS,
+                     show_progress="hidden")]
+    opens = [tab.select(on_select, c["model"], opened, show_progress="hidden", js=CLOSE_JS, **one).then(
+        **chain).then(strip, view_inputs, c["strip"], show_progress="hidden", **raw).then(**mixed),
+        c["open"].click(open_model, c["model"], opened, api_name="explore_open", js=CLOSE_JS, **one).then(
+        **chain).then(strip, view_inputs, c["strip"], **raw).then(**mixed)]
+    for e in opens:
+        for step in handover:
+            e = e.then(**step)
     # live controls: the newest slider position wins, older pending renders are dropped
-    live = [c["t"], c["psi"], c["blend"], c["dim_amount"]] + [c[f"pc{i}"] for i in range(N_DIRECTIONS)]
+    live = [c[k] for k in LIVE_KEYS]
     # interactive groups of their own: a slider never waits behind training controls or downloads
     # preprocess=False: the sliders, numbers and dropdowns send plain values that need no preprocessing, and
     # Gradio would hop to a worker thread once per input (16 of them: 185 ms of a render's 286 under load)
@@ -266,13 +291,16 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_bo
                 concurrency_id="explore-render", preprocess=False)
     slow = dict(show_progress="hidden", trigger_mode="always_last", concurrency_limit=4,
                 concurrency_id="explore-strip", preprocess=False)
+    # every control asks the page first (static/explore.js): it draws the image itself and returns the
+    # caption, or clicks the hidden button, whose event is the server render as it always was
+    c["render_server"].click(render_out, view_inputs, main, api_name="explore_render", **fast)
+    client = dict(fn=None, inputs=view_inputs, outputs=c["caption"], js=RENDER_JS, show_progress="hidden")
     for comp in live:
-        comp.input(render_out, view_inputs, main, api_name="explore_render" if comp is c["t"] else None,
-                   **fast)                                                   # the A -> B slider, for benchmarks
+        comp.input(**client)
         comp.release(strip, view_inputs, c["strip"], **slow)
     for comp in (c["seed_a"], c["seed_b"], c["mode"], c["class_a"], c["class_b"], c["frames"], c["dim"],
                  c["space"], c["dir_layers"], c["noise"], c["noise_layers"], c["noise_seed"], c["own"]):
-        comp.change(render_out, view_inputs, main, **fast)
+        comp.change(**client)
         comp.change(strip, view_inputs, c["strip"], **slow)
     c["mix_preset"].input(preset, c["mix_preset"], c["mix_layers"], show_progress="hidden")
     c["mix_layers"].input(lambda: "custom", None, c["mix_preset"], show_progress="hidden")
