@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch.distributed as dist
@@ -72,19 +72,23 @@ class World:
         b = len(t) // self.size
         return t[self.rank * b:(self.rank + 1) * b]
 
-    def average(self, metrics: Dict[str, float]) -> Dict[str, float]:
+    def average(self, metrics: Dict[str, Any], as_tensors: bool = False) -> Dict[str, Any]:
         """The world's mean of each per-batch metric (one all-reduce), so every rank sees the same numbers
-        and takes the same decisions (a NaN rollback on one rank alone would leave the others waiting)."""
+        and takes the same decisions (a NaN rollback on one rank alone would leave the others waiting).
+
+        ``as_tensors`` gives 0-d tensors on the device, as the trainer's deferred metrics are: no host sync.
+        """
         if not self.parallel:
             return metrics
         keys = sorted(k for k in metrics if k not in NOT_AVERAGED)
         if not keys:
             return metrics
         device = _collective_device()
-        values = torch.stack([torch.as_tensor(metrics[k], dtype=torch.float64).to(device) for k in keys])
+        values = torch.stack([torch.as_tensor(metrics[k]).detach().to(device, torch.float64) for k in keys])
         dist.all_reduce(values)                         # [K] sums over ranks; NaN anywhere stays NaN
+        values = values / self.size
         out = dict(metrics)
-        out.update(zip(keys, (values / self.size).tolist()))
+        out.update(zip(keys, values.unbind() if as_tensors else values.tolist()))
         return out
 
     def agree(self, ok: bool) -> bool:
@@ -161,6 +165,8 @@ def check_supported(trainer) -> None:
         raise GanlabError("--minibatch-std is not supported data-parallel yet; run it in one process.")
     if cfg.train.diversity > 0:                      # mode seeking pairs the two halves of the batch
         raise GanlabError("--diversity (mode seeking) is not supported data-parallel yet; run it in one process.")
+    if getattr(cfg.train, "compile", False):         # compiled nets inside DDP's wrappers are untested here
+        raise GanlabError("--compile is not supported data-parallel yet; leave it out or run in one process.")
 
 
 def parallelise(trainer, world: World) -> Tuple[nn.Module, nn.Module]:
@@ -234,6 +240,7 @@ class WorldBatchNorm(_BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
+        dtype, x = x.dtype, x.float()                               # sums in float32, also under bf16 autocast
         dims = [0] + list(range(2, x.dim()))                        # every axis but the channels
         shape = [1, -1] + [1] * (x.dim() - 2)                       # [1, C, 1, 1] for maps, [1, C] for vectors
         # values per channel in the whole world (every rank holds the same share of the batch)
@@ -246,7 +253,7 @@ class WorldBatchNorm(_BatchNorm):
         out = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
-        return out
+        return out.to(dtype)
 
     @torch.no_grad()
     def _track(self, mean: torch.Tensor, var: torch.Tensor, count: float) -> None:
