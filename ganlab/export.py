@@ -153,7 +153,10 @@ def export_onnx(G: nn.Module, path) -> Path:
     """An ONNX file with a dynamic batch axis; inputs ``z`` (and ``y``), output ``images``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = _Portable(G.cpu().eval())
+    # the wrapper in eval mode too: torch.onnx.export puts the module it is given back into the mode it
+    # found it in, recursively, and a fresh wrapper's train mode would leave G training (its BatchNorm
+    # statistics then drift with every later render)
+    model = _Portable(G.cpu().eval()).eval()
     names = ["z", "y"] if is_conditional(G) else ["z"]
     axes = {n: {0: "batch"} for n in names + ["images"]}
     try:
@@ -200,11 +203,11 @@ def export_style_onnx(G: nn.Module, folder) -> Tuple[Path, Path]:
     try:
         with torch.no_grad(), warnings.catch_warnings():     # tracer warnings about len(ws): batch 1 is meant
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            torch.onnx.export(_Mapping(G), (z,), str(folder / "mapping.onnx"), input_names=["z"],
+            torch.onnx.export(_Mapping(G).eval(), (z,), str(folder / "mapping.onnx"), input_names=["z"],
                               output_names=["w"], dynamic_axes={"z": {0: "batch"}, "w": {0: "batch"}},
                               opset_version=17, dynamo=False)
-            torch.onnx.export(_Synthesis(G), (ws.contiguous(),), str(folder / "synthesis.onnx"), input_names=["ws"],
-                              output_names=["images"], opset_version=17, dynamo=False)
+            torch.onnx.export(_Synthesis(G).eval(), (ws.contiguous(),), str(folder / "synthesis.onnx"),
+                              input_names=["ws"], output_names=["images"], opset_version=17, dynamo=False)
     except ImportError as e:
         raise GanlabError(f"ONNX export needs the onnx package (`pip install onnx`): {e}") from None
     return folder / "mapping.onnx", folder / "synthesis.onnx"
