@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import re
 import secrets
 import signal
@@ -104,6 +105,22 @@ def check_device(name: str) -> str:
     return str(dev)
 
 
+class PlainConnection(Connection):
+    """A Connection that pickles by value. multiprocessing's own pickler sends a tensor as a shared-memory
+    handle, which only a process with the sender's authkey on the same machine can open: the worker's
+    children and the server are neither, so a snapshot's samples travel inside the message instead."""
+
+    def send(self, obj) -> None:
+        self.send_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _plain(conn: Connection) -> PlainConnection:
+    """The same socket as a PlainConnection (the original handle is closed)."""
+    plain = PlainConnection(os.dup(conn.fileno()))
+    conn.close()
+    return plain
+
+
 # ---- the server's side: where runs can go, and starting one there ----------------------------------------
 class WorkerPlace(Place):
     """A worker as the scheduler sees it: an address, the key, and its slots (as it last said)."""
@@ -121,7 +138,7 @@ class WorkerPlace(Place):
         except OSError as e:
             raise PlaceUnavailable(f"The {self.name} cannot be reached ({e.strerror or e}).") from None
         sock.setblocking(True)                     # Connection reads the descriptor itself: no socket timeouts
-        conn = Connection(sock.detach())
+        conn = PlainConnection(sock.detach())
         try:
             if not conn.poll(CONNECT_SECONDS):
                 raise TimeoutError
@@ -252,6 +269,8 @@ def _hang_up(conn: Connection) -> None:
 
 def _serve_run(conn, events, build, nice: int, alive) -> None:
     """A worker's child: remote._serve, and when the worker goes, hang up so _serve saves and returns."""
+    conn, events = _plain(conn), _plain(events)
+
     def watch() -> None:
         try:
             alive.recv()                            # nothing is ever sent: this returns when the worker exits
