@@ -18,6 +18,15 @@ the shipped models, and runs their owner or the teacher shared; the teacher
 sees everything. Runs with no ``owner.json`` (the CLI's) belong to the
 machine's owner: in personal mode (one person, no accounts, 127.0.0.1) that is
 whoever uses the page, otherwise only the teacher sees them.
+
+    access = Access("runs", watch_roots=["/shared/runs"])   # python app.py --watch /shared/runs
+    access.is_watched(path)                       # inside a watched folder: everyone reads it, nobody writes it
+    access.ref(path)                              # "watch:runs/ddp-64px": no server path on the page
+
+Watched folders are what the server's operator published (a cluster job
+writing a run folder): every user may read the runs in them and nobody may
+change them from the app. Their refs name the folder, never the server's
+path, and a ref that climbs out of it (``watch:runs/../..``) reaches nothing.
 """
 from __future__ import annotations
 
@@ -101,12 +110,20 @@ def _real(path) -> str:
 
 
 class Access:
-    def __init__(self, runs_root, models_root=None, data_roots: Sequence = (), personal: bool = False):
+    def __init__(self, runs_root, models_root=None, data_roots: Sequence = (), personal: bool = False,
+                 watch_roots: Sequence = ()):
         self.runs_root = Path(runs_root)
         self.models_root = Path(models_root) if models_root is not None else None
         self.data_roots = [Path(r).expanduser() for r in data_roots]
         self.personal = personal
         self.uploads_root = self.runs_root / UPLOADS
+        self.watch_roots: Dict[str, Path] = {}      # the name a page uses -> the folder
+        for root in watch_roots:
+            root = Path(root).expanduser()
+            name = root.resolve().name or "root"
+            while name in self.watch_roots:         # two folders called runs: runs, runs-2
+                name = f"{root.resolve().name or 'root'}-{len(self.watch_roots) + 1}"
+            self.watch_roots[name] = root
 
     # ---- runs ----------------------------------------------------------------------------------------
     def new_run_dir(self, who: Identity, dataset: str, forked_from: str = "") -> Path:
@@ -135,12 +152,23 @@ class Access:
     def is_shipped(self, path) -> bool:
         return self.models_root is not None and _inside(_real(path), _real(self.models_root))
 
+    def _watch_root(self, path) -> Optional[str]:
+        """The name of the watched folder ``path`` lies in (symlinks followed), or None."""
+        real = _real(path)
+        for name, root in self.watch_roots.items():
+            if _inside(real, _real(root)):
+                return name
+        return None
+
+    def is_watched(self, path) -> bool:
+        return self._watch_root(path) is not None
+
     def _in_runs(self, path) -> bool:
         real = _real(path)
         return _inside(real, _real(self.runs_root)) and not _inside(real, _real(self.uploads_root))
 
     def can_read(self, run_dir, who: Identity) -> bool:
-        if self.is_shipped(run_dir):
+        if self.is_shipped(run_dir) or self.is_watched(run_dir):
             return True
         if not self._in_runs(run_dir):
             return False
@@ -153,7 +181,7 @@ class Access:
 
     def can_write(self, run_dir, who: Identity) -> bool:
         """Train it on, save into it: its owner only (and, in personal mode, whoever has the CLI's runs)."""
-        if self.is_shipped(run_dir) or not self._in_runs(run_dir):
+        if self.is_shipped(run_dir) or self.is_watched(run_dir) or not self._in_runs(run_dir):
             return False
         rec = self.record(run_dir)
         if rec is None:
@@ -162,7 +190,7 @@ class Access:
 
     def share(self, run_dir, shared: bool, who: Identity) -> None:
         """Show the run to everyone (read-only) or stop: its owner or the teacher."""
-        if self.is_shipped(run_dir) or not self._in_runs(run_dir):
+        if self.is_shipped(run_dir) or self.is_watched(run_dir) or not self._in_runs(run_dir):
             raise GanlabError("Only runs in the app's runs folder can be shared.")
         rec = self.record(run_dir) or {"owner": OPERATOR.owner, "label": OPERATOR.label, "created": time.time()}
         if rec["owner"] != who.owner and not who.teacher and not (self.personal and rec["owner"] == OPERATOR.owner):
@@ -176,6 +204,8 @@ class Access:
         path = Path(run_dir)
         if self.is_shipped(path):
             return RunEntry(path, "shipped", "ganlab", True, False, "shipped")
+        if self.is_watched(path):
+            return RunEntry(path, "watched", "the server", True, False, "watched")
         rec = self.record(path)
         if rec is None:
             return RunEntry(path, OPERATOR.owner, OPERATOR.label, False, self.personal, "cli")
@@ -184,12 +214,15 @@ class Access:
                         "yours" if mine else "shared" if rec.get("shared") else "other")
 
     def visible_runs(self, who: Identity) -> List[RunEntry]:
-        """Every run under the runs folder that ``who`` may open, newest first (shipped models not included)."""
+        """Every run under the runs folder that ``who`` may open, newest first (shipped models not included),
+        then the runs in the watched folders."""
         out = []
         for path in find_runs(self.runs_root):
             e = self.entry(path, who)
-            if e is not None:
+            if e is not None and e.kind != "watched":          # a watched folder inside the runs: listed below
                 out.append(e)
+        for root in self.watch_roots.values():
+            out += [self.entry(path, who) for path in find_runs(root) if self.is_watched(path)]
         return out
 
     def ref(self, path) -> str:
@@ -197,6 +230,10 @@ class Access:
         real = _real(path)
         if self.models_root is not None and _inside(real, _real(self.models_root)):
             return "models/" + os.path.relpath(real, _real(self.models_root))
+        name = self._watch_root(path)
+        if name is not None:
+            rel = os.path.relpath(real, _real(self.watch_roots[name]))
+            return f"watch:{name}" + ("" if rel == "." else f"/{rel}")
         if _inside(real, _real(self.runs_root)):
             return os.path.relpath(real, _real(self.runs_root))
         return str(path)
@@ -206,6 +243,10 @@ class Access:
         text = (text or "").strip()
         if text.startswith("models/") and self.models_root is not None:
             return self.models_root / text[len("models/"):]
+        if text.startswith("watch:"):                    # an unknown name names nothing (can_read says no)
+            name, _, rel = text[len("watch:"):].partition("/")
+            root = self.watch_roots.get(name)
+            return root / rel if root is not None else self.runs_root / ".no-such-watch" / rel
         path = Path(text).expanduser()
         if path.is_absolute():
             return path
@@ -348,6 +389,9 @@ class Access:
         for root in self.data_roots:
             for spelling in {str(root), _real(root)}:
                 text = text.replace(spelling.rstrip(os.sep) + os.sep, "folder:")
+        for name, root in self.watch_roots.items():
+            for spelling in {str(root.absolute()), _real(root)}:
+                text = text.replace(spelling.rstrip(os.sep) + os.sep, f"watch:{name}/")
         for spelling in sorted({str(self.runs_root.absolute()), _real(self.runs_root)}, key=len, reverse=True):
             text = text.replace(spelling.rstrip(os.sep) + os.sep, "")
         return text

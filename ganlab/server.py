@@ -13,6 +13,9 @@ With no options the app is a personal server on 127.0.0.1: one person on a
 laptop, whose command-line runs under ``--runs`` show in the app. ``--auth``
 gives every user an account (their runs follow them across browsers and
 restarts), and ``--classroom`` adds the teacher's Classroom tab.
+``--worker HOST:PORT`` sends runs to GPU workers (``python -m ganlab worker``),
+and ``--watch DIR`` shows the runs in DIR (a cluster job's) to every user,
+read-only.
 """
 from __future__ import annotations
 
@@ -37,7 +40,8 @@ ENV = {
     "train_processes": "GANLAB_TRAIN_PROCESSES", "checkpoint_minutes": "GANLAB_CHECKPOINT_MINUTES",
     "release_minutes": "GANLAB_RELEASE_MINUTES", "idle_minutes": "GANLAB_IDLE_MINUTES",
     "upload_quota": "GANLAB_UPLOAD_QUOTA", "upload_total": "GANLAB_UPLOAD_TOTAL", "max_upload": "GANLAB_MAX_UPLOAD",
-    "train_nice": "GANLAB_TRAIN_NICE",
+    "train_nice": "GANLAB_TRAIN_NICE", "workers": "GANLAB_WORKERS",
+    "worker_authkey_file": "GANLAB_WORKER_AUTHKEY_FILE", "watch": "GANLAB_WATCH",
 }
 # Gradio's own names for the address, still honoured (Docker images set them)
 FALLBACK_ENV = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT"}
@@ -64,6 +68,9 @@ class ServerOptions:
     upload_total: int = 5 * 2**30          # bytes of uploads for the whole server
     max_upload: int = 100 * 2**20          # bytes of one upload request
     train_nice: int = 19                   # training processes run at this niceness, so pages stay quick
+    workers: List[str] = field(default_factory=list)          # HOST:PORT of GPU workers (engine/worker.py)
+    worker_authkey_file: Optional[Path] = None                 # the key the workers were started with
+    watch: List[Path] = field(default_factory=list)           # folders whose runs everyone may watch, read-only
 
     @property
     def personal(self) -> bool:
@@ -120,6 +127,13 @@ def _bytes(text: str) -> int:
     return int(v)
 
 
+def _address(text: str) -> str:
+    host, sep, port = str(text).strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"must be HOST:PORT, e.g. 127.0.0.1:7001 (got {text!r})")
+    return f"{host}:{int(port)}"
+
+
 def _budget(text: str) -> int:
     from .budget import parse_budget
     try:
@@ -139,7 +153,8 @@ def _account(text: str) -> Tuple[str, str]:
 PARSERS = {"port": _whole(1, 65535), "max_runs": _whole(1, 1000), "torch_threads": _whole(1, 1024),
            "checkpoint_minutes": _minutes, "release_minutes": _minutes, "idle_minutes": _minutes,
            "upload_quota": _bytes, "upload_total": _bytes, "max_upload": _bytes, "memory_budget": _budget,
-           "classroom": _bool, "play_processes": _bool, "train_processes": _bool, "train_nice": _whole(0, 19)}
+           "classroom": _bool, "play_processes": _bool, "train_processes": _bool, "train_nice": _whole(0, 19),
+           "workers": _address}
 
 
 def _arg_type(dest: str) -> Callable[[str], object]:
@@ -207,6 +222,13 @@ def parser() -> argparse.ArgumentParser:
         help=f"uploads kept for the whole server (default 5GB){env('upload_total')}")
     add("--max-upload", type=_arg_type("max_upload"), metavar="SIZE",
         help=f"largest single upload (default 100MB){env('max_upload')}")
+    add("--worker", dest="workers", action="append", type=_arg_type("workers"), metavar="HOST:PORT",
+        help="a GPU worker (python -m ganlab worker) that trains Train-tab runs; repeat for more; runs go to "
+        f"the least loaded worker with a free slot, else here{env('workers')} (comma-separated)")
+    add("--worker-authkey-file", type=Path, metavar="FILE", help="the key file the workers were started with "
+        f"(--authkey-file){env('worker_authkey_file')}")
+    add("--watch", action="append", type=Path, metavar="DIR", help="a folder of runs (e.g. a cluster job's) "
+        f"that every user may watch, read-only; repeat for more{env('watch')} (separated by '{os.pathsep}')")
     return p
 
 
@@ -236,8 +258,15 @@ def _from_env(dest: str, environ: Dict[str, str]):
             return None                                     # read by _accounts
         if dest == "runs":
             return Path(text)
-        if dest == "data_roots":
+        if dest in ("data_roots", "watch"):
             return [Path(t) for t in text.split(os.pathsep) if t.strip()]
+        if dest == "worker_authkey_file":
+            return Path(text)
+        if dest == "workers":
+            try:
+                return [_address(t) for t in text.split(",") if t.strip()]
+            except ValueError as e:
+                raise GanlabError(f"{name} {e}.") from None
         if dest in PARSERS:
             try:
                 return PARSERS[dest](text)
@@ -284,6 +313,12 @@ def _check(o: ServerOptions) -> None:
     for root in o.data_roots:
         if not Path(root).expanduser().is_dir():
             raise GanlabError(f"--data-roots: {root} is not a folder.")
+    if o.workers and o.worker_authkey_file is None:
+        raise GanlabError("--worker needs the workers' key: add --worker-authkey-file FILE (the file the workers "
+                          f"were started with), or set {ENV['worker_authkey_file']}.")
+    for folder in o.watch:
+        if not Path(folder).expanduser().is_dir():
+            raise GanlabError(f"--watch: {folder} is not a folder.")
     if o.upload_quota > o.upload_total:
         raise GanlabError("--upload-quota (per user) cannot be larger than --upload-total (the whole server).")
 

@@ -163,3 +163,36 @@ def test_a_cuda_worker_without_cuda_says_so(tmp_path, capsys):
     assert "Unknown device 'gpu2'" in capsys.readouterr().err
     assert main(["worker", "--device", "cpu"]) == 2                   # no key: it says how to make one
     assert "--authkey-file worker.key" in capsys.readouterr().err
+
+
+def test_the_train_tab_sends_a_run_to_the_worker(worker, tmp_path):
+    """python app.py --worker ...: a run started from the form trains on the worker, in the runs folder."""
+    from ganlab.server import parse_options
+    from ganlab.ui.sessions import Sessions
+    from ganlab.ui.train_handlers import DEFAULT_FORM, TrainHandlers
+    _, port = worker
+    opts = parse_options(["--runs", str(tmp_path / "runs"), "--worker", f"127.0.0.1:{port}",
+                          "--worker-authkey-file", str(tmp_path / "worker.key")], environ={})
+    s = Sessions(options=opts)
+    try:
+        assert s.max_runs == opts.max_runs + 1                          # the worker's slot counts too
+        msg = TrainHandlers(s).start(dict(DEFAULT_FORM, batch_size=32, steps=100_000), "alice")[0]
+        assert not msg.startswith("⚠️"), msg
+        v = s.get("alice").train
+        assert v.ticket.ready.wait(60) and v.ticket.place.name == f"worker 127.0.0.1:{port}"
+        assert _wait(lambda: v.engine.status()["step"] >= 10) and v.path.parent == tmp_path / "runs" / "ui"
+        snap = v.engine.snapshot(0, -1)                                 # samples (tensors) travel by value
+        assert snap["rows"] and snap["status"]["device"] == "cpu"
+        assert not TrainHandlers(s).tick("alice")[0].startswith("⚠️")    # the page's poll draws it
+    finally:
+        s.close_all()
+
+
+def test_worker_flags_are_checked():
+    from ganlab.server import parse_options
+    with pytest.raises(GanlabError, match="--worker-authkey-file"):
+        parse_options(["--worker", "127.0.0.1:7001"], environ={})
+    with pytest.raises(SystemExit):                                     # one sentence on stderr, status 2
+        parse_options(["--worker", "nowhere"], environ={})
+    with pytest.raises(GanlabError, match="GANLAB_WORKERS must be HOST:PORT"):
+        parse_options([], environ={"GANLAB_WORKERS": "127.0.0.1:7001,oops"})

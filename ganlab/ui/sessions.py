@@ -128,9 +128,11 @@ class Sessions:
         self.root = Path(opts.runs)
         self.models_root = Path(models_root)
         self.processes = opts.train_processes if processes is None else processes
-        self.access = Access(self.root, self.models_root, opts.data_roots, personal=opts.personal)
+        self.access = Access(self.root, self.models_root, opts.data_roots, personal=opts.personal,
+                             watch_roots=opts.watch)
         self.budget = opts.memory_budget if opts.memory_budget is not None else _default_budget()
-        self.scheduler = Scheduler(opts.max_runs, memory=self.budget, release_after=opts.release_minutes * 60)
+        self.scheduler = Scheduler(opts.max_runs, memory=self.budget, release_after=opts.release_minutes * 60,
+                                   workers=_workers(opts))
         self.data = DataCache()            # one copy of each dataset, shared by every browser's run
         self.evaluator = Evaluator()       # one thread scores every in-process run's FID estimates, in turn
         self.classroom = Classroom(opts.classroom, opts.teacher_password)
@@ -263,6 +265,26 @@ class Sessions:
         path.write_text(text)
         path.chmod(0o600)
         return text
+
+
+def _workers(opts: ServerOptions) -> list:
+    """The --worker places, each asked once for its device and slots; one that does not answer yet is tried
+    again when a run could go to it."""
+    if not opts.workers:
+        return []
+    from ..engine.scheduler import PlaceUnavailable
+    from ..engine.worker import WorkerPlace, parse_address, read_authkey
+    key = read_authkey(opts.worker_authkey_file)
+    places = []
+    for text in opts.workers:
+        place = WorkerPlace(*parse_address(text, "--worker"), key)
+        try:
+            info = place.probe()
+            log.warning("%s: training on %s, %d slot(s)", place.name, info["device"], info["slots"])
+        except PlaceUnavailable as e:
+            log.warning("%s Runs go elsewhere until it answers.", e)
+        places.append(place)
+    return places
 
 
 def _default_budget() -> int:

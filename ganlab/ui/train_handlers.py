@@ -214,10 +214,11 @@ class TrainHandlers:
         self._replace(key)
         view = TrainView(mine=True, label=self._label(who, cfg))
 
-        def make() -> list:
-            path = self.sessions.access.new_run_dir(who, cfg.data.name)
+        def make(place) -> list:
+            # a worker that could not take it sends it back to the line: its next place reuses the folder
+            path = view.path or self.sessions.access.new_run_dir(who, cfg.data.name)
             view.path = path
-            return [self._make_engine(cfg, path, est)]
+            return [self._make_engine(cfg, path, est, place=place)]
         self._queue(key, view, make, est, cfg)
         return self._started(key, view, "Training started: the curves and samples update every second."), \
             self._status(key)
@@ -246,11 +247,18 @@ class TrainHandlers:
         data = self.sessions.access.display_dataset(cfg.data.name)
         return f"{who.label} · {data} · {cfg.model.name}"
 
-    def _make_engine(self, cfg: RunConfig, path: Path, est, init=None, init_generator_only: bool = False):
-        """Build and start the run's engine (on the scheduler's thread, when its turn comes)."""
+    def _make_engine(self, cfg: RunConfig, path: Path, est, init=None, init_generator_only: bool = False,
+                     place=None):
+        """Build and start the run's engine (on the scheduler's thread, when its turn comes), on ``place``:
+        a GPU worker (which loads its own data), or this machine."""
         s = self.sessions
-        data = s.data.get(cfg.data, seed=cfg.train.seed)
         secs = s.options.checkpoint_minutes * 60
+        if place is not None and place.remote:
+            e = RemoteEngine.new(cfg, path, init=init, init_generator_only=init_generator_only,
+                                 checkpoint_seconds=secs, worker=place)
+            e.start()
+            return e
+        data = s.data.get(cfg.data, seed=cfg.train.seed)
         if s.processes:
             data.share_memory_()                           # the child maps the same pages: one copy for all
             e = RemoteEngine.new(cfg, path, data=data, init=init, init_generator_only=init_generator_only,
@@ -261,10 +269,12 @@ class TrainHandlers:
         e.start()
         return e
 
-    def _open_engine(self, path: Path, steps: Optional[int], start: bool = True):
+    def _open_engine(self, path: Path, steps: Optional[int], start: bool = True, place=None):
         s = self.sessions
         secs = s.options.checkpoint_minutes * 60
-        if s.processes:
+        if place is not None and place.remote:
+            e = RemoteEngine.open(path, steps=steps, checkpoint_seconds=secs, worker=place)
+        elif s.processes:
             from ..checkpoint import read_config
             cfg = read_config(path)
             data = s.data.get(cfg.data, seed=cfg.train.seed)       # shared with the other runs on this set
@@ -289,7 +299,7 @@ class TrainHandlers:
         from ..data.cache import DataCache
         s = self.sessions.get(key)
         data_key = DataCache.key(cfg.data, cfg.train.seed) if cfg is not None else None
-        job = Job(owner=key, label=view.label, start=make, memory=est.total - est.data if est else 0,
+        job = Job(owner=key, label=view.label, start_on=make, memory=est.total - est.data if est else 0,
                   data_key=data_key, data_bytes=est.data if est else 0,
                   on_idle=_release_idle, on_end=stop_engines, eta=lambda: _eta(view))
         view.ticket = self.sessions.scheduler.request(job)
@@ -350,7 +360,7 @@ class TrainHandlers:
         path = v.path
         view = TrainView(path=path, mine=True, label=v.label or self._label(self.sessions.who(key), src.cfg))
         self.sessions.get(key).train = None
-        self._queue(key, view, lambda: [self._open_engine(path, until, start)], est, src.cfg)
+        self._queue(key, view, lambda place: [self._open_engine(path, until, start, place)], est, src.cfg)
         what = f"Training from step {step:,}." if start else f"Loaded at step {step:,}."
         return self._started(key, view, what), self._status(key)
 
@@ -448,6 +458,9 @@ class TrainHandlers:
         skip = (gr.skip(),) * 3
         if self.sessions.access.is_shipped(path):
             return self._watch(key, path, "shipped model: read-only; press Fork to train a copy of it") + skip
+        if self.sessions.access.is_watched(path):
+            return self._watch(key, path, "watching: a run the server publishes read-only (a cluster job's); it "
+                                          "updates as the job writes") + skip
         if not self.sessions.access.can_write(path, who):
             return self._watch(key, path, "read-only: this run is not yours; press Fork to train a copy") + skip
         taken = self._take_over(key, path)
@@ -503,10 +516,11 @@ class TrainHandlers:
         self._replace(key)
         view = TrainView(mine=True, label=self._label(who, plan.cfg))
 
-        def make() -> list:
-            path = plan.create_run_dir()
+        def make(place) -> list:
+            path = view.path or plan.create_run_dir()
             view.path = path
-            return [self._make_engine(plan.cfg, path, est, init=plan.init, init_generator_only=plan.generator_only)]
+            return [self._make_engine(plan.cfg, path, est, init=plan.init, init_generator_only=plan.generator_only,
+                                      place=place)]
         self._queue(key, view, make, est, plan.cfg)
         return self._started(key, view, plan.message), self._status(key)
 

@@ -23,7 +23,7 @@ from ..config import RunConfig
 from ..errors import GanlabError
 from ..sampling import GENERATOR_FILE
 
-KIND = {"yours": "yours", "cli": "CLI run", "shipped": "shipped"}
+KIND = {"yours": "yours", "cli": "CLI run", "shipped": "shipped", "watched": "watching"}
 # form fields a fork takes over (the rest of its config is the original's)
 FORK_FIELDS = ("loss", "lr_g", "lr_d", "n_critic", "batch_size", "label_smoothing", "instance_noise",
                "eval_every", "eval_n")
