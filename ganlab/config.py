@@ -21,6 +21,8 @@ from typing import Any, Dict, List, Optional
 from .errors import GanlabError
 
 Z_DISTS = ("gaussian", "uniform")
+PRECISIONS = ("auto", "fp32", "bf16")
+D_NORMS = ("none", "batch")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 MASKS = ("rect", "stroke", "mixed")
 
@@ -55,6 +57,8 @@ class ModelConfig:
     grow_every: Optional[int] = None   # progan: steps per phase (stable, then each fade-in); None = 1000
     in_channels: Optional[int] = None  # image-to-image: the input's channels, filled in from the data
     sr_scale: Optional[int] = None     # srgan: 2 or 4; None = 4
+    d_norm: str = "none"               # dcgan: D's normalisation, none | batch (BatchNorm after every conv but
+                                       # the first, as pytorch/examples' DCGAN; it mixes a batch's samples)
 
 
 @dataclass
@@ -89,6 +93,10 @@ class TrainConfig:
     mask: str = "mixed"                # inpaint: holes drawn as rect | stroke | mixed (half each)
     seed: int = 0
     device: str = "auto"               # auto | cpu | cuda | mps
+    precision: str = "auto"            # auto | fp32 | bf16: autocast of G's and D's training passes to bfloat16;
+                                       # auto = bf16 on a CUDA GPU that has it, fp32 elsewhere
+    channels_last: Optional[bool] = None   # NHWC memory for the conv nets; None = on for the plain image families
+    compile: bool = False              # torch.compile G and D (needs a C++ compiler); the first steps compile
     log_every: int = 10                # steps averaged into one metrics.jsonl row
     sample_every: int = 100            # steps between saved sample grids
     checkpoint_every: int = 0          # steps between checkpoints; 0 = only at the end
@@ -167,6 +175,15 @@ class RunConfig:
             raise GanlabError(f"Unknown mask kind {t.mask!r}; use one of: {', '.join(MASKS)}.")
         if m.sr_scale not in (None, 2, 4):
             raise GanlabError(f"sr_scale must be 2 or 4 (got {m.sr_scale}).")
+        if t.precision not in PRECISIONS:
+            raise GanlabError(f"Unknown precision {t.precision!r}; use one of: {', '.join(PRECISIONS)}.")
+        if m.d_norm not in D_NORMS:
+            raise GanlabError(f"Unknown d_norm {m.d_norm!r}; use one of: {', '.join(D_NORMS)}.")
+        if m.d_norm != "none" and m.name != "dcgan":
+            raise GanlabError(f"d_norm applies to the dcgan family only (got it for {m.name}).")
+        if m.d_norm == "batch" and t.loss == "wgan-gp":
+            raise GanlabError("A BatchNorm D mixes a batch's samples, so the per-sample gradient penalty of "
+                              "wgan-gp does not hold; use d_norm none with wgan-gp.")
         if m.z_dist not in Z_DISTS:
             raise GanlabError(f"Unknown noise distribution {m.z_dist!r}; use one of: {', '.join(Z_DISTS)}.")
         if t.optimizer not in OPTIMIZERS:

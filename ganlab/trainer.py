@@ -16,8 +16,10 @@ row per class.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import shutil
 import time
 from typing import Dict, Optional
 
@@ -83,21 +85,58 @@ def draw_noise(n: int, z_dim: int, dist: str, gen: torch.Generator) -> torch.Ten
     return torch.randn(n, z_dim, generator=gen)
 
 
-def make_optimizer(name: str, net: nn.Module, lr: float, t) -> torch.optim.Optimizer:
+def make_optimizer(name: str, net: nn.Module, lr: float, t, device: Optional[torch.device] = None
+                   ) -> torch.optim.Optimizer:
     if name == "sgd":
         return torch.optim.SGD(net.parameters(), lr=lr)
     if name == "rmsprop":
         return torch.optim.RMSprop(net.parameters(), lr=lr)
-    return torch.optim.Adam(net.parameters(), lr=lr, betas=(t.beta1, t.beta2))
+    # on CUDA the fused kernel updates every tensor in one launch; elsewhere foreach (the CPU's default)
+    fused = device is not None and device.type == "cuda"
+    return torch.optim.Adam(net.parameters(), lr=lr, betas=(t.beta1, t.beta2), fused=fused or None)
 
 
-def _grad_norm(module: nn.Module) -> float:
-    grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]
-    return torch.cat(grads).norm().item() if grads else 0.0
+def _grad_norm(module: nn.Module) -> torch.Tensor:
+    """The norm of all of ``module``'s gradients as one vector, a 0-d tensor (no copy of the gradients)."""
+    grads = [p.grad.detach() for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+
+
+def _fp32(out):
+    """A net's output (a tensor, or a tuple of them) in float32, for the losses."""
+    if isinstance(out, tuple):
+        return tuple(_fp32(o) for o in out)
+    return out.float() if isinstance(out, torch.Tensor) else out
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether the training passes autocast to bfloat16: asked for, or "auto" on a CUDA GPU that has it."""
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if precision == "bf16":
+        if device.type == "cuda" and not cuda_bf16:
+            raise GanlabError("This GPU has no bfloat16; use --precision fp32.")
+        if device.type not in ("cuda", "cpu"):
+            raise GanlabError(f"bf16 autocast runs on CUDA or the CPU, not on {device.type}; use --precision fp32.")
+        return True
+    return precision == "auto" and cuda_bf16
+
+
+def check_compiler() -> None:
+    """torch.compile writes C++ (CPU) or Triton (CUDA) kernels; on the CPU without a compiler it would fail at
+    the first step, so say so before training starts."""
+    if not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "clang++", "c++")):
+        raise GanlabError("--compile needs a C++ compiler (g++ or clang++) for torch.compile's kernels and none "
+                          "was found; install one (apt-get install g++) or train without --compile.")
 
 
 class Trainer:
     R1_EVERY = 1              # lazy R1's default interval for the family (TrainConfig.r1_every overrides)
+    CHANNELS_LAST = True      # channels_last=None turns NHWC on for this family's image nets (measured faster
+                              # for DCGAN-style convs; families whose nets reshape features opt out)
+    defer_metrics = False     # step() returns 0-d tensors, not floats: no device sync per step (the engine
+                              # turns them into numbers once per logged row)
     # Data-parallel (ganlab.distributed): this process's place among the ranks, and the DDP wrappers that
     # the passes whose gradients must be averaged go through; alone, SOLO and None.
     world = SOLO
@@ -122,12 +161,16 @@ class Trainer:
         self.num_classes = getattr(self.G, "num_classes", 0)
         if self.num_classes and self.data.labels is None:
             raise GanlabError(f"{cfg.model.name} is class-conditioned but {self.data.name} has no labels.")
-        self.G.to(self.device)
-        self.D.to(self.device)
+        self.bf16 = use_bf16(t.precision, self.device)
+        convs = any(isinstance(m, nn.modules.conv._ConvNd) for m in self.D.modules())
+        cl = t.channels_last if t.channels_last is not None else self.CHANNELS_LAST and convs
+        self.memory_format = torch.channels_last if cl and len(self.data.sample_shape) == 3 else None
+        self.G.to(self.device, memory_format=self.memory_format or torch.preserve_format)
+        self.D.to(self.device, memory_format=self.memory_format or torch.preserve_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if t.ema > 0 else None
-        self.opt_g = make_optimizer(t.optimizer, self.G, t.lr_g, t)
-        self.opt_d = make_optimizer(t.optimizer, self.D, t.lr_d, t)
-        self.x = self.data.x.to(self.device)          # [N, *sample_shape], the whole set in memory
+        self.opt_g = make_optimizer(t.optimizer, self.G, t.lr_g, t, self.device)
+        self.opt_d = make_optimizer(t.optimizer, self.D, t.lr_d, t, self.device)
+        self.x = self._nhwc(self.data.x.to(self.device))   # [N, *sample_shape], the whole set in memory
         self.y = self.data.labels.to(self.device) if self.num_classes else None     # [N]
         self.gen = torch.Generator().manual_seed(t.seed + 1)
         n, self.sample_nrow, self.fixed_y = t.n_samples, None, None
@@ -145,6 +188,10 @@ class Trainer:
         self.world = current()
         if self.world.parallel:                        # every random draw below is for the world's batch
             self._ddp_G, self._ddp_D = parallelise(self, self.world)
+        if t.compile:                                  # in place: state_dict keys and checkpoints unchanged
+            check_compiler()
+            for net in (self.G, self.D):
+                net.compile()
 
     # ---- live knobs -------------------------------------------------------
     def set_lr(self, lr_g: Optional[float] = None, lr_d: Optional[float] = None) -> None:
@@ -194,7 +241,21 @@ class Trainer:
         """(images, labels or None) of a random batch (this rank's share of it)."""
         idx = torch.randint(len(self.x), (self.cfg.train.batch_size,), generator=self.gen)
         idx = self.world.mine(idx).to(self.device)
-        return self.x[idx], (self.y[idx] if self.y is not None else None)
+        return self._nhwc(self.x[idx]), (self.y[idx] if self.y is not None else None)
+
+    def _nhwc(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the nets' memory format (channels_last or as it is)."""
+        return x.contiguous(memory_format=self.memory_format) if self.memory_format and x.dim() == 4 else x
+
+    def _amp(self):
+        """The context of a training pass: bfloat16 autocast, or nothing (fp32)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+
+    def _num(self, value):
+        """A metric as a float, or as a detached 0-d tensor when the caller reads them later (no sync now)."""
+        if not isinstance(value, torch.Tensor):
+            return value
+        return value.detach() if self.defer_metrics else value.item()
 
     def _labels(self, n: int) -> Optional[torch.Tensor]:
         """Classes for G's batch: uniform over the classes (None when unconditional)."""
@@ -204,8 +265,12 @@ class Trainer:
         return self.world.mine(y).to(self.device)
 
     def _G(self, z: torch.Tensor, y: Optional[torch.Tensor], G: Optional[nn.Module] = None) -> torch.Tensor:
-        G = G or routed(self.G, self._ddp_G)           # its DDP wrapper when this pass trains G
-        return G(z, y) if self.num_classes else G(z)
+        """G's images for ``z`` (and classes ``y``); with no ``G`` given this is a training pass (autocast)."""
+        if G is not None:                              # sampling: a given net, full precision
+            return G(z, y) if self.num_classes else G(z)
+        G = routed(self.G, self._ddp_G)                # its DDP wrapper when this pass trains G
+        with self._amp():
+            return G(z, y) if self.num_classes else G(z)
 
     def _D(self, x: torch.Tensor, y: Optional[torch.Tensor], classify: bool = True):
         """D's logits [B] and its class loss (the classifier-based families: ACGAN, ReACGAN), or None
@@ -216,11 +281,12 @@ class Trainer:
         """
         x = augment(x, self.cfg.train.augment, self.gen, (self.world.rank, self.world.size))
         D = routed(self.D, self._ddp_D)                # its DDP wrapper in D's step, itself in G's
-        out = D(x, y) if self.num_classes else D(x)
-        if isinstance(out, tuple):                     # (adversarial logits, class output)
+        with self._amp():
+            out = D(x, y) if self.num_classes else D(x)
+        if isinstance(out, tuple):                     # (adversarial logits, class output); losses in fp32
             logits, classes = out
-            return logits, CLASS_LOSSES[self.D.class_loss](classes, y) if classify else None
-        return out, None
+            return logits.float(), CLASS_LOSSES[self.D.class_loss](_fp32(classes), y) if classify else None
+        return out.float(), None
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         # instance noise (Sønderby et al. 2016), annealed linearly to zero over the run
@@ -234,11 +300,22 @@ class Trainer:
     # ---- the steps ----------------------------------------------------------
     def step_d(self) -> Dict[str, float]:
         """One discriminator update on a real batch and a fresh fake batch."""
+        return self._step_d(keep=False)[0]
+
+    def _step_d(self, keep: bool):
+        """D's update; with ``keep``, G's pass keeps its graph and (fake, classes) is returned for G's step
+        to reuse (one G forward per step, as pytorch/examples' DCGAN), else None."""
         t, spec = self.cfg.train, self.loss
         real, y_real = self._real_batch()
         y_fake = self._labels(len(real))
-        with torch.no_grad():
-            fake = self._G(self._z(len(real)), y_fake)
+        z = self._z(len(real))
+        if keep:
+            made = (self._G(z, y_fake), y_fake)
+            fake = made[0].detach()
+        else:
+            made = None
+            with torch.no_grad():
+                fake = self._G(z, y_fake)
         real, fake = self._noisy(real), self._noisy(fake)
         if self._r1_now():
             real.requires_grad_(True)
@@ -249,9 +326,9 @@ class Trainer:
         if aux_real is not None:                       # D learns the classes of real (and for ACGAN, fake) images
             parts = [aux_real] if aux_fake is None else [aux_real, aux_fake]
             loss = loss + sum(parts)
-            out["class_loss_d"] = sum(parts).item() / len(parts)
+            out["class_loss_d"] = self._num(sum(parts).detach() / len(parts))
         loss = self._penalise_d(loss, out, d_real, real, fake, lambda x: self._D(x, y_real)[0])
-        return self._update_d(loss, out, d_real, d_fake)
+        return self._update_d(loss, out, d_real, d_fake), made
 
     def _penalise_d(self, loss, out: Dict[str, float], d_real, real, fake, critic) -> torch.Tensor:
         """D's loss plus R1 and the gradient penalty where the config asks for them (``critic(x)``: D's logits)."""
@@ -259,12 +336,12 @@ class Trainer:
         if self._r1_now():                             # R1 (Mescheder et al. 2018): keep D flat on real data
             r1 = r1_penalty(d_real, real)
             loss = loss + 0.5 * t.r1 * self.r1_every * r1
-            out["r1"] = r1.item()
+            out["r1"] = self._num(r1)
         if self.loss.gradient_penalty:
             alpha = self.world.mine(torch.rand(len(real) * self.world.size, generator=self.gen)).to(self.device)
             gp = gradient_penalty(critic, real.detach(), fake, alpha)
             loss = loss + t.gp_weight * gp
-            out["gp"] = gp.item()
+            out["gp"] = self._num(gp)
         return loss
 
     def status_note(self) -> Optional[str]:
@@ -301,21 +378,28 @@ class Trainer:
                 for p in self.D.parameters():
                     p.clamp_(-self.cfg.train.clip, self.cfg.train.clip)
         show = torch.sigmoid if spec.probability else (lambda v: v)
-        out.update(loss_d=loss.item(), d_real=show(d_real).mean().item(),
-                   d_fake=show(d_fake).mean().item(), grad_norm_d=grad_norm)
+        out.update(loss_d=self._num(loss), d_real=self._num(show(d_real.detach()).mean()),
+                   d_fake=self._num(show(d_fake.detach()).mean()), grad_norm_d=self._num(grad_norm))
         return out
 
     def step_g(self) -> Dict[str, float]:
         """One generator update against the current discriminator."""
+        return self._step_g(None)
+
+    def _step_g(self, made) -> Dict[str, float]:
+        """G's update on ``made`` (the D step's (fake, classes), G's graph kept), or on a fresh batch."""
         self.D.requires_grad_(False)                   # no D grads needed; saves the backward through D's weights
         try:
             n, weight = self.cfg.train.batch_size, self.cfg.train.diversity
-            half = n // 2
-            y = self._labels(half if weight > 0 else n)
-            if weight > 0 and y is not None:           # pairs: two noises for each class asked for
-                y = torch.cat([y, y])
-            z = self._z(2 * half if weight > 0 else n)
-            fake = self._G(z, y)
+            if made is not None:
+                (fake, y), z = made, None
+            else:
+                half = n // 2
+                y = self._labels(half if weight > 0 else n)
+                if weight > 0 and y is not None:       # pairs: two noises for each class asked for
+                    y = torch.cat([y, y])
+                z = self._z(2 * half if weight > 0 else n)
+                fake = self._G(z, y)
             d_fake, aux = self._D(self._noisy(fake), y)
             loss = self.loss.g(d_fake)
             if aux is not None:                        # G is rewarded for the class it was asked for
@@ -335,7 +419,7 @@ class Trainer:
             return loss
         half = len(z) // 2
         ms = mode_seeking(fake[:half], fake[half:], z[:half], z[half:])
-        out["mode_seeking"] = ms.item()
+        out["mode_seeking"] = self._num(ms)
         return loss + weight * ms
 
     def _update_g(self, loss, out: Dict[str, float]) -> Dict[str, float]:
@@ -343,15 +427,26 @@ class Trainer:
         grad_norm = _grad_norm(self.G)
         self.opt_g.step()
         self._update_ema()
-        out.update(loss_g=loss.item(), grad_norm_g=grad_norm)
+        out.update(loss_g=self._num(loss), grad_norm_g=self._num(grad_norm))
         return out
+
+    def _reuses_fakes(self) -> bool:
+        """Whether G's step can train on the last D step's fakes: the family runs the plain steps, and G's
+        batch is not MSGAN's pairs (which need their own noise)."""
+        plain = type(self).step_d is Trainer.step_d and type(self).step_g is Trainer.step_g
+        return plain and self.cfg.train.diversity <= 0
 
     def step(self) -> Dict[str, float]:
         """n_critic D steps then one G step; returns the step's metrics."""
         t0 = time.perf_counter()
-        for _ in range(self.n_critic):
-            m = self.step_d()
-        m.update(self.step_g())
+        if self._reuses_fakes():
+            for i in range(self.n_critic):
+                m, made = self._step_d(keep=i == self.n_critic - 1)
+            m.update(self._step_g(made))
+        else:
+            for _ in range(self.n_critic):
+                m = self.step_d()
+            m.update(self.step_g())
         self.step_count += 1
         m.update(step=self.step_count, lr_g=self.lr_g, lr_d=self.lr_d, n_critic=self.n_critic,
                  images=self.cfg.train.batch_size * self.n_critic,   # real images shown to D
@@ -391,7 +486,7 @@ class Trainer:
             out = self._G(z.to(self.device), y.to(self.device) if y is not None else None, G)
         finally:
             G.train(was_training)
-        return out.cpu()
+        return out.cpu().contiguous()
 
 
 def make_trainer(cfg: RunConfig, data: Optional[DataSource] = None) -> Trainer:

@@ -72,6 +72,8 @@ class Engine:
     def __init__(self, trainer: Trainer, run: RunDir, evaluator: Optional[Evaluator] = None,
                  threads: Optional[int] = None, checkpoint_seconds: float = 0.0):
         self.trainer, self.run = trainer, run
+        # on a GPU a float per metric per step would wait for the step's kernels; the stream reads them per row
+        trainer.defer_metrics = trainer.device.type == "cuda"
         self.threads = threads                        # torch threads of the worker (None: the process's)
         self.checkpoint_seconds = checkpoint_seconds  # also checkpoint this often while training (0: off)
         self._evaluator = evaluator                   # made on first use when eval_every is set
@@ -503,15 +505,25 @@ class Engine:
     def _train_one(self) -> Dict:
         if self._guard.good is None:
             self._guard.keep(self.trainer)
-        m = self.trainer.step()
-        bad = [key for key in ("loss_d", "loss_g") if not math.isfinite(m[key])]
-        if bad:
-            return self._roll_back(bad[0], m)
-        self._stream.add_step(m)
+        # data-parallel: the world's mean metrics, so every rank rolls back, logs and stops at the same steps
+        m = self.trainer.world.average(self.trainer.step(), as_tensors=getattr(self.trainer, "defer_metrics", False))
         t = self.trainer.cfg.train
-        if m["step"] % t.log_every == 0:
-            self._stream.log_window()
-            self._guard.keep(self.trainer)
+        if self.trainer.defer_metrics:                # tensors: looked at once per row, so one sync per row
+            self._stream.add_step(m)
+            if m["step"] % t.log_every == 0:
+                bad = self._stream.settle()
+                if bad:
+                    return self._roll_back(bad[0], {bad[0]: bad[1], "step": bad[2]})
+                self._stream.log_window()
+                self._guard.keep(self.trainer)
+        else:
+            bad = [key for key in ("loss_d", "loss_g") if not math.isfinite(m[key])]
+            if bad:
+                return self._roll_back(bad[0], m)
+            self._stream.add_step(m)
+            if m["step"] % t.log_every == 0:
+                self._stream.log_window()
+                self._guard.keep(self.trainer)
         if m["step"] % t.sample_every == 0:
             self._refresh_samples(save=True)
         if t.checkpoint_every and m["step"] % t.checkpoint_every == 0:
@@ -572,6 +584,10 @@ class Engine:
     def _step_and_log(self) -> Dict:
         m = self._train_one()
         if self._stream.has_window:
+            bad = self._stream.settle()
+            if bad:
+                return self._roll_back(bad[0], {bad[0]: bad[1], "step": bad[2]})
+            m = self._stream.last_step() or m
             self._stream.log_window()
         self._refresh_samples(save=False)
         self._stream.flush(self.run)

@@ -12,9 +12,12 @@ metrics.jsonl once a second by the worker, so a crash loses at most a second.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
 
 
 class MetricsStream:
@@ -35,6 +38,25 @@ class MetricsStream:
     def drop_window(self) -> None:
         """The steps since the last row were undone (a NaN rollback)."""
         self._window = []
+
+    def settle(self, keys=("loss_d", "loss_g")) -> Optional[Tuple[str, float, int]]:
+        """Turn the window's tensor metrics (a trainer with ``defer_metrics``) into floats with one device sync
+        for all of them; returns the first non-finite of ``keys`` as (key, value, step), or None."""
+        where = [(r, k) for r in self._window for k, v in r.items() if isinstance(v, torch.Tensor)]
+        if where:
+            dev = next((r[k].device for r, k in where if r[k].device.type != "cpu"), torch.device("cpu"))
+            values = torch.stack([r[k].detach().float().reshape(()).to(dev) for r, k in where]).tolist()
+            for (r, k), v in zip(where, values):
+                r[k] = v
+        for r in self._window:
+            for k in keys:
+                if k in r and not math.isfinite(r[k]):
+                    return k, r[k], r["step"]
+        return None
+
+    def last_step(self) -> Optional[Dict]:
+        """The newest step's metrics in the window (a copy), or None."""
+        return dict(self._window[-1]) if self._window else None
 
     @property
     def has_window(self) -> bool:

@@ -1,8 +1,10 @@
 """DCGAN (Radford et al. 2016) for 28, 32 and 64 px images with 1 or 3 channels.
 
 G: transposed convolutions with BatchNorm and ReLU, tanh out.
-D: strided convolutions with LeakyReLU(0.2). D has no BatchNorm so that every
-loss works with it, WGAN-GP included (its penalty is per sample).
+D: strided convolutions with LeakyReLU(0.2). By default D has no BatchNorm so that
+every loss works with it, WGAN-GP included (its penalty is per sample);
+``d_norm="batch"`` adds BatchNorm after every conv but the first, as pytorch/examples'
+DCGAN does (bench/train_throughput.py compares the two loops on those networks).
 """
 from __future__ import annotations
 
@@ -47,20 +49,26 @@ class DCGANGenerator(nn.Module):
         return self.net(z[:, :, None, None])                         # [B, C, H, W]
 
 
-def conv_features(channels: int, resolution: int, ndf: int) -> Tuple[List[nn.Module], int]:
-    """D's strided conv blocks: channels x res x res -> ch_out x base x base; returns (layers, ch_out)."""
+def conv_features(channels: int, resolution: int, ndf: int, batch_norm: bool = False) -> Tuple[List[nn.Module], int]:
+    """D's strided conv blocks: channels x res x res -> ch_out x base x base; returns (layers, ch_out).
+
+    ``batch_norm``: BatchNorm after every conv but the first (whose conv then needs no bias)."""
     n = _stages(resolution)
     layers, ch_in, ch = [], channels, ndf
-    for _ in range(n):  # each block: ch_in x s x s -> ch x s/2 x s/2
-        layers += [nn.Conv2d(ch_in, ch, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+    for i in range(n):  # each block: ch_in x s x s -> ch x s/2 x s/2
+        norm = batch_norm and i > 0
+        layers += [nn.Conv2d(ch_in, ch, 4, 2, 1, bias=not norm)]
+        layers += [nn.BatchNorm2d(ch)] if norm else []
+        layers += [nn.LeakyReLU(0.2, True)]
         ch_in, ch = ch, ch * 2
     return layers, ch_in
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, channels: int, resolution: int, ndf: int, sn: bool, mbstd: bool = False):
+    def __init__(self, channels: int, resolution: int, ndf: int, sn: bool, mbstd: bool = False,
+                 batch_norm: bool = False):
         super().__init__()
-        layers, ch_in = conv_features(channels, resolution, ndf)
+        layers, ch_in = conv_features(channels, resolution, ndf, batch_norm)
         if mbstd:                                   # ch_in x base x base -> (ch_in + 1) x base x base
             layers.append(MinibatchStd())
             ch_in += 1
@@ -87,5 +95,6 @@ def build_dcgan(cfg: ModelConfig, sample_shape: Tuple[int, ...], num_classes: in
     cfg.z_dim = cfg.z_dim or 64
     cfg.width = cfg.width or 32
     G = DCGANGenerator(cfg.z_dim, channels, res, cfg.width)
-    D = DCGANDiscriminator(channels, res, cfg.width, cfg.spectral_norm, cfg.minibatch_std)
+    D = DCGANDiscriminator(channels, res, cfg.width, cfg.spectral_norm, cfg.minibatch_std,
+                           batch_norm=cfg.d_norm == "batch")
     return G, D

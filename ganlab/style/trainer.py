@@ -34,11 +34,17 @@ W_AVG_DECAY = 0.995
 @TRAINERS.register("stylegan", "mixing regularisation, w_avg tracking, lazy R1")
 class StyleGANTrainer(Trainer):
     R1_EVERY = 16
+    CHANNELS_LAST = False                                # modulated convs reshape [B, C, H, W] into groups
 
     def _G(self, z: torch.Tensor, y: Optional[torch.Tensor], G: Optional[nn.Module] = None) -> torch.Tensor:
         G = G or self.G
         if not G.training:                               # sampling: the plain forward, fixed noise
             return G(z)
+        with self._amp():
+            return self._mixed(G, z)
+
+    def _mixed(self, G: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        """A training batch: w from z, w_avg tracked, styles mixed from two latents at a random cut-off."""
         w = G.mapping(z)                                 # [B, w_dim]
         with torch.no_grad():
             G.w_avg.copy_(w.detach().mean(0).lerp(G.w_avg, W_AVG_DECAY))
@@ -54,6 +60,7 @@ class StyleGANTrainer(Trainer):
 
 @TRAINERS.register("progan", "resolution and fade-in alpha from the step count")
 class ProGANTrainer(Trainer):
+    CHANNELS_LAST = False                                # not measured for its growing nets
     def __init__(self, cfg, data=None):
         super().__init__(cfg, data)
         self._grow()

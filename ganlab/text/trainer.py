@@ -83,6 +83,8 @@ def image_embeddings(embedder, data, cfg, desc: Optional[str] = None) -> torch.T
 
 @TRAINERS.register("text-gan", "LAFITE-style training on (perturbed) image embeddings")
 class TextGANTrainer(Trainer):
+    CHANNELS_LAST = False        # not measured for these nets; they keep NCHW
+
     def __init__(self, cfg, data=None):
         self.embedder = load_embedder(cfg.model.clip or "minilm")
         cfg.model.clip = cfg.model.clip or "minilm"

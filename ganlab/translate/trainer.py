@@ -43,6 +43,7 @@ def as_channels(x: torch.Tensor, c: int) -> torch.Tensor:
 
 
 class TranslationTrainer(Trainer):
+    CHANNELS_LAST = False        # not measured for these nets; they keep NCHW
     RECON = 100.0           # the family's reconstruction weight (train.recon overrides)
     NEEDS_PAIRS = True
 
