@@ -104,7 +104,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--resolution", type=int, default=d.resolution, help="image side in px")
     p.add_argument("--channels", type=int, default=d.channels, choices=[1, 3])
     p.add_argument("--data-root", default=d.root, help="folder for downloaded data")
-    p.add_argument("--n", type=int, default=d.n, help="items in generated sets (toys, shapes)")
+    p.add_argument("--n", "--items", type=int, default=d.n,
+                   help="items in generated sets (toys, shapes); --items under torchrun, which takes --n for its own")
     p.add_argument("--offline", action="store_true", help="never try to download data")
     p.add_argument("--log-every", type=int, default=t.log_every)
     p.add_argument("--sample-every", type=int, default=t.sample_every)
