@@ -390,7 +390,8 @@ class Trainer:
         """G's update on ``made`` (the D step's (fake, classes), G's graph kept), or on a fresh batch."""
         self.D.requires_grad_(False)                   # no D grads needed; saves the backward through D's weights
         try:
-            n, weight = self.cfg.train.batch_size, self.cfg.train.diversity
+            # this rank's rows of the batch (all of it alone); the draws below are for the world's batch
+            n, weight = self.cfg.train.batch_size // self.world.size, self.cfg.train.diversity
             if made is not None:
                 (fake, y), z = made, None
             else:
