@@ -197,7 +197,7 @@ class Explorer:
             return self._w_directions
         w = self.ws(noise(self.G, n, seed))[:, 0]                      # [n, w_dim]
         centred = w - w.mean(0, keepdim=True)
-        _, s, v = torch.pca_lowrank(centred, q=min(k, w.shape[1], n - 1), center=False)
+        _, s, v = _pca(centred, min(k, w.shape[1], n - 1), seed)
         vectors = v.T.contiguous()                                    # [k, w_dim], unit length
         self._w_directions = Directions(vectors, (centred @ v).std(0), s ** 2 / centred.pow(2).sum(), "W")
         return self._w_directions
@@ -235,7 +235,7 @@ class Explorer:
         feats = self._first_features(z).flatten(1)                    # [n, F]
         mean = feats.mean(0, keepdim=True)
         k_eff = min(k, feats.shape[1], n - 1)
-        _, s, v = torch.pca_lowrank(feats - mean, q=k_eff, center=False)
+        _, s, v = _pca(feats - mean, k_eff, seed)
         coords = (feats - mean) @ v                                   # [n, k]
         sol = torch.linalg.lstsq(coords, z).solution                 # [k, z_dim]: z ~ coords @ sol
         vectors = sol / sol.norm(dim=1, keepdim=True).clamp_min(1e-12)
@@ -270,6 +270,15 @@ class Explorer:
             if a:
                 z[j] = z[j] + float(a)
         return z
+
+
+def _pca(x: torch.Tensor, q: int, seed: int):
+    """torch.pca_lowrank of centred ``x`` [n, F] with its random projection drawn from ``seed``: the same
+    directions in every process, so a caption's "PC1 +1.5σ" draws the same image after a restart (and in
+    the page, which gets the server's directions)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.pca_lowrank(x, q=q, center=False)
 
 
 def _first_block(G: nn.Module) -> nn.Module:

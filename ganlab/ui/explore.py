@@ -72,7 +72,7 @@ class ExploreHandlers:
         self.sessions, self.models_root = sessions, sessions.models_root    # one models folder for every rule
         self.shelf: Shelf[Explorer] = Shelf(Explorer.open, MAX_LOADED)
         self.projected: Dict[str, Tuple[str, torch.Tensor]] = {}     # key -> (model source, latent)
-        self.browser = BrowserRender(N_DIRECTIONS)                   # G as ONNX for pages that render it
+        self.browser = BrowserRender(N_DIRECTIONS, where=self.where)  # G as ONNX for pages that render it
         sessions.on_close.append(lambda s: self.browser.forget(s.key))   # also browsers closed as idle
 
     # ---- models -------------------------------------------------------------------------

@@ -58,8 +58,10 @@ class Grant:
 
 
 class BrowserRender:
-    def __init__(self, n_directions: int = 5, cache: Optional[Path] = None):
+    def __init__(self, n_directions: int = 5, cache: Optional[Path] = None,
+                 where: Callable[[Explorer], str] = lambda ex: str(ex.source)):
         self.n_directions = n_directions
+        self.where = where               # a model as the page's info line names it (no server paths)
         self.cache = Path(cache) if cache is not None else Path(tempfile.mkdtemp(prefix="ganlab-onnx-"))
         self._exports: Dict[Tuple[str, int], Tuple[Path, Dict]] = {}     # (model source, step) -> (folder, meta)
         self._grants: Dict[str, Grant] = {}                              # token -> grant
@@ -84,7 +86,7 @@ class BrowserRender:
             token = same[0] if same else secrets.token_urlsafe(24)   # the same model again: the page keeps it
             if not same:
                 self._grants[token] = Grant(key, owner, folder, tuple(meta["files"]), ex.z)
-        return {"base": f"{PREFIX}/{token}/", "kind": meta["kind"]}
+        return {"base": f"{PREFIX}/{token}/", "kind": meta["kind"], "model": self.where(ex)}
 
     def forget(self, key: str) -> None:
         with self._lock:

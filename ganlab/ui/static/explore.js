@@ -57,6 +57,7 @@
       let m = state.loaded && state.loaded.base === base ? state.loaded : null;
       if (!m) {
         m = await load(base, offer.keys, offer.live || {});
+        m.where = offer.model;
         await draw(m, parseView(m, defaults(m)));                  // the first run compiles the graph
       }
       if (mine !== state.opening) return undefined;                // another model was opened meanwhile
@@ -295,8 +296,15 @@
   }
 
   // ---- one frame at a time; the newest view wins, timed from the oldest input it answers ---------------
+  // The model the page names in its info line (`models/...`): an open chain whose tail comes late must
+  // never draw the model opened before it, so the page only draws while the names agree.
+  const shown = () => {
+    const code = document.querySelector("#explore-info code");
+    return code ? code.textContent.trim() : null;
+  };
+
   function render(values) {
-    const m = state.model;
+    const m = state.model && state.model.where === shown() ? state.model : null;
     const view = m && parseView(m, values);
     state.values = values;
     if (!view) {
