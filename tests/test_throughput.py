@@ -159,3 +159,22 @@ def test_the_harness_prints_both_sides_and_their_ratio(monkeypatch, capsys, tmp_
     assert row["ganlab_images_per_s"] > 0 and row["reference_images_per_s"] > 0 and row["step_gflops"] > 0
     assert row["ratio"] == pytest.approx(row["ganlab_images_per_s"] / row["reference_images_per_s"])
     assert "ratio" in capsys.readouterr().out and (tmp_path / "t.json").exists()
+
+
+def test_time_to_quality_trains_both_sides_in_turns_and_reports_the_time_to_target(monkeypatch, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("time_to_quality", ROOT / "bench" / "time_to_quality.py")
+    ttq = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ttq)
+
+    def score(marks, n):                          # FID is its own test; here a made-up curve that falls with time
+        for m in marks:
+            m["fid"] = (100.0 if m["side"] == "reference" else 60.0) / m["minutes"] / 100
+    monkeypatch.setattr(ttq, "score", score)
+    out = ttq.main(["--minutes", "0.02", "--every", "0.01", "--data", "mnist", "--n", "10", "--target", "50",
+                    "--out", str(tmp_path)])
+    marks = out["marks"]
+    assert [m["side"] for m in marks] == ["ganlab", "reference", "reference", "ganlab"]     # turns alternate
+    assert all(Path(m["checkpoint"], "config.json").exists() for m in marks)   # what `eval` scores
+    steps = [m["step"] for m in marks if m["side"] == "reference"]
+    assert steps[0] >= 1 and steps[1] > steps[0]
+    assert out["minutes_to_target"]["ganlab"] is not None and "FID@10" in capsys.readouterr().out
