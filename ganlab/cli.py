@@ -62,6 +62,16 @@ def _train_parser(sub) -> None:
     p.add_argument("--n-critic", type=int, default=t.n_critic, help="D steps per G step")
     p.add_argument("--seed", type=int, default=t.seed)
     p.add_argument("--device", default=t.device, help="auto | cpu | cuda | mps")
+    p.add_argument("--precision", default=t.precision, choices=["auto", "fp32", "bf16"],
+                   help="bf16 autocast of the training passes (auto: bf16 on a CUDA GPU, fp32 on the CPU; "
+                        "bf16 also speeds up CPUs with AVX-512 BF16 or AMX)")
+    p.add_argument("--channels-last", dest="channels_last", action="store_const", const=True,
+                   default=t.channels_last, help="NHWC memory for the conv nets (default: on for dcgan-style nets)")
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_const", const=False)
+    p.add_argument("--compile", action="store_true", help="torch.compile G and D (needs a C++ compiler; "
+                   "the first steps compile, which takes from seconds to a minute)")
+    p.add_argument("--d-norm", default=m.d_norm, choices=["none", "batch"],
+                   help="dcgan: BatchNorm in D as pytorch/examples' DCGAN (not with wgan-gp)")
     p.add_argument("--spectral-norm", action="store_true", help="spectral norm on D's layers")
     p.add_argument("--minibatch-std", action="store_true", help="D sees each batch's spread (against collapse)")
     p.add_argument("--label", default=d.label, help="class to condition on where a set has several, "
@@ -124,12 +134,13 @@ FIELDS = {
     "minibatch_std": ("model", "minibatch_std"), "factorised": ("model", "factorised"),
     "clip": ("model", "clip"), "weight_clip": ("train", "clip"),
     "mapping_depth": ("model", "mapping_depth"), "grow_every": ("model", "grow_every"),
-    "sr_scale": ("model", "sr_scale"),
+    "sr_scale": ("model", "sr_scale"), "d_norm": ("model", "d_norm"),
     **{k: ("train", k) for k in ("loss", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "n_critic",
                                  "label_smoothing", "instance_noise", "gp_weight", "ema", "augment", "r1",
                                  "seed", "device", "log_every", "sample_every", "checkpoint_every", "eval_every",
                                  "eval_n", "condition", "clip_noise", "contrastive", "diversity",
-                                 "style_mixing", "r1_every", "recon", "adversarial", "identity", "mask")},
+                                 "style_mixing", "r1_every", "recon", "adversarial", "identity", "mask",
+                                 "precision", "channels_last", "compile")},
 }
 
 
@@ -178,7 +189,8 @@ def _explicit(parser: argparse.ArgumentParser, argv: Optional[List[str]]) -> set
 # what a resumed run may change (argparse dest = TrainConfig field): its length, where it runs, its rates
 # and schedules. The nets, data and loss are the checkpoint's; --ema cannot start mid-run (no G_ema to load).
 RESUMABLE = ("steps", "device", "lr_g", "lr_d", "n_critic", "eval_every", "eval_n", "sample_every",
-             "checkpoint_every", "log_every")
+             "checkpoint_every", "log_every",
+             "precision", "channels_last", "compile")
 
 
 def _open_resumed(a, silent: bool = False) -> Engine:

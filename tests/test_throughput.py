@@ -178,3 +178,18 @@ def test_time_to_quality_trains_both_sides_in_turns_and_reports_the_time_to_targ
     steps = [m["step"] for m in marks if m["side"] == "reference"]
     assert steps[0] >= 1 and steps[1] > steps[0]
     assert out["minutes_to_target"]["ganlab"] is not None and "FID@10" in capsys.readouterr().out
+
+
+def test_cli_speed_flags_reach_the_config_and_may_change_on_resume(tmp_path):
+    import json
+
+    from ganlab.cli import main
+    run = tmp_path / "run"
+    assert main(["train", "--data", "mnist", "--model", "dcgan", "--width", "8", "--z-dim", "8", "--batch-size", "8",
+                 "--steps", "2", "--precision", "bf16", "--no-channels-last", "--d-norm", "batch",
+                 "--device", "cpu", "--out", str(run)]) == 0
+    c = json.loads((run / "config.json").read_text())
+    assert c["train"]["precision"] == "bf16" and c["train"]["channels_last"] is False
+    assert c["model"]["d_norm"] == "batch"
+    assert main(["train", "--resume", str(run), "--steps", "3", "--precision", "fp32"]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["precision"] == "fp32"
