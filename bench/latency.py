@@ -120,13 +120,12 @@ def in_browser(url: str, n: int, models: List[str]) -> Dict[str, Dict]:
             page.get_by_role("option", name=f"shipped: {name}").click()
             page.click("#explore-open")
             ref = f"models/{name}"
-            try:
+            try:                                     # the page has taken this model over, or said why not
                 page.wait_for_function(
                     "(m) => { const c = document.querySelector('#explore-info code');"
-                    " return c && c.textContent === m && /rendering (in|on)/.test("
-                    " document.querySelector('#explore-render-note').innerText) &&"
-                    " (window.ganlabRenderPath === 'server' || (window.ganlabExplore.state.model || {}).where === m);"
-                    " }", arg=ref, timeout=120_000)
+                    " const note = document.querySelector('#explore-render-note').innerText;"
+                    " return c && c.textContent === m && (/on the server \\(/.test(note) ||"
+                    " (window.ganlabExplore.state.model || {}).where === m); }", arg=ref, timeout=120_000)
             except Exception as e:
                 out[name] = {"path": "failed", "error": str(e).splitlines()[0]}
                 page.close()
