@@ -92,6 +92,7 @@ def _meta_trainer(cfg: RunConfig, s: _Set):
     tr = cls.__new__(cls)
     tr.cfg, tr.loss, tr.device, tr.gen = cfg, get_loss(t.loss), META, torch.Generator()
     tr.step_count, tr.n_critic = 0, 1                    # every D step peaks alike: one is enough
+    tr.memory_format, tr.bf16 = None, False              # fp32 and NCHW: bf16 would only need less
     if m.factorised:
         m.class_factors = s.factors
     with torch.random.fork_rng(devices=[]), META:
