@@ -41,8 +41,10 @@ sysdeps:
 	  echo "      sudo apt-get install chromium dataset-fashion-mnist fonts-noto-color-emoji ruby-gemojione unicode-data"; \
 	fi
 
+# the speed harness (bench/__main__.py): throughput against the reference loop, latency, UI overhead,
+# time to quality; `make bench ARGS=--quick` for a short pass, ARGS="--only throughput" for one part
 bench: setup
-	$(PY) bench/train_speed.py
+	$(PY) -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -193,3 +193,29 @@ def test_cli_speed_flags_reach_the_config_and_may_change_on_resume(tmp_path):
     assert c["model"]["d_norm"] == "batch"
     assert main(["train", "--resume", str(run), "--steps", "3", "--precision", "fp32"]) == 0
     assert json.loads((run / "config.json").read_text())["train"]["precision"] == "fp32"
+
+
+def test_live_samples_are_drawn_only_while_someone_reads_them(tmp_path, monkeypatch):
+    import time
+
+    import ganlab.engine.run as run
+    monkeypatch.setattr(run, "SAMPLE_SECONDS", 0.05)
+    cfg = ring_cfg(steps=10**6)
+    cfg.train.sample_every = 10**6                   # no saved grids: only the live ones count
+    e = Engine.new(cfg, tmp_path / "live")
+    drawn = []
+    real = e._refresh_samples
+    e._refresh_samples = lambda save: (drawn.append(save), real(save))
+    e.start()
+    try:
+        time.sleep(1.0)                              # training, nobody looking
+        unwatched = drawn.count(False)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:                # a page polling
+            e.latest_samples()
+            time.sleep(0.1)
+        watched = drawn.count(False) - unwatched
+    finally:
+        e.stop()
+    assert e.status()["step"] > 0
+    assert unwatched == 0 and watched >= 2, (unwatched, watched)

@@ -62,7 +62,8 @@ from .stream import MetricsStream
 
 log = logging.getLogger(__name__)
 
-SAMPLE_SECONDS = 2.0        # refresh the live sample grid at least this often
+SAMPLE_SECONDS = 2.0        # refresh the live sample grid at least this often while someone looks at it
+WATCHED_SECONDS = 10.0      # "someone looks": the samples were read this recently (a page polls every second)
 FLUSH_SECONDS = 1.0         # write buffered metrics rows to disk this often
 RATE_SECONDS = 3.0          # the step rate is measured over this window
 ENDED = ("stopped", "error")
@@ -89,6 +90,7 @@ class Engine:
         for row in self._stream.since(0)[0]:
             self._health.observe(row)
         self._samples: Tuple[int, Optional[torch.Tensor]] = (trainer.step_count, None)
+        self._looked = -WATCHED_SECONDS                # when the live samples were last read (monotonic)
         self._state, self._error, self._changed = "idle", "", False
         self._listeners: List[Callable[[str, str], None]] = []
         self._running = False
@@ -274,6 +276,7 @@ class Engine:
 
     def latest_samples(self) -> Tuple[int, Optional[torch.Tensor]]:
         with self._lock:
+            self._looked = time.monotonic()            # the worker draws live grids only while they are read
             return self._samples
 
     def snapshot(self, cursor: int = 0, shown_step: int = -1) -> Dict[str, Any]:
@@ -377,7 +380,8 @@ class Engine:
                     self._train_one()
                 now = time.monotonic()
                 self._measure_rate(now)
-                if now - last_sample >= SAMPLE_SECONDS:
+                # the live grid is drawn for the page at the rate it reads it: nobody looking, no G pass
+                if now - last_sample >= SAMPLE_SECONDS and now - self._looked < WATCHED_SECONDS:
                     with self._using:
                         self._refresh_samples(save=False)
                     last_sample = now
