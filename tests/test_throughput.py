@@ -219,3 +219,18 @@ def test_live_samples_are_drawn_only_while_someone_reads_them(tmp_path, monkeypa
         e.stop()
     assert e.status()["step"] > 0
     assert unwatched == 0 and watched >= 2, (unwatched, watched)
+
+
+def test_python_m_bench_runs_a_part_and_writes_its_summary(tmp_path, monkeypatch):
+    import json
+    import subprocess
+    import sys
+    bad = subprocess.run([sys.executable, "-m", "bench", "--only", "nope"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown part" in bad.stderr
+    spec = importlib.util.spec_from_file_location("bench_main", ROOT / "bench" / "__main__.py")
+    main = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(main)
+    monkeypatch.setattr(main, "run_part", lambda part, quick: {"part": part, "quick": quick})
+    out = main.main(["--only", "throughput,ui", "--quick", "--json", str(tmp_path / "b.json")])
+    assert out["throughput"] == {"part": "throughput", "quick": True} and "ui" in out
+    assert json.loads((tmp_path / "b.json").read_text())["ui"]["part"] == "ui"
