@@ -46,13 +46,39 @@ def rate_of(metrics: Path, warmup: float) -> Optional[float]:
     return images / (kept[-1]["time"] - kept[0]["time"])
 
 
+def cpu_seconds(pids) -> float:
+    """User + system CPU seconds used so far by the processes ``pids`` (Linux /proc; 0 where unreadable)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def chromium_pids() -> List[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if b"chromium" in (d / "cmdline").read_bytes():
+                    out.append(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
 def newest_run(root: Path, since: float) -> Optional[Path]:
     runs = [p.parent for p in root.rglob("config.json") if p.stat().st_mtime >= since and
             (p.parent / "metrics.jsonl").exists()]
     return max(runs, key=lambda p: p.stat().st_mtime) if runs else None
 
 
-def attached_turn(browser, url: str, runs: Path, data: str, seconds: float, warmup: float) -> Dict:
+def attached_turn(browser, url: str, runs: Path, data: str, seconds: float, warmup: float, server: int) -> Dict:
+    """A Train-tab run with the page open; also the CPU seconds the server process and Chromium used meanwhile
+    (where the overhead goes: on a real deployment the browser runs on the student's machine)."""
     from ganlab.devtools import train_page, wait_until
     t0 = time.time()
     page = train_page(browser, url, data, steps=10**6)
@@ -61,13 +87,18 @@ def attached_turn(browser, url: str, runs: Path, data: str, seconds: float, warm
         found = wait_until(lambda: newest_run(runs, t0) is not None, timeout=60)
         if not found:
             raise RuntimeError("the Train tab's run never appeared under " + str(runs))
-        time.sleep(seconds + warmup)
+        time.sleep(warmup)
+        before = cpu_seconds([server]), cpu_seconds(chromium_pids()), time.time()
+        time.sleep(seconds)
+        after = cpu_seconds([server]), cpu_seconds(chromium_pids()), time.time()
         run = newest_run(runs, t0)
         shown = page.locator("#train-grid img").count() + page.locator("#train-points").count()
     finally:
         page.close()                                  # unload: the browser's run stops
+    span = after[2] - before[2]
     return {"turn": "attached", "run": str(run), "images_per_s": rate_of(run / "metrics.jsonl", warmup),
-            "page_showed_samples": shown > 0}
+            "page_showed_samples": shown > 0, "server_cpu_share": (after[0] - before[0]) / span,
+            "chromium_cpu_share": (after[1] - before[1]) / span}
 
 
 def headless_turn(config: Path, folder: Path, seconds: float, warmup: float, nice: int) -> Dict:
@@ -103,13 +134,13 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     turns: List[Dict] = []
     with tempfile.TemporaryDirectory(prefix="ganlab-ui-overhead-") as tmp:
         work = Path(tmp)
-        with serve_app(work) as (url, _), chromium() as browser:
+        with serve_app(work) as (url, proc), chromium() as browser:
             config = None
             for r in range(a.rounds):
                 order = ["attached", "headless"] if r % 2 == 0 else ["headless", "attached"]
                 for kind in order:                   # round 0 starts attached: its run gives the config
                     if kind == "attached":
-                        turns.append(attached_turn(browser, url, work / "runs", a.data, a.seconds, a.warmup))
+                        turns.append(attached_turn(browser, url, work / "runs", a.data, a.seconds, a.warmup, proc.pid))
                         config = config or Path(turns[-1]["run"]) / "config.json"
                     else:
                         turns.append(headless_turn(config, work / f"headless-{r}", a.seconds, a.warmup, nice=19))
@@ -124,11 +155,15 @@ def summarise(turns: List[Dict], a) -> Dict:
     att, head = mean("attached"), mean("headless")
     out = {"data": a.data, "seconds": a.seconds, "turns": turns, "attached_images_per_s": att,
            "headless_images_per_s": head}
+    for key in ("server_cpu_share", "chromium_cpu_share"):
+        xs = [t[key] for t in turns if key in t]
+        out[key] = sum(xs) / len(xs) if xs else None
     if att and head:
         out["ratio"] = att / head
         out["overhead"] = 1 - att / head
         print(f"headless {head:.1f} img/s, Train tab attached {att:.1f} img/s: ratio {att / head:.3f} "
-              f"(overhead {100 * (1 - att / head):.1f}%)")
+              f"(overhead {100 * (1 - att / head):.1f}%); while attached the server process used "
+              f"{out['server_cpu_share']:.2f} cores and Chromium {out['chromium_cpu_share']:.2f}")
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=2))
     return out
