@@ -128,13 +128,15 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     p.add_argument("--rounds", type=int, default=3, help="turns each way")
     p.add_argument("--seconds", type=float, default=40.0, help="measured seconds per turn")
     p.add_argument("--warmup", type=float, default=10.0, help="seconds of each turn left out")
+    p.add_argument("--nice", type=int, default=19, help="niceness of the training processes on both sides "
+                   "(the app's --train-nice; its default is 19, so pages stay quick)")
     p.add_argument("--json", help="write the figures here")
     a = p.parse_args(argv)
     from ganlab.devtools import chromium, serve_app
     turns: List[Dict] = []
     with tempfile.TemporaryDirectory(prefix="ganlab-ui-overhead-") as tmp:
         work = Path(tmp)
-        with serve_app(work) as (url, proc), chromium() as browser:
+        with serve_app(work, env={"GANLAB_TRAIN_NICE": str(a.nice)}) as (url, proc), chromium() as browser:
             config = None
             for r in range(a.rounds):
                 order = ["attached", "headless"] if r % 2 == 0 else ["headless", "attached"]
@@ -143,7 +145,7 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                         turns.append(attached_turn(browser, url, work / "runs", a.data, a.seconds, a.warmup, proc.pid))
                         config = config or Path(turns[-1]["run"]) / "config.json"
                     else:
-                        turns.append(headless_turn(config, work / f"headless-{r}", a.seconds, a.warmup, nice=19))
+                        turns.append(headless_turn(config, work / f"headless-{r}", a.seconds, a.warmup, nice=a.nice))
                     print(json.dumps({k: v for k, v in turns[-1].items() if k != "run"}), flush=True)
     return summarise(turns, a)
 
@@ -153,7 +155,7 @@ def summarise(turns: List[Dict], a) -> Dict:
         xs = [t["images_per_s"] for t in turns if t["turn"] == kind and t["images_per_s"]]
         return sum(xs) / len(xs) if xs else None
     att, head = mean("attached"), mean("headless")
-    out = {"data": a.data, "seconds": a.seconds, "turns": turns, "attached_images_per_s": att,
+    out = {"data": a.data, "seconds": a.seconds, "nice": a.nice, "turns": turns, "attached_images_per_s": att,
            "headless_images_per_s": head}
     for key in ("server_cpu_share", "chromium_cpu_share"):
         xs = [t[key] for t in turns if key in t]
