@@ -58,7 +58,8 @@ def test_walk_in_w_is_a_straight_line_between_the_two_ws(ex):
     mid = ex.render_ws((ex.ws(a, 0.8) + ex.ws(b, 0.8)) / 2)[0]
     assert torch.allclose(frames[2], mid, atol=1e-5)
     in_z = ex.walk(a, b, n=5, psi=0.8, space="z")
-    assert torch.allclose(in_z[0], frames[0], atol=1e-6) and not torch.allclose(in_z[2], frames[2], atol=1e-4)
+    # the same endpoint by two batched paths (rounding ~3e-6), and a different middle
+    assert torch.allclose(in_z[0], frames[0], atol=1e-5) and not torch.allclose(in_z[2], frames[2], atol=1e-4)
 
 
 def test_mixing_grid_cells(ex):

@@ -70,8 +70,6 @@ class TrainView:
     rows: List[Dict] = field(default_factory=list)
     shown_step: int = -1                   # step of the samples on screen; -1 = redraw
     redraw: bool = True                    # curves need a redraw even without new rows
-    curves_pending: bool = False           # rows arrived since the curves were last sent
-    curves_at: float = 0.0                 # when they were (monotonic): see train_view.CURVES_SECONDS
     status_text: str = ""
     health_text: str = ""
     real: Optional[object] = None          # a few hundred real points for the 2-D scatter

@@ -9,7 +9,6 @@ snapshot call); once its engine has ended, from its folder.
 """
 from __future__ import annotations
 
-import time
 from typing import Any, Dict, List, Optional
 
 import gradio as gr
@@ -24,10 +23,6 @@ from .runview import DiskRun, LiveRun
 from .sessions import Sessions, TrainView
 
 REAL_POINTS = 400                           # grey real points under the scatter
-# New rows reach the curves at most this often: the status line still moves every poll, but the 3-panel
-# figure was the one output built, sent and redrawn by the browser every second, and a curve a second
-# newer tells nobody anything.
-CURVES_SECONDS = 3.0
 
 
 def _ended(e) -> bool:
@@ -103,13 +98,11 @@ def render(sessions: Sessions, view: TrainView) -> tuple:
     rows, view.cursor = snap["rows"], snap["cursor"]
     if rows:
         view.rows = compact(view.rows + rows)
-        view.curves_pending = True
     info = snap["status"]
-    curves, now = skip, time.monotonic()
-    if view.redraw or view.curves_pending and now - view.curves_at >= CURVES_SECONDS:
+    curves = skip
+    if rows or view.redraw:
         curves = live_value(curves_figure(view.rows, probability=info["probability"], as_dict=True))
-        view.redraw = view.curves_pending = False
-        view.curves_at = now
+        view.redraw = False
     text = status_text(sessions, view, snap)
     status, view.status_text = (skip if text == view.status_text else text), text
     points, grid = _samples(view, src, snap)
