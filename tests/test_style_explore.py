@@ -53,12 +53,13 @@ def test_walk_in_w_is_a_straight_line_between_the_two_ws(ex):
     a, b = ex.z(1), ex.z(2)
     frames = ex.walk(a, b, n=5, psi=0.8)
     assert frames.shape == (5, 3, 16, 16)
-    assert torch.allclose(frames[0], ex.render(a, psi=0.8)[0], atol=1e-6)
-    assert torch.allclose(frames[-1], ex.render(b, psi=0.8)[0], atol=1e-6)
+    # endpoints: one image rendered in a batch of 5 and alone (the kernels' rounding differs by ~3e-6)
+    assert torch.allclose(frames[0], ex.render(a, psi=0.8)[0], atol=1e-5)
+    assert torch.allclose(frames[-1], ex.render(b, psi=0.8)[0], atol=1e-5)
     mid = ex.render_ws((ex.ws(a, 0.8) + ex.ws(b, 0.8)) / 2)[0]
     assert torch.allclose(frames[2], mid, atol=1e-5)
     in_z = ex.walk(a, b, n=5, psi=0.8, space="z")
-    # the same endpoint by two batched paths (rounding ~3e-6), and a different middle
+    # the same endpoint by two paths, and a different middle
     assert torch.allclose(in_z[0], frames[0], atol=1e-5) and not torch.allclose(in_z[2], frames[2], atol=1e-4)
 
 
