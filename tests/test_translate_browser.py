@@ -83,15 +83,19 @@ def test_a_stroke_becomes_a_picture_and_an_upload_is_made_4x_larger(app_url, tmp
         page.get_by_role("tab", name="Image → Image").click()
         _open(page, "your run: pix2pix")
         assert page.is_visible("#translate-sketch") and not page.is_visible("#translate-mask")
-        box = _settled_box(page, "#translate-sketch canvas")
-        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        page.mouse.move(x - 60, y - 60)
-        page.mouse.down()
-        for i in range(1, 13):                                       # one stroke, corner to corner
-            page.mouse.move(x - 60 + 10 * i, y - 60 + 10 * i)
-        page.mouse.up()
-        assert wait_until(lambda: "Your drawing" in page.inner_text("#translate-message"), timeout=30), \
-            page.inner_text("#translate-message")
+        answered = False
+        for _ in range(2):          # a stroke made while the model's opening still resets the pad is lost: redraw
+            box = _settled_box(page, "#translate-sketch canvas")
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(x - 60, y - 60)
+            page.mouse.down()
+            for i in range(1, 13):                                   # one stroke, corner to corner
+                page.mouse.move(x - 60 + 10 * i, y - 60 + 10 * i)
+            page.mouse.up()
+            answered = wait_until(lambda: "Your drawing" in page.inner_text("#translate-message"), timeout=25)
+            if answered:
+                break
+        assert answered, page.inner_text("#translate-message")
         assert "Your drawing, 16x16 → G's output, 16x16" in page.inner_text("#translate-message")
         assert wait_until(lambda: _natural(page, "translate-out") == 256)        # 16 px shown 16x, pixelated
         assert _downloaded(page).size == (16, 16)
