@@ -56,10 +56,6 @@
     try {
       let m = state.loaded && state.loaded.base === base ? state.loaded : null;
       if (!m) {
-        // the runtime (11 MB of WebAssembly) and the model load once Explore is on screen: a page that
-        // trains or translates never pays for them, and the server renders meanwhile
-        await onScreen("#explore-image");
-        if (mine !== state.opening) return undefined;
         m = await load(base, offer.keys, offer.live || {});
         m.where = offer.model;
         await draw(m, parseView(m, defaults(m)));                  // the first run compiles the graph
@@ -72,16 +68,6 @@
       console.warn("ganlab: cannot render this model in the browser; the server renders it", e);
       return mine === state.opening ? onServer("the browser could not load the model") : undefined;
     }
-  }
-
-  function onScreen(selector) {
-    return new Promise((resolve) => {
-      const look = () => {
-        const el = document.querySelector(selector);
-        if (el && el.getClientRects().length > 0) resolve(el); else setTimeout(look, 300);
-      };
-      look();
-    });
   }
 
   async function load(base, keys, live) {
