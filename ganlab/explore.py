@@ -15,6 +15,7 @@ Every function is pure torch on the CPU (or G's device) and returns tensors in
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -82,6 +83,8 @@ class Explorer:
         self.G, self.cfg, self.step, self.source = G.eval(), cfg, step, source
         self._directions: Optional[Directions] = None
         self._w_directions: Optional[Directions] = None
+        # one PCA at a time: the page's meta.json, a slider and a grid can all ask for directions at once
+        self._pca_lock = threading.Lock()
 
     @classmethod
     def open(cls, path) -> "Explorer":
@@ -193,14 +196,17 @@ class Explorer:
     def w_directions(self, k: int = 5, n: int = 2000, seed: int = 0) -> Directions:
         """GANSpace on a style model: PCA of w = mapping(z) for ``n`` random z (Härkönen et al. 2020)."""
         self._need_style("Directions in W")
-        if self._w_directions is not None and len(self._w_directions.vectors) >= k:
-            return self._w_directions
+        with self._pca_lock:
+            if self._w_directions is None or len(self._w_directions.vectors) < k:
+                self._w_directions = self._w_pca(k, n, seed)
+        return self._w_directions
+
+    def _w_pca(self, k: int, n: int, seed: int) -> Directions:
         w = self.ws(noise(self.G, n, seed))[:, 0]                      # [n, w_dim]
         centred = w - w.mean(0, keepdim=True)
         _, s, v = _pca(centred, min(k, w.shape[1], n - 1), seed)
         vectors = v.T.contiguous()                                    # [k, w_dim], unit length
-        self._w_directions = Directions(vectors, (centred @ v).std(0), s ** 2 / centred.pow(2).sum(), "W")
-        return self._w_directions
+        return Directions(vectors, (centred @ v).std(0), s ** 2 / centred.pow(2).sum(), "W")
 
     def move_ws(self, ws: torch.Tensor, amounts: Sequence[float], layers: Optional[Sequence[int]] = None,
                 k: int = 5) -> torch.Tensor:
@@ -229,8 +235,12 @@ class Explorer:
         linear regression from the PCA coordinates to z gives, for each
         component, the direction in z that moves the image along it.
         """
-        if self._directions is not None and len(self._directions.vectors) >= k:
-            return self._directions
+        with self._pca_lock:
+            if self._directions is None or len(self._directions.vectors) < k:
+                self._directions = self._z_pca(k, n, seed)
+        return self._directions
+
+    def _z_pca(self, k: int, n: int, seed: int) -> Directions:
         z = noise(self.G, n, seed)
         feats = self._first_features(z).flatten(1)                    # [n, F]
         mean = feats.mean(0, keepdim=True)
@@ -241,14 +251,20 @@ class Explorer:
         vectors = sol / sol.norm(dim=1, keepdim=True).clamp_min(1e-12)
         scales = (z @ vectors.T).std(0)                               # noise std along each direction
         var = s ** 2 / ((feats - mean) ** 2).sum()
-        self._directions = Directions(vectors, scales, var, "G's first feature map")
-        return self._directions
+        return Directions(vectors, scales, var, "G's first feature map")
 
     def _first_features(self, z: torch.Tensor) -> torch.Tensor:
-        """G's activations after its first block, for the PCA (a forward hook, no change to G)."""
+        """G's activations after its first block, for the PCA (a forward hook, no change to G).
+
+        G is shared: other threads draw with it meanwhile (a grid, a slider), and the hook sees their
+        forwards too, so it keeps only the one this thread makes."""
         first = _first_block(self.G)
-        out = {}
-        handle = first.register_forward_hook(lambda m, i, o: out.setdefault("h", o))
+        out, me = {}, threading.get_ident()
+
+        def keep(module, inputs, output):
+            if threading.get_ident() == me:
+                out.setdefault("h", output)
+        handle = first.register_forward_hook(keep)
         try:
             y = torch.arange(len(z)) % self.G.num_classes if self.conditional else None
             generate(self.G, z, y)

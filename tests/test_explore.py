@@ -2,6 +2,7 @@
 import csv
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -75,6 +76,30 @@ def test_principal_directions_are_unit_vectors_that_change_the_image():
     assert torch.allclose(moved - z, 2.0 * d.scales[0] * d.vectors[0])
     assert not torch.allclose(ex.render(moved), ex.render(z))
     assert ex.move(z, [0.0], dims=[0.0, 1.5])[1] == pytest.approx(float(z[1]) + 1.5)
+
+
+def test_directions_ignore_a_forward_another_thread_makes_meanwhile():
+    """G is shared by every handler: a class grid drawn while the PCA's forward is under way must not be
+    taken for the PCA's features (the server once failed with "size of tensor a (2000) must match ... (40)")."""
+    ex = explorer(classes=3)
+    first = next(m for m in ex.G.modules() if type(m).__name__ == "ConditionalBatchNorm2d"
+                 or isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)))
+    others = []
+
+    def meanwhile(module, inputs):                         # before the PCA's pass reaches G's first block:
+        if threading.current_thread() is threading.main_thread() and not others:
+            t = threading.Thread(target=lambda: others.append(ex.render(ex.z(5)[None].expand(4, -1).clone())))
+            t.start()                                      # another handler draws four images, and is done
+            t.join()
+    handle = first.register_forward_pre_hook(meanwhile)
+    try:
+        d = ex.directions(3, n=50)
+    finally:
+        handle.remove()
+    assert others and others[0].shape[0] == 4              # the other forward did run inside the PCA's pass
+    assert d.vectors.shape == (3, ex.z_dim) and torch.isfinite(d.vectors).all()
+    fresh = explorer(classes=3).directions(3, n=50)        # and the result is the one a quiet G gives
+    assert torch.allclose(d.vectors, fresh.vectors, atol=1e-5)
 
 
 def test_class_grid_and_blend_for_a_conditional_model():

@@ -219,7 +219,8 @@ def test_explore_slider_moves_the_image_and_classes_change_the_grid(page, tmp_pa
     assert grid, "no class grid"
     page.locator("#explore-classes input").click()
     page.get_by_role("option", name="Bag").click()
-    assert _until(lambda: _src(page, "explore-grid") not in ("", grid)), "the class grid did not change"
+    assert _until(lambda: _src(page, "explore-grid") not in ("", grid)), \
+        f"the class grid did not change; the tab says: {page.inner_text('#explore-message')!r}"
     shot = ROOT / "docs" / "explore.png" if os.environ.get("GANLAB_SCREENSHOT") else tmp_path / "explore.png"
     page.screenshot(path=str(shot), full_page=True)
 
