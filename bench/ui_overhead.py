@@ -14,6 +14,12 @@ One ``python app.py`` serves throughout (as `make run` does). Turns alternate:
 
 A turn's rate is the steps its run's metrics.jsonl rows gained after a warm-up, times the
 batch, over the rows' wall-clock span. The overhead is 1 - attached / headless.
+
+On a machine with few cores most of the overhead is the browser's own CPU time: the training
+threads wait at every op for the one Chromium preempted. ``--pin`` separates that from what
+streaming costs the run: training (both sides, one thread per CPU) keeps to the last CPU (the
+app's ``--train-cpus``), while the server, Chromium and this script share the others, as when
+the browser runs on the student's own machine.
 """
 from __future__ import annotations
 
@@ -101,20 +107,24 @@ def attached_turn(browser, url: str, runs: Path, data: str, seconds: float, warm
             "chromium_cpu_share": (after[1] - before[1]) / span}
 
 
-def headless_turn(config: Path, folder: Path, seconds: float, warmup: float, nice: int) -> Dict:
+def headless_turn(config: Path, folder: Path, seconds: float, warmup: float, nice: int, cpus: str = "") -> Dict:
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(config), str(folder), str(seconds + warmup),
-                             str(nice)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                             str(nice), cpus], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     proc.wait(timeout=seconds + warmup + 300)
     return {"turn": "headless", "run": str(folder), "images_per_s": rate_of(folder / "metrics.jsonl", warmup)}
 
 
-def child(config: str, folder: str, seconds: str, nice: str) -> None:
-    """The headless side: the config through the Engine, in this process, for ``seconds`` of training."""
+def child(config: str, folder: str, seconds: str, nice: str, cpus: str = "") -> None:
+    """The headless side: the config through the Engine, in this process, for ``seconds`` of training
+    (on ``cpus``, "1,3", with a thread each, as the app's --train-cpus runs do; "" = every CPU)."""
     from ganlab.config import RunConfig
     from ganlab.engine import Engine
     os.nice(int(nice))
+    pinned = [int(c) for c in cpus.split(",") if c]
+    if pinned:
+        os.sched_setaffinity(0, pinned)
     cfg = RunConfig.from_dict(json.loads(Path(config).read_text()))
-    e = Engine.new(cfg, folder)
+    e = Engine.new(cfg, folder, threads=len(pinned) or None)
     e.start()
     end = time.time() + float(seconds)
     while time.time() < end and e.status()["state"] == "running":
@@ -130,13 +140,23 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     p.add_argument("--warmup", type=float, default=10.0, help="seconds of each turn left out")
     p.add_argument("--nice", type=int, default=19, help="niceness of the training processes on both sides "
                    "(the app's --train-nice; its default is 19, so pages stay quick)")
+    p.add_argument("--pin", action="store_true", help="training on the last CPU, the server and Chromium on the "
+                   "others: what streaming costs, without the browser's share of the cores")
     p.add_argument("--json", help="write the figures here")
     a = p.parse_args(argv)
     from ganlab.devtools import chromium, serve_app
+    env, train_cpus = {"GANLAB_TRAIN_NICE": str(a.nice)}, ""
+    if a.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            p.error("--pin needs at least 2 CPUs")
+        train_cpus = str(cpus[-1])
+        os.sched_setaffinity(0, cpus[:-1])            # the server and Chromium, started from here, inherit it
+        env["GANLAB_TRAIN_CPUS"] = train_cpus
     turns: List[Dict] = []
     with tempfile.TemporaryDirectory(prefix="ganlab-ui-overhead-") as tmp:
         work = Path(tmp)
-        with serve_app(work, env={"GANLAB_TRAIN_NICE": str(a.nice)}) as (url, proc), chromium() as browser:
+        with serve_app(work, env=env) as (url, proc), chromium() as browser:
             config = None
             for r in range(a.rounds):
                 order = ["attached", "headless"] if r % 2 == 0 else ["headless", "attached"]
@@ -145,7 +165,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                         turns.append(attached_turn(browser, url, work / "runs", a.data, a.seconds, a.warmup, proc.pid))
                         config = config or Path(turns[-1]["run"]) / "config.json"
                     else:
-                        turns.append(headless_turn(config, work / f"headless-{r}", a.seconds, a.warmup, nice=a.nice))
+                        turns.append(headless_turn(config, work / f"headless-{r}", a.seconds, a.warmup, nice=a.nice,
+                                                   cpus=train_cpus))
                     print(json.dumps({k: v for k, v in turns[-1].items() if k != "run"}), flush=True)
     return summarise(turns, a)
 
@@ -155,7 +176,8 @@ def summarise(turns: List[Dict], a) -> Dict:
         xs = [t["images_per_s"] for t in turns if t["turn"] == kind and t["images_per_s"]]
         return sum(xs) / len(xs) if xs else None
     att, head = mean("attached"), mean("headless")
-    out = {"data": a.data, "seconds": a.seconds, "nice": a.nice, "turns": turns, "attached_images_per_s": att,
+    out = {"data": a.data, "seconds": a.seconds, "nice": a.nice, "pinned": bool(getattr(a, "pin", False)),
+           "turns": turns, "attached_images_per_s": att,
            "headless_images_per_s": head}
     for key in ("server_cpu_share", "chromium_cpu_share"):
         xs = [t[key] for t in turns if key in t]
@@ -173,6 +195,6 @@ def summarise(turns: List[Dict], a) -> Dict:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(*sys.argv[2:6])
+        child(*sys.argv[2:7])
     else:
         main()

@@ -40,7 +40,7 @@ ENV = {
     "train_processes": "GANLAB_TRAIN_PROCESSES", "checkpoint_minutes": "GANLAB_CHECKPOINT_MINUTES",
     "release_minutes": "GANLAB_RELEASE_MINUTES", "idle_minutes": "GANLAB_IDLE_MINUTES",
     "upload_quota": "GANLAB_UPLOAD_QUOTA", "upload_total": "GANLAB_UPLOAD_TOTAL", "max_upload": "GANLAB_MAX_UPLOAD",
-    "train_nice": "GANLAB_TRAIN_NICE", "workers": "GANLAB_WORKERS",
+    "train_nice": "GANLAB_TRAIN_NICE", "train_cpus": "GANLAB_TRAIN_CPUS", "workers": "GANLAB_WORKERS",
     "worker_authkey_file": "GANLAB_WORKER_AUTHKEY_FILE", "watch": "GANLAB_WATCH",
 }
 # Gradio's own names for the address, still honoured (Docker images set them)
@@ -68,6 +68,7 @@ class ServerOptions:
     upload_total: int = 5 * 2**30          # bytes of uploads for the whole server
     max_upload: int = 100 * 2**20          # bytes of one upload request
     train_nice: int = 19                   # training processes run at this niceness, so pages stay quick
+    train_cpus: List[int] = field(default_factory=list)      # CPUs the training processes run on; [] = all
     workers: List[str] = field(default_factory=list)          # HOST:PORT of GPU workers (engine/worker.py)
     worker_authkey_file: Optional[Path] = None                 # the key the workers were started with
     watch: List[Path] = field(default_factory=list)           # folders whose runs everyone may watch, read-only
@@ -127,6 +128,23 @@ def _bytes(text: str) -> int:
     return int(v)
 
 
+def _cpus(text: str) -> List[int]:
+    """'1', '1-3', '0,2-3' (taskset's list form) -> sorted CPU numbers, each one this machine has."""
+    have = os.cpu_count() or 1
+    out = set()
+    for part in str(text).replace(" ", "").split(","):
+        lo, sep, hi = part.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ValueError(f"must be CPU numbers such as 1-3 or 0,2 (got {text!r})")
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if last < first:
+            raise ValueError(f"must list ranges low to high (got {part!r})")
+        if last >= have:
+            raise ValueError(f"names CPU {last}, but this machine's CPUs are 0-{have - 1}")
+        out.update(range(first, last + 1))
+    return sorted(out)
+
+
 def _address(text: str) -> str:
     host, sep, port = str(text).strip().rpartition(":")
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
@@ -154,7 +172,7 @@ PARSERS = {"port": _whole(1, 65535), "max_runs": _whole(1, 1000), "torch_threads
            "checkpoint_minutes": _minutes, "release_minutes": _minutes, "idle_minutes": _minutes,
            "upload_quota": _bytes, "upload_total": _bytes, "max_upload": _bytes, "memory_budget": _budget,
            "classroom": _bool, "play_processes": _bool, "train_processes": _bool, "train_nice": _whole(0, 19),
-           "workers": _address}
+           "train_cpus": _cpus, "workers": _address}
 
 
 def _arg_type(dest: str) -> Callable[[str], object]:
@@ -210,6 +228,9 @@ def parser() -> argparse.ArgumentParser:
         f"of their own (1, default) or on threads of the server (0){env('train_processes')}")
     add("--train-nice", type=_arg_type("train_nice"), metavar="N", help="niceness of training processes, so "
         f"pages stay quick while runs train (0-19, default {o.train_nice}){env('train_nice')}")
+    add("--train-cpus", type=_arg_type("train_cpus"), metavar="LIST", help="CPUs the training processes run on, "
+        "e.g. 1-3, so the others stay free for the server (and a browser on this machine); each run's torch "
+        f"threads share these (default all){env('train_cpus')}")
     add("--checkpoint-minutes", type=_arg_type("checkpoint_minutes"), metavar="M", help="a run in the app saves a "
         f"checkpoint this often (default {o.checkpoint_minutes:g}; 0 = only when it stops){env('checkpoint_minutes')}")
     add("--release-minutes", type=_arg_type("release_minutes"), metavar="M", help="a paused run checkpoints and "

@@ -39,6 +39,9 @@ def test_options_come_from_flags_then_the_environment(tmp_path):
     assert (o.max_runs, o.auth, o.port, o.host, o.runs, o.play_processes) == \
         (12, {"a": "1", "b": "2"}, 8000, "0.0.0.0", tmp_path / "r", False)
     assert parse_options(["--max-runs", "3"], environ=env).max_runs == 3          # a flag wins over its variable
+    assert parse_options(["--train-cpus", "0"], environ={}).train_cpus == [0]
+    if (os.cpu_count() or 1) >= 2:
+        assert parse_options([], environ={"GANLAB_TRAIN_CPUS": "1,0-1"}).train_cpus == [0, 1]
     accounts = tmp_path / "accounts.txt"
     accounts.write_text("# the class\nann:one\n\nbo:two\n")
     assert parse_options(["--auth-file", str(accounts)], environ={}).auth == {"ann": "one", "bo": "two"}
@@ -53,6 +56,9 @@ def test_options_come_from_flags_then_the_environment(tmp_path):
     (["--auth", "nopassword"], {}, "USER:PASSWORD"),
     (["--data-roots", "/no/such/folder"], {}, "is not a folder"),
     (["--upload-quota", "5GB", "--upload-total", "1GB"], {}, "cannot be larger"),
+    ([], {"GANLAB_TRAIN_CPUS": "4096"}, "GANLAB_TRAIN_CPUS names CPU 4096, but this machine's CPUs are"),
+    ([], {"GANLAB_TRAIN_CPUS": "two"}, "GANLAB_TRAIN_CPUS must be CPU numbers"),
+    ([], {"GANLAB_TRAIN_CPUS": "1-0"}, "low to high"),
 ])
 def test_a_malformed_option_is_one_sentence(argv, env, words):
     with pytest.raises(GanlabError, match=words):

@@ -200,12 +200,14 @@ class PlaygroundHandlers:
     def _engine(self, who, cfg: RunConfig, init=None, reopen=None):
         if reopen is not None:                   # a run that gave its slot back: continue its folder
             if self.processes:
-                return RemoteEngine.open(reopen, threads=THREADS, nice=self.sessions.options.train_nice)
+                return RemoteEngine.open(reopen, threads=THREADS, nice=self.sessions.options.train_nice,
+                                         cpus=self.sessions.options.train_cpus)
             return Engine.open(reopen, threads=THREADS)
         tag = "drawing" if cfg.data.name.startswith("points:") else cfg.data.name
         run_dir = self.sessions.access.new_run_dir(who, f"play-{tag}")
         if self.processes:                       # the child makes its own copy of the (small) 2-D set
-            return RemoteEngine.new(cfg, run_dir, init=init, threads=THREADS, nice=self.sessions.options.train_nice)
+            return RemoteEngine.new(cfg, run_dir, init=init, threads=THREADS, nice=self.sessions.options.train_nice,
+                                    cpus=self.sessions.options.train_cpus)
         data = self.sessions.data.get(cfg.data, seed=cfg.train.seed)
         return Engine.new(cfg, run_dir, data=data, init=init, threads=THREADS)
 

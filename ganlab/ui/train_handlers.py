@@ -262,7 +262,8 @@ class TrainHandlers:
         if s.processes:
             data.share_memory_()                           # the child maps the same pages: one copy for all
             e = RemoteEngine.new(cfg, path, data=data, init=init, init_generator_only=init_generator_only,
-                                 threads=self._threads(cfg), nice=s.options.train_nice, checkpoint_seconds=secs)
+                                 threads=self._threads(cfg), nice=s.options.train_nice, checkpoint_seconds=secs,
+                                 cpus=s.options.train_cpus)
         else:
             e = Engine.new(cfg, path, data=data, init=init, init_generator_only=init_generator_only,
                            evaluator=s.evaluator, checkpoint_seconds=secs)
@@ -280,7 +281,7 @@ class TrainHandlers:
             data = s.data.get(cfg.data, seed=cfg.train.seed)       # shared with the other runs on this set
             data.share_memory_()
             e = RemoteEngine.open(path, steps=steps, threads=self._threads(cfg), data=data,
-                                  nice=s.options.train_nice, checkpoint_seconds=secs)
+                                  nice=s.options.train_nice, checkpoint_seconds=secs, cpus=s.options.train_cpus)
         else:
             e = Engine.open(path, steps=steps, evaluator=s.evaluator, checkpoint_seconds=secs)
         if start:
@@ -289,11 +290,13 @@ class TrainHandlers:
 
     def _threads(self, cfg: RunConfig) -> int:
         """torch threads for a new run's process: one for 2-D sets (a second thread only adds overhead to
-        tiny nets: 291 against 134 steps/s on the ring), else the cores shared by the runs training now."""
+        tiny nets: 291 against 134 steps/s on the ring), else the cores (--train-cpus, or all) shared by the
+        runs training now."""
         import os
         if is_point_set(cfg.data.name):
             return 1
-        return max(1, (os.cpu_count() or 1) // max(1, self.sessions.scheduler.busy()))
+        cores = len(self.sessions.options.train_cpus) or os.cpu_count() or 1
+        return max(1, cores // max(1, self.sessions.scheduler.busy()))
 
     def _queue(self, key: str, view: TrainView, make, est, cfg: Optional[RunConfig]) -> None:
         from ..data.cache import DataCache
