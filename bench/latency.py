@@ -108,17 +108,11 @@ def end_to_end(url: str, n: int) -> Dict[str, Dict]:
 
 # ---- 3. in the browser -----------------------------------------------------------------------------------
 def in_browser(url: str, n: int, models: List[str]) -> Dict[str, Dict]:
-    from ganlab.devtools import chromium
+    from ganlab.devtools import chromium, explore_page
     out = {}
     with chromium() as browser:
         for name in models:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.wait_for_selector("#train-start")
-            page.get_by_role("tab", name="Explore").click()
-            page.locator("#explore-model input").click()
-            page.get_by_role("option", name=f"shipped: {name}").click()
-            page.click("#explore-open")
+            page = explore_page(browser, url, name)
             ref = f"models/{name}"
             try:                                     # the page has taken this model over, or said why not
                 page.wait_for_function(

@@ -4,7 +4,7 @@
         with chromium() as browser:              # Debian's /usr/bin/chromium through Playwright
             page = browser.new_page(); page.goto(url)
             page = train_page(browser, url, "fashion-mnist", steps=10**6)   # a page training that set
-    wait_until(lambda: engine.state == "finished", timeout=20)   # polls a condition; False on timeout
+    wait_until(lambda: engine.state == "finished", timeout=20)   # polls a condition; None on timeout
 """
 from __future__ import annotations
 
@@ -68,14 +68,15 @@ def serve_app(workdir: Path, env: Optional[Dict[str, str]] = None,
                 proc.kill()
 
 
-def wait_until(pred, timeout: float = 20.0, every: float = 0.05) -> bool:
-    """Poll ``pred()`` until it is true (True) or ``timeout`` seconds pass (False)."""
+def wait_until(pred, timeout: float = 20.0, every: float = 0.05):
+    """Poll ``pred()`` until it returns something true, and return that; None once ``timeout`` seconds pass."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if pred():
-            return True
+        value = pred()
+        if value:
+            return value
         time.sleep(every)
-    return False
+    return None
 
 
 def train_page(browser, url: str, dataset: str, steps: int):
@@ -89,6 +90,21 @@ def train_page(browser, url: str, dataset: str, steps: int):
     time.sleep(1.0)                                    # the dataset's defaults arrive
     page.fill("#train-steps input", str(steps))
     page.click("#train-start")
+    return page
+
+
+def explore_page(browser, url: str, model: str, block: Optional[str] = None):
+    """A new page of the app on the Explore tab, with the shipped ``model`` opened (the Open button pressed;
+    the caller waits for what it needs). ``block``: a URL glob whose requests fail."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    if block:
+        page.route(block, lambda route: route.abort())
+    page.goto(url)
+    page.wait_for_selector("#train-start")
+    page.get_by_role("tab", name="Explore").click()
+    page.locator("#explore-model input").click()
+    page.get_by_role("option", name=f"shipped: {model}").click()
+    page.click("#explore-open")
     return page
 
 

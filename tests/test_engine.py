@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ganlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from ganlab.devtools import wait_until
 from ganlab.engine import Engine
 from ganlab.errors import GanlabError
 
@@ -21,12 +22,7 @@ def _cfg(steps=100_000, seed=0, **train):
 
 
 def _wait(pred, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_until(pred, timeout)
 
 
 def test_lifecycle(tmp_path):

@@ -7,7 +7,6 @@ cannot load is drawn by the server, as before.
 import base64
 import io
 import json
-import time
 import urllib.request
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlab.devtools import CHROMIUM, AppFailed, chromium, serve_app
+from ganlab.devtools import CHROMIUM, AppFailed, chromium, explore_page, serve_app, wait_until
 from ganlab.ui.explore import ExploreHandlers
 from ganlab.ui.explore_tab import VIEW_KEYS, _view
 from ganlab.ui.sessions import MODELS_DIR, Sessions
@@ -39,28 +38,14 @@ def app(tmp_path_factory):
         pytest.fail(str(e))
 
 
-def _until(pred, timeout=30.0, every=0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(every)
-    return None
+def _until(pred, timeout=30.0):
+    return wait_until(pred, timeout, every=0.1)
 
 
 def explore(app, model, block=None):
     """A page on the Explore tab with ``model`` open; ``block``: URL glob whose requests fail."""
     url, browser, _ = app
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    if block:
-        page.route(block, lambda route: route.abort())
-    page.goto(url)
-    page.wait_for_selector("#train-start")
-    page.get_by_role("tab", name="Explore").click()
-    page.locator("#explore-model input").click()
-    page.get_by_role("option", name=f"shipped: {model}").click()
-    page.click("#explore-open")
+    page = explore_page(browser, url, model, block)
     assert _until(lambda: f"models/{model}" in page.inner_text("#explore-info"), timeout=60)
     return page
 

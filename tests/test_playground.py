@@ -2,7 +2,6 @@
 import asyncio
 import json
 import math
-import time
 from functools import partial
 from operator import attrgetter
 
@@ -13,6 +12,7 @@ import torch
 from ganlab.config import DataConfig
 from ganlab.data import load_dataset
 from ganlab.data.toys import points_from_drawing, write_points
+from ganlab.devtools import wait_until
 from ganlab.errors import GanlabError
 from ganlab.lessons import LESSONS, best_preset
 from ganlab.metrics import mode_coverage
@@ -248,12 +248,7 @@ def test_every_toy_has_a_pretrained_model_that_fits_the_best_preset():
 
 # ---- handlers -------------------------------------------------------------------------------
 def _wait(pred, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_until(pred, timeout)
 
 
 LAYERS = ["heat", "real", "fake", "arrows", "manifold"]

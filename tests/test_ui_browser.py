@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ganlab.devtools import CHROMIUM, ROOT, AppFailed, chromium, serve_app
+from ganlab.devtools import CHROMIUM, ROOT, AppFailed, chromium, serve_app, wait_until
 from ganlab.ui.text import PRIORS
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
@@ -64,14 +64,8 @@ def _trace(page, elem_id, name):
     }""", [elem_id, name])
 
 
-def _until(pred, timeout=15.0, every=0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(every)
-    return None
+def _until(pred, timeout=15.0):
+    return wait_until(pred, timeout, every=0.2)
 
 
 def test_train_tab_start_pause_step_resume_stop(page, tmp_path):
