@@ -302,8 +302,10 @@ def _first_block(G: nn.Module) -> nn.Module:
     for m in G.modules():
         if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)) or type(m).__name__ == "ConditionalBatchNorm2d":
             return m
-    for m in G.modules():
-        if isinstance(m, (nn.Linear, nn.ConvTranspose2d, nn.Conv2d)):
+    for m in G.modules():                   # torch's layers, or ganlab's own (ProGAN's equalised-lr EqualLinear)
+        weight = getattr(m, "weight", None)
+        own = m is not G and not isinstance(m, nn.Embedding) and isinstance(weight, nn.Parameter) and weight.dim() > 1
+        if own or isinstance(m, (nn.Linear, nn.ConvTranspose2d, nn.Conv2d)):
             return m
     raise GanlabError("This generator has no layer to analyse.")
 

@@ -78,6 +78,28 @@ def test_principal_directions_are_unit_vectors_that_change_the_image():
     assert ex.move(z, [0.0], dims=[0.0, 1.5])[1] == pytest.approx(float(z[1]) + 1.5)
 
 
+def test_progan_has_directions_and_its_onnx_takes_any_batch(tmp_path):
+    """ProGAN's generator is built of equalised-lr layers, not torch's Linear or Conv: the PCA once found
+    "no layer to analyse", so its PC sliders failed; and its export baked the tracing batch into a reshape,
+    so the page's one-image render failed in onnxruntime-web. The page fell back to the server for both."""
+    torch.manual_seed(0)
+    G, _ = MODELS.get("progan")(ModelConfig(name="progan", width=8, z_dim=16), (3, 16, 16))
+    G.z_dist = "gaussian"
+    ex = Explorer(G, RunConfig(DataConfig(name="tiny"), ModelConfig(name="progan"), TrainConfig()), 0)
+    d = ex.directions(k=3, n=200)
+    assert d.vectors.shape == (3, 16) and torch.allclose(d.vectors.norm(dim=1), torch.ones(3), atol=1e-5)
+    z = ex.z(0)
+    assert not torch.allclose(ex.render(ex.move(z, [2.0])), ex.render(z))
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(str(export_onnx(G, tmp_path / "g.onnx")))
+    for n in (1, 3):
+        zs = torch.randn(n, 16, generator=torch.Generator().manual_seed(n))
+        with torch.no_grad():
+            want = G(zs)
+        (out,) = sess.run(["images"], {"z": zs.numpy()})
+        np.testing.assert_allclose(out, want.numpy(), atol=1e-4)
+
+
 def test_directions_ignore_a_forward_another_thread_makes_meanwhile():
     """G is shared by every handler: a class grid drawn while the PCA's forward is under way must not be
     taken for the PCA's features (the server once failed with "size of tensor a (2000) must match ... (40)")."""

@@ -106,11 +106,14 @@ def test_a_slider_moves_the_picture_with_the_server_render_blocked(app):
 # views of the controls, beyond the defaults (seeds 1 and 2, slerp, ψ 1, no directions)
 CGAN_VIEWS = [dict(t=0.37, psi=0.8), dict(t=0.5, mode="lerp", class_a="Sneaker", class_b="Bag", blend=0.3),
               dict(seed_a=11, seed_b=5, t=0.8, pc0=1.5, pc3=-2, dim=3, dim_amount=0.7)]
+PLAIN_VIEWS = [dict(t=0.37, psi=0.8), dict(seed_a=11, seed_b=5, t=0.8, mode="lerp", pc0=1.5, pc3=-2, dim=3,
+                    dim_amount=0.7)]
 STYLE_VIEWS = [dict(t=0.4, psi=0.7), dict(t=0.6, space="Z", mode="slerp", pc1=-1.0, dir_layers="coarse"),
                dict(seed_a=7, t=0.25, psi=1.2, pc0=2.0, dim=5, dim_amount=-1.0)]
 
 
-@pytest.mark.parametrize("model, views", [("fashion-mnist-cgan", CGAN_VIEWS), ("emoji-stylegan", STYLE_VIEWS)])
+@pytest.mark.parametrize("model, views", [("fashion-mnist-cgan", CGAN_VIEWS), ("emoji-stylegan", STYLE_VIEWS),
+                                          ("emoji-progan", PLAIN_VIEWS)])
 def test_the_browser_draws_what_the_server_draws(app, model, views, tmp_path):
     torch.set_num_threads(1)
     h = ExploreHandlers(Sessions(tmp_path / "runs"))

@@ -103,7 +103,7 @@ class ProGenerator(_Growing):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         res, alpha = self.current
         n = self.sides.index(res)                               # blocks after the first (8x8) one
-        x = pixel_norm(self.dense(pixel_norm(z)).view(len(z), -1, 4, 4))
+        x = pixel_norm(self.dense(pixel_norm(z)).view(z.shape[0], -1, 4, 4))   # shape[0]: traced, not a constant
         x = pixel_norm(self.base(x))                            # [B, ch0, 4, 4]
         prev = None
         for i in range(n + 1):
