@@ -176,7 +176,7 @@ def summarise(turns: List[Dict], a) -> Dict:
         xs = [t["images_per_s"] for t in turns if t["turn"] == kind and t["images_per_s"]]
         return sum(xs) / len(xs) if xs else None
     att, head = mean("attached"), mean("headless")
-    out = {"data": a.data, "seconds": a.seconds, "nice": a.nice, "pinned": bool(getattr(a, "pin", False)),
+    out = {"data": a.data, "seconds": a.seconds, "nice": a.nice, "pinned": a.pin,
            "turns": turns, "attached_images_per_s": att,
            "headless_images_per_s": head}
     for key in ("server_cpu_share", "chromium_cpu_share"):

@@ -302,10 +302,9 @@ def _first_block(G: nn.Module) -> nn.Module:
     for m in G.modules():
         if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)) or type(m).__name__ == "ConditionalBatchNorm2d":
             return m
-    for m in G.modules():                   # torch's layers, or ganlab's own (ProGAN's equalised-lr EqualLinear)
+    for m in G.modules():   # the first with a weight matrix: torch's Linear/Conv, or ProGAN's EqualLinear
         weight = getattr(m, "weight", None)
-        own = m is not G and not isinstance(m, nn.Embedding) and isinstance(weight, nn.Parameter) and weight.dim() > 1
-        if own or isinstance(m, (nn.Linear, nn.ConvTranspose2d, nn.Conv2d)):
+        if m is not G and not isinstance(m, nn.Embedding) and isinstance(weight, nn.Parameter) and weight.dim() > 1:
             return m
     raise GanlabError("This generator has no layer to analyse.")
 
