@@ -286,7 +286,7 @@ def test_a_teacher_broadcasts_a_run_and_a_student_watches_it_and_forks_it(tmp_pa
     """Two browsers on a classroom server: the teacher signs in, starts a run and broadcasts it; the student's
     Train tab shows it beside their own, live, and the student forks it into a run of their own."""
     pytest.importorskip("playwright.sync_api")
-    env = {"OMP_NUM_THREADS": "1", "GANLAB_CLASSROOM": "1", "GANLAB_TEACHER_PASSWORD": "teach"}
+    env = {"OMP_NUM_THREADS": "1", "GANLAB_CLASSROOM": "1", "GANLAB_TEACHER_PASSWORD": "teach-the-class"}
     try:
         served = serve_app(tmp_path, env=env)
         url, _ = served.__enter__()
@@ -303,7 +303,7 @@ def test_a_teacher_broadcasts_a_run_and_a_student_watches_it_and_forks_it(tmp_pa
             student.click("#train-start")
             assert _until(lambda: _status(student)[0] == "RUNNING", timeout=60), student.inner_text("#train-message")
             teacher.click("#teacher-sign-in")
-            teacher.fill("#teacher-password input", "teach")
+            teacher.fill("#teacher-password input", "teach-the-class")
             teacher.click("#teacher-go")
             assert _until(lambda: teacher.get_by_role("tab", name="Classroom").is_visible(), timeout=20)
             assert not student.get_by_role("tab", name="Classroom").is_visible()   # only on the teacher's page

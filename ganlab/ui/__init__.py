@@ -103,9 +103,9 @@ def _teacher_sign_in(sessions: Sessions, classroom, class_tab) -> gr.Accordion:
         said = gr.Markdown("", elem_id="teacher-message")
 
     def sign_in(text, request: gr.Request):
-        key = sessions.bind(request).key
         try:
-            msg = classroom.sign_in(text, key)
+            key = sessions.bind(request).key
+            msg = classroom.sign_in(text, key, client_address(request))
         except Exception as e:                               # GanlabError: wrong password, too many tries
             return f"⚠️ {e}", gr.skip(), gr.skip(), gr.skip(), ""
         return msg, gr.update(visible=True), gr.Timer(active=True), gr.update(visible=False), ""
@@ -113,6 +113,12 @@ def _teacher_sign_in(sessions: Sessions, classroom, class_tab) -> gr.Accordion:
     go.click(sign_in, password, outs, api_name="teacher_sign_in")
     password.submit(sign_in, password, outs)
     return box
+
+
+def client_address(request) -> str:
+    """The caller's address as the server saw it (Gradio's request.client), for per-address limits."""
+    client = getattr(request, "client", None)
+    return str(getattr(client, "host", None) or "unknown")
 
 
 def _closer(sessions: Sessions, *closers):

@@ -35,10 +35,10 @@ class ClassroomHandlers:
         if not self.sessions.classroom.enabled or not self.sessions.is_teacher(key):
             raise GanlabError(NOT_TEACHER)
 
-    def sign_in(self, password: str, key: str) -> str:
+    def sign_in(self, password: str, key: str, address: Optional[str] = None) -> str:
         if not self.sessions.classroom.enabled:
             raise GanlabError("This server has no classroom; start it with --classroom.")
-        self.sessions.unlock_teacher(key, password)
+        self.sessions.unlock_teacher(key, password, address)
         return "Signed in as the teacher: the Classroom tab is open."
 
     # ---- the class's runs ----------------------------------------------------------------------------

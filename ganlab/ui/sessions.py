@@ -25,13 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import gradio as gr
+
 from ..access import Access, Identity
 from ..data.cache import DataCache
 from ..engine import Evaluator, Scheduler, in_background
 from ..errors import GanlabError
 from ..server import TEACHER, ServerOptions
+from .throttle import Throttle
 
 log = logging.getLogger(__name__)
+NO_SESSION = ("This request carries no browser session, so it cannot act for anyone; open the app's page, or "
+              "give gradio_client calls their own session.")
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 SWEEP_SECONDS = 30.0                  # look for silent browsers at most this often
@@ -47,6 +52,10 @@ class Classroom:
         self.lesson_seq = 0                        # bumped on every push, so each browser loads it once
         self.frame_lock = threading.Lock()
         self.frame: Optional[Dict[str, Any]] = None  # the broadcast run drawn once for every page
+        # browsers that signed in as the teacher (their Identity.owner): a reload keeps the role, since the
+        # browser's secret comes back with the page; a request without that secret cannot claim it
+        self.teacher_owners: set = set()
+        self.guesses = Throttle()                  # wrong passwords, per client address and server-wide
 
     def check(self, password: Any) -> bool:
         import hmac
@@ -91,6 +100,7 @@ class Session:
     who: Identity
     last_seen: float = field(default_factory=time.monotonic)
     token: Optional[str] = None            # the browser's own secret (gr.BrowserState), when it sent one
+    address: str = ""                      # the client address it last came from (per-address limits)
     train: Optional[TrainView] = None
     scratch: Optional[Path] = None         # temp folder for downloads (zips, GIFs)
     play: Optional[object] = None          # the 2-D Playground's state (ui.playground.Playground)
@@ -100,7 +110,6 @@ class Session:
     broadcast_seen: Optional[tuple] = None  # (run, version) of the teacher's broadcast this page shows
     notice_text: str = ""                  # the classroom notice on screen
     poll_every: float = 1.0                # the Train tab's poll period this page was last told
-    failures: List[float] = field(default_factory=list)   # times of wrong teacher passwords
 
     @property
     def engine(self):
@@ -148,15 +157,17 @@ class Sessions:
     # ---- who is asking ---------------------------------------------------------------------------------
     def bind(self, request) -> Session:
         """The session of a gr.Request (its user, when signed in), marked as seen now."""
-        key = getattr(request, "session_hash", None) or "local"
+        key = session_key(getattr(request, "session_hash", None))
         user = getattr(request, "username", None)
         s = self.get(key, user=user)
         s.last_seen = time.monotonic()
+        client = getattr(request, "client", None)
+        s.address = str(getattr(client, "host", "") or "")
         self.sweep()
         return s
 
     def get(self, key: Optional[str], user: Optional[str] = None) -> Session:
-        key = key or "local"               # no session hash when a handler is called directly
+        key = session_key(key)             # nothing falls back to a key shared by every hash-less caller
         with self._lock:
             s = self._sessions.get(key)
             if s is None:
@@ -166,7 +177,7 @@ class Sessions:
             return s
 
     def peek(self, key: Optional[str]) -> Optional[Session]:
-        return self._sessions.get(key or "local")
+        return self._sessions.get(key) if key else None
 
     def who(self, key: Optional[str]) -> Identity:
         return self.get(key).who
@@ -183,21 +194,28 @@ class Sessions:
         if not (isinstance(token, str) and 32 <= len(token) <= 128 and token.isalnum()):
             token = secrets.token_hex(24)
         if s.who.owner.startswith("browser:"):
-            teacher = s.who.teacher
+            who = Identity.browser(token)
+            teacher = s.who.teacher or (self.classroom.enabled and who.owner in self.classroom.teacher_owners)
             s.token, s.who = token, Identity.browser(token, teacher)
+            if s.who.teacher:
+                self.classroom.teacher_owners.add(s.who.owner)
         return token
 
-    def unlock_teacher(self, key: str, password: str) -> None:
-        """The in-app teacher sign-in (no --auth): the right password makes this browser the teacher."""
+    def unlock_teacher(self, key: str, password: str, address: Optional[str] = None) -> None:
+        """The in-app teacher sign-in (no --auth): the right password makes this browser the teacher.
+
+        Wrong guesses are counted per client ``address`` and for the whole server (ui/throttle), not per
+        session, so a client that starts a fresh session before each guess is slowed down all the same."""
         s = self.get(key)
-        now = time.monotonic()
-        s.failures = [t for t in s.failures if now - t < 60]
-        if len(s.failures) >= 5:
-            raise GanlabError("Too many wrong passwords; wait a minute and try again.")
+        self.classroom.guesses.check(address)
         if not self.classroom.check(password):
-            s.failures.append(now)
+            self.classroom.guesses.failed(address)
             raise GanlabError("That is not the teacher password.")
+        self.classroom.guesses.succeeded(address)
+        log.warning("%s signed in as the teacher from %s", s.who.label, address or "an unknown address")
         s.who = s.who.as_teacher()
+        if s.who.owner.startswith("browser:") and s.token:
+            self.classroom.teacher_owners.add(s.who.owner)
 
     def is_teacher(self, key: Optional[str]) -> bool:
         s = self.peek(key)
@@ -226,7 +244,7 @@ class Sessions:
     def close(self, key: Optional[str]) -> None:
         """The browser left: stop its runs (their folders and checkpoints stay), forget it."""
         with self._lock:
-            s = self._sessions.pop(key or "local", None)
+            s = self._sessions.pop(key, None) if key else None
         if s is None:
             return
         for fn in self.on_close:
@@ -265,6 +283,24 @@ class Sessions:
         path.write_text(text)
         path.chmod(0o600)
         return text
+
+
+class NoSession(GanlabError, gr.Error):
+    """A request without a usable session hash: a GanlabError for the handlers, and a gr.Error so that Gradio
+    answers the caller with the sentence (not a 500 and a traceback in the log)."""
+
+    def __init__(self):
+        gr.Error.__init__(self, NO_SESSION, print_exception=False)
+
+    def __str__(self) -> str:
+        return NO_SESSION
+
+
+def session_key(key: Any) -> str:
+    """A request's session hash, or NoSession: a missing or malformed one never shares another's session."""
+    if not isinstance(key, str) or not 1 <= len(key) <= 64 or not all(c.isalnum() or c in "-_" for c in key):
+        raise NoSession()
+    return key
 
 
 def _workers(opts: ServerOptions) -> list:
