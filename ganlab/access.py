@@ -225,6 +225,18 @@ class Access:
             out += [self.entry(path, who) for path in find_runs(root) if self.is_watched(path)]
         return out
 
+    def run_bytes(self, who: Identity) -> int:
+        """Bytes of every run folder ``who`` owns under ``ui/`` (the app's runs), for the per-user run quota."""
+        base = self.runs_root / "ui"
+        if not base.is_dir():
+            return 0
+        total = 0
+        for path in base.iterdir():
+            rec = self.record(path) if path.is_dir() else None
+            if rec is not None and rec["owner"] == who.owner:
+                total += _size(path)
+        return total
+
     def ref(self, path) -> str:
         """How a page names a run or model folder: ``models/NAME`` or the path under the runs folder."""
         real = _real(path)
@@ -259,9 +271,13 @@ class Access:
         text = (text or "").strip()
         if not text:
             raise GanlabError("Pick a run from the list first.")
-        path = self.resolve(text)
-        allowed = self.can_write(path, who) if write else self.can_read(path, who)
-        if not allowed or not path.is_dir():
+        try:
+            path = self.resolve(text)
+            allowed = self.can_write(path, who) if write else self.can_read(path, who)
+            allowed = allowed and path.is_dir()
+        except (OSError, ValueError):                  # a name too long for the filesystem, a NUL byte ...
+            allowed = False
+        if not allowed:
             what = "a run of yours" if write else "a run you may open"
             raise GanlabError(f"`{text}` is not {what}; pick one from the list (your runs, shared runs and "
                               "the shipped models).")

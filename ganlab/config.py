@@ -136,6 +136,8 @@ class RunConfig:
                 raise GanlabError(f"The learning rate {name} must be greater than 0 (got {v}).")
         if t.steps < 0:
             raise GanlabError(f"The number of steps cannot be negative (got {t.steps}).")
+        if not (isinstance(t.seed, int) and 0 <= t.seed < 2**63):
+            raise GanlabError(f"The seed must be a whole number from 0 to 2**63 - 1 (got {str(t.seed)[:40]}).")
         if t.batch_size < 1:
             raise GanlabError(f"The batch size must be at least 1 (got {t.batch_size}).")
         if t.n_critic < 1:

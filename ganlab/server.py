@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hmac
 import os
+import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from .errors import GanlabError
 
 TEACHER = "teacher"            # the account name the teacher signs in with under --auth
+MIN_TEACHER_PASSWORD = 12      # a shared server's one secret: long enough that back-off makes guessing hopeless
 
 # flag dest -> environment variable
 ENV = {
@@ -42,6 +44,8 @@ ENV = {
     "upload_quota": "GANLAB_UPLOAD_QUOTA", "upload_total": "GANLAB_UPLOAD_TOTAL", "max_upload": "GANLAB_MAX_UPLOAD",
     "train_nice": "GANLAB_TRAIN_NICE", "train_cpus": "GANLAB_TRAIN_CPUS", "workers": "GANLAB_WORKERS",
     "worker_authkey_file": "GANLAB_WORKER_AUTHKEY_FILE", "watch": "GANLAB_WATCH",
+    "max_runs_per_student": "GANLAB_MAX_RUNS_PER_STUDENT", "max_steps": "GANLAB_MAX_STEPS",
+    "run_quota": "GANLAB_RUN_QUOTA",
 }
 # Gradio's own names for the address, still honoured (Docker images set them)
 FALLBACK_ENV = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT"}
@@ -72,6 +76,10 @@ class ServerOptions:
     workers: List[str] = field(default_factory=list)          # HOST:PORT of GPU workers (engine/worker.py)
     worker_authkey_file: Optional[Path] = None                 # the key the workers were started with
     watch: List[Path] = field(default_factory=list)           # folders whose runs everyone may watch, read-only
+    generated_password: bool = False       # the teacher password was made at start (and printed)
+    max_runs_per_student: int = 2          # Train-tab runs one student (identity or address) may hold; 0 = no cap
+    max_steps: int = 1_000_000             # the longest run a browser may ask for
+    run_quota: int = 2 * 2**30             # bytes of run folders per user on a shared server
 
     @property
     def personal(self) -> bool:
@@ -172,7 +180,8 @@ PARSERS = {"port": _whole(1, 65535), "max_runs": _whole(1, 1000), "torch_threads
            "checkpoint_minutes": _minutes, "release_minutes": _minutes, "idle_minutes": _minutes,
            "upload_quota": _bytes, "upload_total": _bytes, "max_upload": _bytes, "memory_budget": _budget,
            "classroom": _bool, "play_processes": _bool, "train_processes": _bool, "train_nice": _whole(0, 19),
-           "train_cpus": _cpus, "workers": _address}
+           "train_cpus": _cpus, "workers": _address, "max_runs_per_student": _whole(0, 1000),
+           "max_steps": _whole(1, 10**12), "run_quota": _bytes}
 
 
 def _arg_type(dest: str) -> Callable[[str], object]:
@@ -211,10 +220,18 @@ def parser() -> argparse.ArgumentParser:
         f"a comma-separated list){env('auth')}")
     add("--auth-file", type=Path, metavar="FILE", help=f"accounts, one USER:PASS per line{env('auth_file')}")
     add("--classroom", action="store_const", const=True, help="teacher mode: a Classroom tab for the teacher "
-        f"(needs --teacher-password){env('classroom')}")
-    add("--teacher-password", metavar="PASS", help=f"the teacher's password{env('teacher_password')}")
+        f"(with --teacher-password, or one is made and printed at start){env('classroom')}")
+    add("--teacher-password", metavar="PASS", help=f"the teacher's password, at least {MIN_TEACHER_PASSWORD} "
+        f"characters{env('teacher_password')}")
     add("--max-runs", type=_arg_type("max_runs"), metavar="N", help=f"training processes at once; more runs wait "
         f"in line (default {o.max_runs}; a Playground panel is one){env('max_runs')}")
+    add("--max-runs-per-student", type=_arg_type("max_runs_per_student"), metavar="N", help="Train-tab runs one "
+        "student may have training or in line on a shared server, counted per account or browser and per client "
+        f"address (default {o.max_runs_per_student}; 0 = no limit){env('max_runs_per_student')}")
+    add("--max-steps", type=_arg_type("max_steps"), metavar="N", help="the longest run a browser may ask for "
+        f"(default {o.max_steps:,}){env('max_steps')}")
+    add("--run-quota", type=_arg_type("run_quota"), metavar="SIZE", help="bytes of run folders each user may "
+        f"keep on a shared server; a run over it stops with a checkpoint (default 2GB){env('run_quota')}")
     add("--data-roots", nargs="+", type=Path, metavar="DIR", help="folders whose image sub-folders a browser may "
         f"train on, as folder:NAME (default none){env('data_roots')} (separated by '{os.pathsep}')")
     add("--memory-budget", type=_arg_type("memory_budget"), metavar="SIZE", help="memory for all runs together, "
@@ -324,10 +341,11 @@ def _accounts(typed: Optional[List[str]], file: Optional[Path], environ: Dict[st
 
 def _check(o: ServerOptions) -> None:
     if o.classroom and not o.teacher_password:
-        raise GanlabError("--classroom needs a teacher password: add --teacher-password PASS "
-                          f"(or set {ENV['teacher_password']}).")
-    if o.teacher_password is not None and len(o.teacher_password) < 4:
-        raise GanlabError("The teacher password must be at least 4 characters long.")
+        o.teacher_password = secrets.token_urlsafe(12)     # 16 characters; main() prints it at start
+        o.generated_password = True
+    if o.teacher_password is not None and len(o.teacher_password) < MIN_TEACHER_PASSWORD:
+        raise GanlabError(f"The teacher password must be at least {MIN_TEACHER_PASSWORD} characters long (a "
+                          "short one can be guessed); choose a longer one, or leave it out and one is made for you.")
     if o.classroom and TEACHER in o.auth:
         raise GanlabError(f"The account name {TEACHER!r} is kept for the teacher (who signs in with the teacher "
                           "password); rename that account.")
@@ -382,8 +400,13 @@ def launch(demo, opts: ServerOptions) -> None:
     demo.queue(default_concurrency_limit=QUEUE_LIMIT)
     auth = check_login(opts)
     routes = getattr(demo, "ganlab_routes", None)          # Explore's in-browser rendering (ui/explore_client)
+    from .ui.gate import gate_middleware, install_log_bounds
+    install_log_bounds()                                   # no log line carries a 20 MB value a client sent
+    app_kwargs = {"middleware": [gate_middleware(opts.max_upload, opts.upload_quota, opts.upload_total)]}
+    if routes:
+        app_kwargs["routes"] = routes
     demo.launch(server_name=opts.host, server_port=opts.port, auth=auth, max_file_size=opts.max_upload,
-                head=getattr(demo, "ganlab_head", None), app_kwargs={"routes": routes} if routes else None,
+                head=getattr(demo, "ganlab_head", None), app_kwargs=app_kwargs,
                 auth_message="Sign in with the account your teacher gave you." if opts.classroom else None,
                 allowed_paths=[], show_error=False, css=CSS,
                 # Gradio keeps a closed browser's state for an hour and evicts only beyond this many sessions;
@@ -399,6 +422,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # unless told otherwise: with 30 pages polling, that was a tenth of the server's time
         os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
         demo = build(opts)
+        if opts.generated_password:
+            print(f"teacher password (made for this start; give --teacher-password to choose one): "
+                  f"{opts.teacher_password}", file=sys.stderr, flush=True)
     except GanlabError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

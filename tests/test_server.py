@@ -22,15 +22,15 @@ from ganlab.errors import GanlabError
 from ganlab.server import ServerOptions, parse_options
 from ganlab.ui.train_handlers import DEFAULT_FORM, FORM_FIELDS
 
-PASSWORD = "teach-me"
+PASSWORD = "teach-me-twelve"
 
 
 # ---- options -----------------------------------------------------------------------------------------------
 def test_options_come_from_flags_then_the_environment(tmp_path):
-    o = parse_options(["--max-runs", "16", "--classroom", "--teacher-password", "s3cret", "--auth", "ann:pw",
+    o = parse_options(["--max-runs", "16", "--classroom", "--teacher-password", "s3cret-s3cret", "--auth", "ann:pw",
                        "--auth", "bo:pw2", "--data-roots", str(tmp_path), "--memory-budget", "2GB",
                        "--upload-quota", "50MB"], environ={})
-    assert (o.max_runs, o.classroom, o.teacher_password, o.auth) == (16, True, "s3cret", {"ann": "pw", "bo": "pw2"})
+    assert (o.max_runs, o.classroom, o.teacher_password, o.auth) == (16, True, "s3cret-s3cret", {"ann": "pw", "bo": "pw2"})
     assert o.data_roots == [tmp_path] and o.memory_budget == 2 * 2**30 and o.upload_quota == 50 * 2**20
     assert not o.personal and ServerOptions().personal
     env = {"GANLAB_MAX_RUNS": "12", "GANLAB_AUTH": "a:1,b:2", "GRADIO_SERVER_PORT": "8000", "GANLAB_HOST": "0.0.0.0",
@@ -51,8 +51,8 @@ def test_options_come_from_flags_then_the_environment(tmp_path):
     ([], {"GANLAB_MAX_RUNS": "many"}, "GANLAB_MAX_RUNS must be a whole number"),
     ([], {"GANLAB_MEMORY_BUDGET": "lots"}, "GANLAB_MEMORY_BUDGET"),
     ([], {"GANLAB_CLASSROOM": "maybe"}, "GANLAB_CLASSROOM must be 1 or 0"),
-    (["--classroom"], {}, "needs a teacher password"),
-    (["--classroom", "--teacher-password", "pw12", "--auth", "teacher:x"], {}, "kept for the teacher"),
+    (["--classroom", "--teacher-password", "short-pw"], {}, "at least 12 characters"),
+    (["--classroom", "--teacher-password", "pw12pw12pw12", "--auth", "teacher:x"], {}, "kept for the teacher"),
     (["--auth", "nopassword"], {}, "USER:PASSWORD"),
     (["--data-roots", "/no/such/folder"], {}, "is not a folder"),
     (["--upload-quota", "5GB", "--upload-total", "1GB"], {}, "cannot be larger"),
@@ -92,7 +92,8 @@ def test_help_lists_every_option_with_its_variable():
 def classroom(tmp_path_factory):
     work = tmp_path_factory.mktemp("classroom")
     env = {"GANLAB_CLASSROOM": "1", "GANLAB_TEACHER_PASSWORD": PASSWORD, "OMP_NUM_THREADS": "1",
-           "GANLAB_MAX_RUNS": "4", "GRADIO_TEMP_DIR": str(work / "gradio-cache")}
+           "GANLAB_MAX_RUNS": "4", "GRADIO_TEMP_DIR": str(work / "gradio-cache"),
+           "GANLAB_MAX_UPLOAD": "2MB", "GANLAB_UPLOAD_QUOTA": "3MB"}
     try:
         with serve_app(work, env=env, timeout=120) as (url, proc):
             yield url, work
@@ -200,6 +201,68 @@ def test_one_browser_cannot_open_or_steer_anothers_run(classroom):
         assert "no run yet" in bob.predict(api_name=api)[0]
     assert "Paused" in alice.predict(api_name="/train_pause")[0]                    # her run was untouched
     alice.predict(api_name="/train_stop")
+
+
+def _post(url, body: bytes, content_type: str):
+    """(status, body) of a POST; a connection the server closed before reading the body reads as 'refused'."""
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": content_type}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (urllib.error.URLError, ConnectionError):
+        return "refused", b""
+
+
+def test_requests_without_a_session_act_for_nobody(classroom):
+    url, _ = classroom
+    alice = _client(url)
+    msg, status = alice.predict(*_form(), api_name="/train_start")
+    assert not msg.startswith("⚠️"), msg
+    for _ in range(2):                                          # two hash-less callers: neither reaches her run
+        code, body = _post(url + "gradio_api/run/train_stop", json.dumps({"data": []}).encode(), "application/json")
+        assert code != 200 and b"no browser session" in body, (code, body[:300])
+    assert "Paused" in alice.predict(api_name="/train_pause")[0]               # still hers, still running
+    alice.predict(api_name="/train_stop")
+
+
+def test_a_20_mb_value_is_neither_read_nor_logged_nor_echoed(classroom):
+    url, work = classroom
+    huge = json.dumps({"data": ["x" * (20 * 2**20)], "fn_index": 0, "session_hash": "abcdef123"}).encode()
+    for path in ("gradio_api/queue/join", "gradio_api/run/train_runs"):
+        code, body = _post(url + path, huge, "application/json")
+        assert code in (413, "refused") and b"xxxxxxxxxx" not in body, (path, code)
+    assert "xxxxxxxxxx" not in (work / "app.log").read_text()
+    assert _get(url)[0] == 200                                                   # and the server goes on
+
+
+def test_gradios_upload_route_keeps_to_the_quotas(classroom):
+    url, _ = classroom
+
+    def upload(n: int):
+        body = (b'--B\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n'
+                b"Content-Type: image/png\r\n\r\n" + os.urandom(n) + b"\r\n--B--\r\n")
+        return _post(url + "gradio_api/upload", body, "multipart/form-data; boundary=B")[0]
+    assert upload(3 * 2**20) in (413, "refused")                  # over --max-upload (2 MB) in one request
+    assert upload(1_400_000) == 200 and upload(1_400_000) == 200
+    assert upload(1_400_000) in (429, "refused")                  # over --upload-quota (3 MB an hour) from here
+    assert _get(url)[0] == 200
+
+
+def test_thirty_guesses_from_fresh_sessions_are_locked_out(classroom):
+    """Last of the classroom tests: it locks this server's teacher sign-in."""
+    url, work = classroom
+    c = _client(url)
+    said = []
+    for i in range(30):
+        c.reset_session()                                      # a fresh session before every guess
+        said.append(c.predict(f"guess-{i}", api_name="/teacher_sign_in")[0])
+    assert all("not the teacher password" in m for m in said[:5]), said[:5]
+    assert all("locked" in m for m in said[5:]), said[5:7]
+    c.reset_session()
+    assert "locked" in c.predict(PASSWORD, api_name="/teacher_sign_in")[0]     # even the right one, for now
+    assert "wrong teacher password from 127.0.0.1" in (work / "app.log").read_text()
 
 
 def test_a_signed_in_user_finds_her_runs_after_a_restart(tmp_path):

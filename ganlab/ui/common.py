@@ -8,14 +8,47 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
+import secrets
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import gradio as gr
 
 from ..errors import GanlabError
 
 log = logging.getLogger(__name__)
+
+MAX_TEXT = 2000                 # characters of any one text value a handler takes (a prompt, a run's name ...)
+MAX_MESSAGE = 400               # characters of a message shown on a page
+# an absolute path of two parts or more (/srv/ganlab/runs/x): shown as its last part
+_ABS_PATH = re.compile(r"(?<![\w./])/(?:[^\s/'\"`]+/)+([^\s/'\"`]*)")
+
+
+def check_inputs(values) -> None:
+    """GanlabError for a text value longer than any form sends (checked before anything logs or echoes it)."""
+    for v in values:
+        if isinstance(v, str) and len(v) > MAX_TEXT:
+            raise GanlabError(f"A text value of {len(v):,} characters is longer than this page takes "
+                              f"({MAX_TEXT:,}); it was not read.")
+        if isinstance(v, dict):
+            check_inputs(v.values())
+        elif isinstance(v, (list, tuple)):
+            check_inputs(v)
+
+
+def for_the_page(sentence: str) -> str:
+    """A message as a page may show it: no server paths, and short."""
+    text = _ABS_PATH.sub(lambda m: m.group(1) or "…", str(sentence))
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 1] + "…"
+
+
+def failure(fn_name: str, e: BaseException) -> str:
+    """A bug's sentence for the page: a reference the teacher can find in the server log, nothing internal."""
+    ref = secrets.token_hex(3)
+    log.error("UI handler %s failed [ref %s]", fn_name, ref, exc_info=(type(e), e, e.__traceback__))
+    return (f"Something went wrong on the server (reference {ref}); nothing was changed. If it happens again, "
+            "give your teacher or the server's owner that reference.")
 
 
 def guarded(n_outputs: int) -> Callable:
@@ -24,12 +57,13 @@ def guarded(n_outputs: int) -> Callable:
         @functools.wraps(fn)
         def run(*args, **kwargs):
             try:
+                check_inputs(args)
+                check_inputs(kwargs.values())
                 return fn(*args, **kwargs)
             except GanlabError as e:
-                sentence = str(e)
-            except Exception as e:                          # a bug: keep the server up, say what happened
-                log.exception("UI handler %s failed", fn.__name__)
-                sentence = f"Something went wrong: {type(e).__name__}: {e}"
+                sentence = for_the_page(str(e))
+            except Exception as e:                          # a bug: keep the server up, log it, give a reference
+                sentence = failure(fn.__name__, e)
             gr.Warning(sentence)
             if n_outputs == 1:                              # one output: Gradio wants the bare value
                 return f"⚠️ {sentence}"
@@ -45,7 +79,7 @@ def keyed(fn: Callable, sessions=None, n_inputs: int = 0) -> Callable:
     """
     def bind(request: gr.Request) -> str:
         if sessions is not None:
-            sessions.bind(request)
+            return sessions.bind(request).key
         return request.session_hash
 
     if n_inputs == 0:
@@ -76,6 +110,8 @@ def minutes(seconds) -> str:
         return "when a run ahead finishes or pauses"
     if seconds < 60:
         return "less than a minute"
+    if seconds > 6 * 3600:                  # an estimate this far out says the runs ahead are very long, no more
+        return "not soon: the runs ahead of it are long, so it starts when one of them is stopped or paused"
     return f"about {round(seconds / 60):.0f} min"
 
 
