@@ -201,6 +201,18 @@ class _Child:
             self.process.kill()
 
 
+def _resume_point(run_dir: Path) -> str:
+    """What Resume will do after a lost process, read from the folder itself: the step of its last checkpoint,
+    or that there is none."""
+    from ..checkpoint import latest_checkpoint
+    last = latest_checkpoint(Path(run_dir) / "checkpoints")
+    if last is None:
+        return "it had saved no checkpoint yet, so Resume starts it again from step 0."
+    step = int(last.name.rpartition("_")[2]) if last.name.rpartition("_")[2].isdigit() else None
+    return (f"Resume continues from its last checkpoint, at step {step:,}." if step is not None else
+            "Resume continues from its last checkpoint.")
+
+
 class RemoteEngine:
     """The controls and views of :class:`~ganlab.engine.run.Engine`, for an Engine in a child process."""
 
@@ -337,8 +349,7 @@ class RemoteEngine:
     def _mark_dead(self, why: str) -> None:
         log.error("run %s: its training process %s", self.run.path, why)
         self._ended = "error"
-        self._last = dict(self._last, state="error",
-                          error=f"This run's training process {why}; its folder keeps the last checkpoint.")
+        self._last = dict(self._last, state="error", error=f"This run's training process {why}; {_resume_point(self.run.path)}")
         self._conn.close()
 
     def __getattr__(self, name: str):

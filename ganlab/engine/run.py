@@ -66,6 +66,7 @@ SAMPLE_SECONDS = 2.0        # refresh the live sample grid at least this often w
 WATCHED_SECONDS = 10.0      # "someone looks": the samples were read this recently (a page polls every second)
 FLUSH_SECONDS = 1.0         # write buffered metrics rows to disk this often
 RATE_SECONDS = 3.0          # the step rate is measured over this window
+FIRST_CHECKPOINT_SECONDS = 60.0   # a new run's first checkpoint comes this soon, then every checkpoint_seconds
 ENDED = ("stopped", "error")
 
 
@@ -388,7 +389,7 @@ class Engine:
                 if now - last_flush >= FLUSH_SECONDS:
                     self._stream.flush(self.run)
                     last_flush = now
-                if self.checkpoint_seconds and now - self._ckpt_time >= self.checkpoint_seconds:
+                if self.checkpoint_seconds and now - self._ckpt_time >= self._checkpoint_due():
                     with self._using:
                         self._checkpoint()
                 if self.trainer.step_count >= self.trainer.cfg.train.steps:
@@ -614,6 +615,13 @@ class Engine:
         if save:
             real = self.real_points(500)
             self.run.save_samples(step, samples_image(x, real, nrow=self.trainer.sample_nrow))
+
+    def _checkpoint_due(self) -> float:
+        """Seconds between checkpoints: the first within FIRST_CHECKPOINT_SECONDS of training, so a process
+        killed early (the OOM killer) loses a minute at most, then every ``checkpoint_seconds``."""
+        if self._last_ckpt is None:
+            return min(self.checkpoint_seconds, FIRST_CHECKPOINT_SECONDS)
+        return self.checkpoint_seconds
 
     def _checkpoint(self) -> Path:
         path = self.run.save_checkpoint(self.trainer)

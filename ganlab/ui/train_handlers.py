@@ -59,6 +59,7 @@ HIDDEN_MODEL = ("width", "z_dim", "mapping_depth", "grow_every", "sr_scale")
 POINT_SAMPLES, IMAGE_SAMPLES = 512, 64      # fixed-noise samples: a dense scatter, or an 8x8 grid
 START_WAIT = 30.0                           # a start waits this long for its run (data loaded, nets built)
 POLL_FAST, POLL_SLOW = 1.0, 3.0             # the Train tab's poll: while a run trains, and while none does
+UNSHARED = "Its owner stopped sharing that run, so it is closed here; pick another under Your runs."
 NO_RUN = "There is no run yet; press Start (or open one of your runs) first."
 
 
@@ -129,7 +130,20 @@ class TrainHandlers:
         s = self.sessions.peek(key)
         if s is None or s.train is None:
             raise GanlabError(NO_RUN)
+        if self._revoked(s):
+            s.train = None
+            raise GanlabError(UNSHARED)
         return s.train
+
+    def _revoked(self, s: Session) -> bool:
+        """Someone else's run this page watches, whose owner has since stopped sharing it."""
+        v = s.train
+        if v is None or v.mine or v.path is None:
+            return False
+        try:
+            return not self.sessions.access.can_read(v.path, s.who)
+        except OSError:
+            return True
 
     def _own(self, key: str) -> TrainView:
         v = self._view(key)
@@ -206,6 +220,7 @@ class TrainHandlers:
         cfg = config_from_form(values)
         cfg.data.name = self.sessions.access.dataset(cfg.data.name, who)    # before anything is read
         cfg.validate()
+        self._check_share(key, cfg)
         est = self._fits(cfg)
         if cfg.train.batch_size > est.items and not cfg.data.name.startswith("folder:"):   # a folder's count is
             # only an upper bound (unreadable files count); loading it says what is wrong with its images
@@ -222,6 +237,35 @@ class TrainHandlers:
         self._queue(key, view, make, est, cfg)
         return self._started(key, view, "Training started: the curves and samples update every second."), \
             self._status(key)
+
+    def _check_share(self, key: str, cfg: Optional[RunConfig]) -> None:
+        """A shared server's fairness rules: a run's length, and one student's slots (per identity and per
+        client address, so fresh sessions from one browser count as the same student)."""
+        opts = self.sessions.options
+        if cfg is not None and cfg.train.steps > opts.max_steps:
+            raise GanlabError(f"{cfg.train.steps:,} steps is longer than this server trains one run "
+                              f"({opts.max_steps:,}); ask for fewer steps.")
+        if opts.personal:
+            return
+        used = self.sessions.access.run_bytes(self.sessions.who(key))
+        if opts.run_quota and used >= opts.run_quota:
+            raise GanlabError(f"Your runs take {used / 2**20:,.0f} MB, this server's quota per student "
+                              f"({opts.run_quota / 2**20:,.0f} MB), so no new run can start; ask the teacher or the server's "
+                              "owner to clear old ones.")
+        cap = opts.max_runs_per_student
+        if not cap:
+            return
+        mine = self.sessions.get(key)
+        # without accounts a fresh session is a fresh identity, so the client address counts too (behind a
+        # proxy every page has one address: give such a class accounts with --auth, or lift the cap with 0)
+        by_address = mine.who.owner.startswith("browser:") and mine.address
+        held = [s for s in self.sessions.sessions()
+                if s.key != key and s.train is not None and s.train.mine and s.train.ticket is not None
+                and s.train.ticket.state in ("waiting", "starting", "active")
+                and (s.who.owner == mine.who.owner or (by_address and s.address == mine.address))]
+        if len(held) >= cap:
+            raise GanlabError(f"You already have {len(held)} run(s) training or in line, this server's limit per "
+                              f"student ({cap}); stop one (in its own tab) before starting another.")
 
     def _started(self, key: str, view: TrainView, said: str) -> str:
         """Wait a moment for the run to start (a free slot: a second or two), so a mistake that only loading
@@ -304,9 +348,15 @@ class TrainHandlers:
         data_key = DataCache.key(cfg.data, cfg.train.seed) if cfg is not None else None
         job = Job(owner=key, label=view.label, start_on=make, memory=est.total - est.data if est else 0,
                   data_key=data_key, data_bytes=est.data if est else 0,
-                  on_idle=_release_idle, on_end=stop_engines, eta=lambda: _eta(view))
+                  on_idle=_release_idle, on_end=self._ended, eta=lambda: _eta(view))
         view.ticket = self.sessions.scheduler.request(job)
         s.train = view
+
+    def _ended(self, ticket) -> None:
+        """A run's job ended: stop its engines, and let go of loaded sets no other run trains on."""
+        stop_engines(ticket)
+        self.sessions.data.keep_only({t.job.data_key for t in self.sessions.scheduler.tickets()
+                                      if t.job.data_key is not None})
 
     def _queued_message(self, view: TrainView) -> str:
         place, eta = self.sessions.scheduler.position(view.ticket)
@@ -424,6 +474,8 @@ class TrainHandlers:
     def save_checkpoint(self, key: str) -> tuple:
         """Save (own live run) or take the latest checkpoint, and zip it for download."""
         v = self._view(key)
+        if not v.mine and v.path is not None:
+            self._may_take_home(key, v.path)
         e = self._live(key) if v.mine else None
         ckpt = e.save_checkpoint() if e is not None else None
         if ckpt is None and v.path is not None:
@@ -435,6 +487,17 @@ class TrainHandlers:
         base = self.sessions.scratch_dir(key) / f"{ckpt.parent.parent.name}-{ckpt.name}"
         archive = shutil.make_archive(str(base), "zip", root_dir=ckpt.parent, base_dir=ckpt.name)
         return f"Checkpoint of step {int(ckpt.name.split('_')[1]):,} is ready below.", self._status(key), archive
+
+    def _may_take_home(self, key: str, path: Path) -> None:
+        """A checkpoint holds G, D and the config (with where its data lay): of a run trained on someone's upload,
+        only its owner may download it, as only its owner may fork it."""
+        from ..checkpoint import read_config
+        try:
+            name = read_config(path).data.name
+            self.sessions.access.dataset(name, self.sessions.who(key))
+        except GanlabError:
+            raise GanlabError("That run trained on images you may not use (someone's upload), so its checkpoint "
+                              "stays with its owner; you can still watch it here.") from None
 
     @guarded(3)
     def gif(self, key: str) -> tuple:
@@ -515,6 +578,7 @@ class TrainHandlers:
         from .train_runs import prepare_fork
         who = self.sessions.who(key)
         plan = prepare_fork(self.sessions, who, ref, values, self.sessions.scratch_dir(key))
+        self._check_share(key, plan.cfg)
         est = self._fits(plan.cfg)
         self._replace(key)
         view = TrainView(mine=True, label=self._label(who, plan.cfg))
@@ -556,7 +620,10 @@ class TrainHandlers:
         s = self.sessions.peek(key)
         own = (skip,) * 6
         try:
-            if s is not None and s.train is not None:
+            if s is not None and s.train is not None and self._revoked(s):
+                s.train = None                              # unshared since this page opened it: gone on this poll
+                own = (f"**NO LONGER SHARED** · {UNSHARED}",) + (skip,) * 5
+            elif s is not None and s.train is not None:
                 own = render(self.sessions, s.train)
         except Exception:                                   # a poll must never raise; the next one retries
             log.exception("tick failed")
