@@ -390,7 +390,7 @@ def _sample_mix(a, G, to_folder: bool) -> int:
 def _sample_prompt(a, G, cfg, step, to_folder: bool) -> int:
     """``sample --prompt``: images from a text-gan, with their CLIP scores and the domain check."""
     from .export import save_image_folder
-    from .text.generate import TextGenerator
+    from .text.generate import TextGenerator, changed_words
     tg = TextGenerator.around(G, cfg, step, a.run)
     dom = tg.domain(a.prompt)
     print(dom.sentence(), file=sys.stderr)
@@ -398,6 +398,9 @@ def _sample_prompt(a, G, cfg, step, to_folder: bool) -> int:
     if read:
         print(f"Read as the training caption “{read}” ({tg.prior.check(a.prior)} prior; --prior none to turn it off).",
               file=sys.stderr)
+        changed = changed_words(a.prompt, read)
+        if changed:
+            print(f"Changed: {changed} (no training caption has what you typed together).", file=sys.stderr)
     also = tg.also_close(a.prompt)
     if also:
         print(also, file=sys.stderr)

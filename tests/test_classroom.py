@@ -389,7 +389,7 @@ def test_uploads_have_a_size_limit_and_quotas(tmp_path):
         s.close_all()
 
 
-def test_an_idle_browser_is_closed_and_its_run_stopped(tmp_path):
+def test_an_idle_browser_is_closed_and_its_run_checkpointed_and_paused(tmp_path):
     s, h, _ = _server(tmp_path, idle_minutes=0.5 / 60)
     try:
         _ok(h.start(FAST, "gone"))
@@ -397,7 +397,7 @@ def test_an_idle_browser_is_closed_and_its_run_stopped(tmp_path):
         time.sleep(1.0)
         s._swept = 0.0                                                  # sweep now, not in 30 s
         s.bind(type("R", (), {"session_hash": "someone-else", "username": None})())
-        assert _wait(lambda: e.state == "stopped", 10) and s.peek("gone") is None
+        assert _wait(lambda: e.state == "paused" and e.status()["checkpoint"], 10) and s.peek("gone") is None
         assert (e.run.path / "checkpoints").is_dir() and list((e.run.path / "checkpoints").iterdir())
     finally:
         s.close_all()

@@ -270,7 +270,7 @@ def test_the_shipped_model_reads_unseen_wording_through_the_prior():
     judge = load_classifier("fashion-mnist-32px")
     assert tg.prior.default() == "image" and tg.read_as("a casual tee") == "a t-shirt"
     # "a tote" is misread (MiniLM puts it nearest "top"), but the bag comes close behind and is offered
-    assert "t-shirt" in tg.read_as("a tote") and [c for c, _ in tg.readings("a tote")] == ["a bag"]
+    assert "t-shirt" in tg.read_as("a tote") and "a bag" in [c for c, _ in tg.readings("a tote")]
     assert tg.readings("a sneaker") == [] and tg.readings("the numeral 4 in pen") == []
     right = {rule: float((judge.predict(tg.generate("a casual tee", 50, seed=2, prior=rule)) == 0).float().mean())
              for rule in ("image", "none")}
@@ -282,7 +282,7 @@ def test_cli_says_how_the_shipped_model_reads_a_prompt(tmp_path):
                         "--prompt", "a tote", "--n", "2", "--out", str(tmp_path / "g.png")],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and (tmp_path / "g.png").stat().st_size > 0, r.stderr
-    assert "Read as the training caption" in r.stderr and "Also close: “a bag”" in r.stderr
+    assert "Read as the training caption" in r.stderr and "Also close: " in r.stderr and "“a bag”" in r.stderr
 
 
 def test_cli_trains_a_text_gan_with_open_clip_and_samples_a_prompt(tmp_path):

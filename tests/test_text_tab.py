@@ -147,3 +147,26 @@ def test_a_model_without_a_bank_gets_one_from_the_cli(handlers, tmp_path):
     assert main([str(model)]) == 0 and (model / PRIOR_FILE).is_file()
     assert TextGenerator.open(model).prior.default() == "image"
     assert main([str(tmp_path / "nowhere")]) == 2
+
+
+def test_the_shape_word_typed_is_the_shape_word_read(tmp_path):
+    """Issue 28: "a blue square at the top" (blue squares are held out of training) was read as a blue
+    *circle*. The reading keeps the shape, and says exactly which word it had to change."""
+    shipped = TextHandlers(Sessions(tmp_path / "runs"))
+    tg = shipped.generator("k")
+    for prompt in ("a blue square at the top", "a blue square", "a green triangle", "a yellow circle"):
+        read = tg.read_as(prompt)
+        shape = next(w for w in ("square", "triangle", "circle") if w in prompt)
+        assert shape in read.split(), (prompt, read)
+        domain = shipped.generate(prompt, 2, 1.0, 0, "k")[1]
+        assert f"“{read}”" in domain and "Changed: “" in domain and shape not in domain.split("Changed:")[1][:40]
+    assert "Changed:" not in shipped.generate("a red square", 2, 1.0, 0, "k")[1]      # nothing to change
+
+
+def test_an_out_of_domain_message_quotes_one_similarity_per_caption(tmp_path):
+    shipped = TextHandlers(Sessions(tmp_path / "runs"))
+    domain = shipped.generate("a cat", 2, 1.0, 0, "k")[1]
+    quoted = {}
+    for caption, score in re.findall(r"“([^”]+)”[^“]*?(?:similarity |\()(\d\.\d\d)", domain):
+        quoted.setdefault(caption, set()).add(score)
+    assert quoted and all(len(v) == 1 for v in quoted.values()), domain

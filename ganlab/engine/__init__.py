@@ -20,9 +20,23 @@ from .remote import RemoteEngine
 from .run import Engine
 from .scheduler import Job, Scheduler, Ticket
 
-__all__ = ["Engine", "Evaluator", "RemoteEngine", "Scheduler", "Job", "Ticket", "in_background"]
+__all__ = ["Engine", "Evaluator", "RemoteEngine", "Scheduler", "Job", "Ticket", "in_background", "later"]
 
 log = logging.getLogger(__name__)
+
+
+def later(seconds: float, fn: Callable[[], object], name: str) -> threading.Timer:
+    """Run ``fn()`` once after ``seconds`` on a daemon timer thread (``.cancel()`` before then calls it off);
+    its errors are logged."""
+    def run():
+        try:
+            fn()
+        except Exception:
+            log.exception("%s failed", name)
+    t = threading.Timer(seconds, run)
+    t.name, t.daemon = f"ganlab-{name}", True
+    t.start()
+    return t
 
 
 def in_background(fn: Callable[[], object], name: str) -> threading.Thread:

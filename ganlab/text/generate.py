@@ -19,10 +19,11 @@ model's domains instead of being answered with confident noise.
 """
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -63,10 +64,32 @@ class Domain:
             return (f"This model was trained on images without captions ({where}), so there is nothing to compare "
                     "a prompt with: the tab cannot tell whether it is in the model's domain.")
         if self.ok:
-            return f"In domain (closest training caption: “{self.nearest}”, similarity {self.score:.2f})."
+            return f"In domain (similarity {self.score:.2f} to the nearest training caption)."
         return (f"This prompt is outside what the model learned ({where}): its closest training caption is "
                 f"“{self.nearest}” at similarity {self.score:.2f}, no closer than everyday things unrelated to "
                 f"the training data ({self.threshold:.2f}). The images below are its best guess, not an answer.")
+
+
+def changed_words(prompt: str, read: str) -> str:
+    """What reading ``prompt`` as the caption ``read`` changed, said exactly: "“blue” became “cyan”", or ""."""
+    from ..data.shapes import COLOURS, SHAPES
+    said = set(re.findall(r"[a-z]+", prompt.lower()))
+    kept = set(re.findall(r"[a-z]+", read.lower()))
+    parts = []
+    for kind in (SHAPES, COLOURS):
+        lost = [w for w in kind if w in said and w not in kept]
+        got = [w for w in kind if w in kept and w not in said]
+        if lost and got:
+            parts.append(f"“{'/'.join(lost)}” became “{'/'.join(got)}”")
+        elif lost:
+            parts.append(f"“{'/'.join(lost)}” was left out")
+    return "; ".join(parts)
+
+
+def concept_weights() -> Dict[str, float]:
+    """How much each word matters when a prompt is read as a caption: shape words most, then colours."""
+    from ..data.shapes import COLOURS, SHAPES
+    return {**{c: 1.0 for c in COLOURS}, **{s: 3.0 for s in SHAPES}}
 
 
 class TextGenerator:
@@ -113,7 +136,7 @@ class TextGenerator:
             if self._prior is None:
                 pool = self._reference()
                 vecs = torch.cat([self.encode(pool[i:i + 512]) for i in range(0, len(pool), 512)]) if pool else None
-                self._prior = Prior(pool, vecs, self.bank)
+                self._prior = Prior(pool, vecs, self.bank, weights=concept_weights())
         return self._prior
 
     # ---- images --------------------------------------------------------------------------------
@@ -140,13 +163,13 @@ class TextGenerator:
 
     def conditions(self, prompt: str, n: int, seed: int = 0, prior: Optional[str] = None) -> torch.Tensor:
         """The n conditions [n, E] a prompt becomes under ``prior`` (None: the strongest this model has)."""
-        return self.prior.conditions(self.encode([prompt])[0], self._count(n), seed, prior)
+        return self.prior.conditions(self.encode([prompt])[0], self._count(n), seed, prior, text=prompt)
 
     def read_as(self, prompt: str, prior: Optional[str] = None) -> Optional[str]:
         """The training caption the prior reads ``prompt`` as, or None when the prompt goes in as it is."""
         if self.prior.check(prior) == "none":
             return None
-        found = self.prior.read_as(self.encode([prompt])[0])
+        found = self.prior.read_as(self.encode([prompt])[0], text=prompt)
         return found[0] if found else None
 
     def generate(self, prompt: str, n: int = 16, seed: int = 0, psi: float = 1.0,
@@ -183,7 +206,7 @@ class TextGenerator:
         nearest caption of all. "a tote" is read as a t-shirt, but "a bag" comes close behind."""
         if self.prior.caption_vecs is None or self._concepts is None:       # (prior fills the pool and concepts)
             return []
-        sims = self.prior.caption_vecs @ self.encode([prompt])[0]            # [T]
+        sims = self._similarities(prompt)                                    # [T], as domain() measures them
         order = sims.argsort(descending=True).tolist()
         best = order[0]
         seen = {tuple(self._concepts[best].tolist())}
@@ -205,15 +228,23 @@ class TextGenerator:
         return ("Also close: " + ", ".join(f"“{c}” ({s:.2f})" for c, s in others)
                 + ". If you meant one of these, name it more plainly.")
 
-    def domain(self, prompt: str) -> Domain:
+    def _similarities(self, prompt: str) -> torch.Tensor:
+        """[T] the prompt's similarity to every training caption, in the one space the tab quotes: MiniLM's
+        own sentence space offline (the domain check's), else the model's text tower."""
         pool = self._reference()
         if isinstance(self.embedder, MiniLMEmbedder) and pool:
             if self._pool_vecs is None:          # several pages may ask at once: set both, the pool last
                 background = F.normalize(self.embedder.sentence_vectors(BACKGROUND), dim=-1)
                 self._background = background
                 self._pool_vecs = F.normalize(self.embedder.sentence_vectors(pool), dim=-1)
+            return self._pool_vecs @ F.normalize(self.embedder.sentence_vectors([prompt.strip()]), dim=-1)[0]
+        return self.prior.caption_vecs @ self.encode([prompt])[0]
+
+    def domain(self, prompt: str) -> Domain:
+        pool = self._reference()
+        if isinstance(self.embedder, MiniLMEmbedder) and pool:
+            sims = self._similarities(prompt)
             v = F.normalize(self.embedder.sentence_vectors([prompt.strip()]), dim=-1)[0]
-            sims = self._pool_vecs @ v
             best = int(sims.argmax())
             score = float(sims[best])
             threshold = max(MINILM_FLOOR, float((self._background @ v).max()))   # closer to us than to the world

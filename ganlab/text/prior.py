@@ -31,8 +31,9 @@ carried into exported model folders. For a model made before banks existed:
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +46,11 @@ RULES = ("image", "caption", "none")
 PRIOR_FILE = "prior.safetensors"
 BANK_SIZE = 6000          # embeddings kept in a checkpoint: 3 MB at half precision
 K = 20                    # each image's condition is one of this many nearest training images
+STOP_WORDS = frozenset("a an the at of in on with for and to is some one its it this that".split())
+
+
+def words(text: str) -> List[str]:
+    return re.findall(r"[a-z]+", (text or "").lower())
 
 
 def image_bank(emb: torch.Tensor, groups: Optional[torch.Tensor] = None, size: int = BANK_SIZE,
@@ -88,9 +94,29 @@ def load_bank(folder: Path, embedder: str) -> Optional[torch.Tensor]:
 
 
 class Prior:
+    """``weights``: how much keeping each word of a prompt matters when it is read as a caption (a shape word
+    more than a colour); a word not listed counts 1 if some caption uses it."""
+
     def __init__(self, captions: List[str], caption_vecs: Optional[torch.Tensor],
-                 bank: Optional[torch.Tensor], k: int = K):
+                 bank: Optional[torch.Tensor], k: int = K, weights: Optional[Dict[str, float]] = None):
         self.captions, self.caption_vecs, self.bank, self.k = captions, caption_vecs, bank, k
+        self.weights = dict(weights or {})
+        self._caption_words = [set(words(c)) for c in captions]
+        self._vocab = set().union(*self._caption_words) if captions else set()
+
+    def keeping(self, text: Optional[str]) -> Optional[torch.Tensor]:
+        """[T] bool: the captions that keep the most of what ``text`` names (its words that captions use,
+        weighted), naming nothing weighted it did not; None when ``text`` names nothing captions use.
+        "a blue square at the top", where no caption pairs blue with square, keeps "a square at the top"
+        (the shape word outweighs the colour) rather than "a blue circle at the top"."""
+        said = {w for w in words(text) if w in self._vocab and w not in STOP_WORDS}
+        if not said:
+            return None
+        score = torch.tensor([sum(self.weights.get(w, 1.0) for w in said & cw)
+                              - 0.5 * sum(self.weights[w] for w in cw - said if w in self.weights)
+                              for cw in self._caption_words])
+        best = float(score.max())
+        return (score == best) if best > 0 else None
 
     def rules(self) -> List[str]:
         """The rules this model supports, strongest first."""
@@ -109,22 +135,29 @@ class Prior:
                               f"for the {rule!r} prior; it supports {', '.join(self.rules())}.")
         return rule
 
-    def _nearest(self, v: torch.Tensor) -> int:
-        return int((self.caption_vecs @ v).argmax())
+    def _nearest(self, v: torch.Tensor, text: Optional[str] = None) -> int:
+        """The nearest caption to ``v``, among those that keep the words of the prompt ``text`` when given."""
+        sims = self.caption_vecs @ v
+        keep = self.keeping(text)
+        if keep is not None:
+            sims = sims.masked_fill(~keep, float("-inf"))
+        return int(sims.argmax())
 
-    def read_as(self, v: torch.Tensor) -> Optional[Tuple[str, float]]:
-        """The training caption nearest the prompt's embedding ``v`` [E], and its cosine similarity."""
+    def read_as(self, v: torch.Tensor, text: Optional[str] = None) -> Optional[Tuple[str, float]]:
+        """The training caption the prompt (embedding ``v`` [E], words ``text``) is read as, and its cosine
+        similarity."""
         if self.caption_vecs is None:
             return None
-        best = self._nearest(v)
+        best = self._nearest(v, text)
         return self.captions[best], float(self.caption_vecs[best] @ v)
 
-    def conditions(self, v: torch.Tensor, n: int, seed: int = 0, rule: Optional[str] = None) -> torch.Tensor:
-        """The n conditions [n, E] that the prompt embedding ``v`` [E] becomes under ``rule``."""
+    def conditions(self, v: torch.Tensor, n: int, seed: int = 0, rule: Optional[str] = None,
+                   text: Optional[str] = None) -> torch.Tensor:
+        """The n conditions [n, E] that the prompt (embedding ``v`` [E], words ``text``) becomes under ``rule``."""
         rule = self.check(rule)
         if rule == "none":
             return v.expand(n, -1)
-        q = v if self.caption_vecs is None else self.caption_vecs[self._nearest(v)]
+        q = v if self.caption_vecs is None else self.caption_vecs[self._nearest(v, text)]
         if rule == "caption":
             return q.expand(n, -1)
         near = (self.bank @ q).topk(min(self.k, len(self.bank))).indices               # [k]

@@ -36,7 +36,7 @@ def _frame(sessions: Sessions, path) -> Optional[Dict[str, Any]]:
         view = f["view"]
         if view is None or (live is not None and not isinstance(view.source, LiveRun)):
             src = LiveRun(live) if live is not None else DiskRun(path, sessions.access.ref(path), state="stopped")
-            view = f["view"] = TrainView(path=path, mine=False, source=src, label="your teacher's run")
+            view = f["view"] = TrainView(path=path, mine=False, source=src, label="shown to the class by your teacher")
         try:
             out = full_render(sessions, view)
         except Exception:                                  # the run vanished or its engine ended mid-call
@@ -65,6 +65,13 @@ def _save(room, picture, version: int) -> str:
     return str(path)
 
 
+def _owns(sessions: Sessions, s: Session, path) -> bool:
+    try:
+        return sessions.access.can_write(path, s.who)
+    except OSError:
+        return False
+
+
 def _notice(sessions: Sessions, s: Session) -> Any:
     room = sessions.classroom
     text = ""
@@ -73,7 +80,9 @@ def _notice(sessions: Sessions, s: Session) -> Any:
         lesson = LESSONS.get(room.lesson)
         title = lesson.title if lesson else room.lesson
         text = f"📣 Your teacher pushed **{title}**: open the **2-D Playground** tab to see it."
-    if room.broadcast is not None:
+    if room.broadcast is not None and _owns(sessions, s, room.broadcast):
+        text = (text + "  \n" if text else "") + "📡 The class sees this run of yours, live, beside their own."
+    elif room.broadcast is not None:
         text = (text + "  \n" if text else "") + ("📡 Your teacher is showing a run to the class, below your own; "
                                                  "**Fork it** to train a copy with your own settings.")
     if text == s.notice_text:
@@ -89,6 +98,11 @@ def broadcast_outputs(sessions: Sessions, s: Optional[Session]) -> tuple:
     notice = _notice(sessions, s)
     path = sessions.classroom.broadcast
     if path is None:
+        if s.broadcast_seen is not None:
+            s.broadcast_seen = None
+            return (gr.update(visible=False),) + (skip,) * 4 + (notice,)
+        return (skip,) * 5 + (notice,)
+    if _owns(sessions, s, path):                          # its owner's own Train tab shows it: no copy below
         if s.broadcast_seen is not None:
             s.broadcast_seen = None
             return (gr.update(visible=False),) + (skip,) * 4 + (notice,)

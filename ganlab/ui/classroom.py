@@ -45,7 +45,7 @@ class ClassroomHandlers:
     def _entries(self) -> List[Tuple[Session, str, Any, Dict]]:
         """(session, kind, engine or None, facts) for every run a browser has now: Train tab and Playground."""
         out = []
-        for s in self.sessions.sessions():
+        for s in self.sessions.everyone():                # pages, and runs training with no page open
             v = s.train
             if v is not None and v.mine:
                 out.append((s, "train", v.engine, {"view": v}))

@@ -20,7 +20,7 @@ from ..errors import GanlabError
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 2000                 # characters of any one text value a handler takes (a prompt, a run's name ...)
-MAX_MESSAGE = 400               # characters of a message shown on a page
+MAX_MESSAGE = 1000              # characters of a message shown on a page
 # an absolute path of two parts or more (/srv/ganlab/runs/x): shown as its last part
 _ABS_PATH = re.compile(r"(?<![\w./])/(?:[^\s/'\"`]+/)+([^\s/'\"`]*)")
 

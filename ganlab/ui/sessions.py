@@ -87,6 +87,14 @@ class TrainView:
     shows: str = ""                        # "grid" or "points": which sample view the page shows
     failed_shown: bool = False             # a failed start was reported once
     label: str = ""                        # "alice · fashion-mnist · dcgan" for the teacher's table
+    notice: str = ""                       # said once above the status when the page comes back (away, paused)
+
+    def shown_afresh(self) -> "TrainView":
+        """Forget what a page was shown, so the next poll draws everything again (a reloaded page)."""
+        self.cursor, self.rows, self.shown_step, self.redraw = 0, [], -1, True
+        self.status_text, self.health_text, self.shows = "", "", ""
+        self.redraw_classes, self.classes_shown, self.real = True, False, None
+        return self
 
     @property
     def engine(self):
@@ -101,6 +109,10 @@ class Session:
     last_seen: float = field(default_factory=time.monotonic)
     token: Optional[str] = None            # the browser's own secret (gr.BrowserState), when it sent one
     address: str = ""                      # the client address it last came from (per-address limits)
+    opened: float = field(default_factory=time.monotonic)   # when this page's session began
+    silent_for: float = 0.0                # seconds it had been silent when it was closed (0: it said goodbye)
+    away_since: float = 0.0                # an "away:" stand-in: when its page closed (time.time())
+    away_timer: Any = None                 # ... and the timer that pauses its run after the grace period
     train: Optional[TrainView] = None
     scratch: Optional[Path] = None         # temp folder for downloads (zips, GIFs)
     play: Optional[object] = None          # the 2-D Playground's state (ui.playground.Playground)
@@ -148,7 +160,12 @@ class Sessions:
         self._sessions: Dict[str, Session] = {}
         self._lock = threading.Lock()
         self._swept = time.monotonic()
-        self.on_close: List[Any] = []      # tabs' cleanups, called with the session key
+        self.on_close: List[Any] = []      # tabs' cleanups, called with the closing Session
+        self.closing = False               # close_all has begun: pages' runs stop instead of waiting for them
+        self.on_open: List[Any] = []       # tabs' welcomes, called with a Session once its browser is known
+        # runs that train with no page showing them, as stand-in sessions (ui.train_handlers): a closed page's
+        # ("away:<owner>", for the grace period) and the original of a run its owner forked ("forked:<path>")
+        self.unattended: Dict[str, Session] = {}
 
     @property
     def max_runs(self) -> int:
@@ -199,6 +216,11 @@ class Sessions:
             s.token, s.who = token, Identity.browser(token, teacher)
             if s.who.teacher:
                 self.classroom.teacher_owners.add(s.who.owner)
+        for fn in self.on_open:                # e.g. the Train tab takes back the run a reloaded page left
+            try:
+                fn(s)
+            except Exception:
+                log.exception("opening a session failed")
         return token
 
     def unlock_teacher(self, key: str, password: str, address: Optional[str] = None) -> None:
@@ -225,6 +247,15 @@ class Sessions:
         with self._lock:
             return list(self._sessions.values())
 
+    def everyone(self) -> List[Session]:
+        """Every page's session and every unattended run's stand-in: whatever trains on this server."""
+        with self._lock:
+            for k, u in list(self.unattended.items()):
+                t = u.train.ticket if u.train is not None else None
+                if not k.startswith("away:") and (t is None or not t.live):
+                    del self.unattended[k]                 # a forked original that has ended
+            return list(self._sessions.values()) + list(self.unattended.values())
+
     def __len__(self) -> int:
         return len(self._sessions)
 
@@ -239,14 +270,16 @@ class Sessions:
         for s in self.sessions():
             if now - s.last_seen > idle:
                 log.info("closing session %s after %.0f s without a request", s.who.label, now - s.last_seen)
-                in_background(lambda key=s.key: self.close(key), "close-idle")
+                in_background(lambda key=s.key: self.close(key, silent_for=now - s.last_seen), "close-idle")
 
-    def close(self, key: Optional[str]) -> None:
-        """The browser left: stop its runs (their folders and checkpoints stay), forget it."""
+    def close(self, key: Optional[str], silent_for: float = 0.0) -> None:
+        """The browser left (or was ``silent_for`` the idle time already): its tabs let go of it (the Train
+        tab keeps its run for the grace period, ui.train_handlers), and it is forgotten."""
         with self._lock:
             s = self._sessions.pop(key, None) if key else None
         if s is None:
             return
+        s.silent_for = silent_for
         for fn in self.on_close:
             try:
                 fn(s)
@@ -256,8 +289,19 @@ class Sessions:
             shutil.rmtree(s.scratch, ignore_errors=True)
 
     def close_all(self) -> None:
+        """The server stops: every page's runs stop (no grace period now), and so do unattended ones."""
+        self.closing = True
         for key in list(self._sessions):
             self.close(key)
+        for u in list(self.unattended.values()):
+            if u.away_timer is not None:
+                u.away_timer.cancel()
+            for fn in self.on_close:
+                try:
+                    fn(u)
+                except Exception:
+                    log.exception("stopping an unattended run failed")
+        self.unattended.clear()
         self.scheduler.close()
         self.evaluator.close()
 

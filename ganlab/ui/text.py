@@ -23,7 +23,7 @@ from PIL import Image
 
 from ..data.shapes import COLOURS, SHAPES
 from ..errors import GanlabError
-from ..text.generate import TextGenerator
+from ..text.generate import TextGenerator, changed_words
 from .explore import MODELS_DIR, to_picture
 from .sessions import Sessions
 from .shelf import Shelf, family, model_folders
@@ -153,9 +153,10 @@ class TextHandlers:
         if read:
             given = "training images like it" if tg.prior.check(prior) == "image" else "that caption's embedding"
             head += f" Read as the training caption “{read}”; G was given {given}."
-            if dom.ok and dropped_shape_words(prompt, read):
-                head += (" For a combination no training image shows (say a green triangle), pick "
-                         f"“{PRIORS['none']}”.")
+            changed = changed_words(prompt, read)
+            if dom.ok and changed:
+                head += (f" Changed: {changed}, because no training caption has what you typed together. To give "
+                         f"G your own words instead (a combination it never saw), pick “{PRIORS['none']}”.")
         also = tg.also_close(prompt)
         if also:
             head += f" {also}"

@@ -16,6 +16,7 @@ when the scheduler gives them a slot; a page shows its place in line until then.
 from __future__ import annotations
 
 import logging
+import time
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -25,7 +26,7 @@ import gradio as gr
 from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ..data import DATASETS
 from ..data.pairs import FAMILY as PAIR_FAMILY
-from ..engine import Engine, Job
+from ..engine import Engine, Job, later
 from ..engine.remote import RemoteEngine
 from ..engine.scheduler import stop_engines  # a finished run's process exits; its checkpoint is saved
 from ..errors import GanlabError
@@ -60,6 +61,7 @@ POINT_SAMPLES, IMAGE_SAMPLES = 512, 64      # fixed-noise samples: a dense scatt
 START_WAIT = 30.0                           # a start waits this long for its run (data loaded, nets built)
 POLL_FAST, POLL_SLOW = 1.0, 3.0             # the Train tab's poll: while a run trains, and while none does
 UNSHARED = "Its owner stopped sharing that run, so it is closed here; pick another under Your runs."
+RELOAD_SECONDS = 30.0     # a new page of the same browser this recent is the reload of a page closing now
 NO_RUN = "There is no run yet; press Start (or open one of your runs) first."
 
 
@@ -124,6 +126,7 @@ class TrainHandlers:
     def __init__(self, sessions: Sessions):
         self.sessions = sessions
         sessions.on_close.append(self._closed)
+        sessions.on_open.append(self._welcome_back)
 
     # ---- helpers -------------------------------------------------------------------------------------
     def _view(self, key: str) -> TrainView:
@@ -259,7 +262,7 @@ class TrainHandlers:
         # without accounts a fresh session is a fresh identity, so the client address counts too (behind a
         # proxy every page has one address: give such a class accounts with --auth, or lift the cap with 0)
         by_address = mine.who.owner.startswith("browser:") and mine.address
-        held = [s for s in self.sessions.sessions()
+        held = [s for s in self.sessions.everyone()
                 if s.key != key and s.train is not None and s.train.mine and s.train.ticket is not None
                 and s.train.ticket.state in ("waiting", "starting", "active")
                 and (s.who.owner == mine.who.owner or (by_address and s.address == mine.address))]
@@ -396,6 +399,7 @@ class TrainHandlers:
                 raise GanlabError(f"This run reached its {e.status()['steps']:,} steps; to train longer, open it "
                                   "from Your runs with a larger 'train until' step.")
             e.resume()
+            v.notice = ""
             self.sessions.scheduler.touch(v.ticket)
             return f"Training from step {e.status()['step']:,}.", self._status(key)
         return self._reopen(key, v, None, start=True)
@@ -545,19 +549,36 @@ class TrainHandlers:
         msg, status = self._reopen(key, view, steps, start=True)
         return (msg, status, t.lr_g, t.lr_d, t.n_critic)
 
+    def _keep_original(self, key: str, source: str) -> None:
+        """Forking the run this page trains: the original goes on training (a broadcast stays live for the
+        class), unattended, and Open takes it back later."""
+        s = self.sessions.get(key)
+        v = s.train
+        if v is None or not v.mine or v.path is None or v.ticket is None or not v.ticket.live:
+            return
+        if self.sessions.access.ref(v.path) != source:
+            return
+        self.sessions.unattended[f"forked:{v.path}"] = Session(f"forked:{v.path}", s.who, train=v)
+        s.train = None
+
     def _take_over(self, key: str, path: Path) -> Optional[tuple]:
-        """The same user has this run live in another browser: move it here instead of opening it twice."""
+        """The same user has this run live in another browser (or training unattended): move it here instead
+        of opening it twice."""
         me = self.sessions.get(key)
-        for s in self.sessions.sessions():
+        for s in self.sessions.everyone():
             v = s.train
             if s is me or v is None or not v.mine or v.path is None or v.path.resolve() != path.resolve():
                 continue
             if v.ticket is not None and v.ticket.live:
                 if s.who.owner != me.who.owner:
                     raise GanlabError("That run is open in another browser right now.")
-                s.train, me.train = None, v
-                v.cursor, v.rows, v.shown_step, v.redraw = 0, [], -1, True
-                return f"Moved `{self.sessions.access.ref(path)}` here from your other browser.", self._status(key)
+                self._replace(key)
+                s.train, me.train = None, v.shown_afresh()
+                if s.key in self.sessions.unattended:
+                    self.sessions.unattended.pop(s.key)
+                    if s.away_timer is not None:
+                        s.away_timer.cancel()
+                return f"Moved `{self.sessions.access.ref(path)}` here.", self._status(key)
         return None
 
     def _watch(self, key: str, path: Path, note: str) -> tuple:
@@ -580,6 +601,7 @@ class TrainHandlers:
         plan = prepare_fork(self.sessions, who, ref, values, self.sessions.scratch_dir(key))
         self._check_share(key, plan.cfg)
         est = self._fits(plan.cfg)
+        self._keep_original(key, plan.source)
         self._replace(key)
         view = TrainView(mine=True, label=self._label(who, plan.cfg))
 
@@ -600,9 +622,67 @@ class TrainHandlers:
                 else f"`{self.sessions.access.ref(path)}` is yours alone again.")
 
     def _closed(self, s: Session) -> None:
-        """The browser left: stop its run (its folder and checkpoint stay)."""
-        if s.train is not None and s.train.mine:
-            _end_view(self.sessions, s.train)
+        """The page closed or reloaded. A run of its own that trains or waits goes on: a reloaded page of the
+        same browser takes it back (``_welcome_back``); after ``--idle-minutes`` without one it saves a
+        checkpoint and pauses, and a paused run gives its slot back as any paused run does."""
+        v = s.train
+        if v is None or not v.mine:
+            return
+        live = v.ticket is not None and v.ticket.state in ("waiting", "starting", "active")
+        grace = self.sessions.options.idle_minutes * 60
+        if not live or grace <= 0 or self.sessions.closing or s.key.startswith(("away:", "forked:")):
+            _end_view(self.sessions, v)
+            return
+        owner = s.who.owner
+        # a reload's new page can be quicker than the old page's goodbye: hand the run straight over
+        newer = [o for o in self.sessions.sessions() if o.key != s.key and o.who.owner == owner and o.train is None
+                 and time.monotonic() - o.opened < RELOAD_SECONDS]
+        if newer:
+            newer[-1].train = v.shown_afresh()
+            return
+        self._forget_away(owner)
+        stand_in = Session(f"away:{owner}", s.who, train=v, away_since=time.time() - s.silent_for)
+        self.sessions.unattended[stand_in.key] = stand_in
+        left = grace - s.silent_for                     # a page that fell silent has used its grace already
+        if left <= 0:
+            self._away_too_long(stand_in)
+        else:
+            stand_in.away_timer = later(left, lambda: self._away_too_long(stand_in), "away")
+
+    def _away_too_long(self, u: Session) -> None:
+        """Nobody came back within the grace period: checkpoint and pause (or leave the line); said on return."""
+        v, left = u.train, time.time() - u.away_since
+        t = v.ticket
+        if t is not None and t.state == "waiting":
+            self.sessions.scheduler.cancel(t)
+            self.sessions.unattended.pop(u.key, None)
+            return
+        e = v.engine
+        if e is None or _ended(e):
+            return
+        if e.state == "running":
+            e.pause()
+        ckpt = e.save_checkpoint()
+        step = int(Path(ckpt).name.rpartition("_")[2]) if ckpt else e.status()["step"]
+        v.notice = (f"You left the page {left / 60:.0f} min ago. The run trained on until step {step:,}, then "
+                    "saved a checkpoint and paused; press Resume to go on.")
+
+    def _forget_away(self, owner: str) -> Optional[TrainView]:
+        u = self.sessions.unattended.pop(f"away:{owner}", None)
+        if u is None:
+            return None
+        if u.away_timer is not None:
+            u.away_timer.cancel()
+        return u.train
+
+    def _welcome_back(self, s: Session) -> None:
+        """A page of a browser that left a run behind (a reload, or back within the grace period): show it
+        exactly as before. A page that already shows a run of its own keeps it."""
+        if s.train is not None:
+            return
+        v = self._forget_away(s.who.owner)
+        if v is not None:
+            s.train = v.shown_afresh()
 
     def close(self, key: str) -> None:
         """demo.unload: the browser tab closed; stop its run and forget it."""
@@ -648,7 +728,7 @@ class TrainHandlers:
 def live_engine(sessions: Sessions, path: Path):
     """The engine training ``path`` right now in some browser's session, or None."""
     target = Path(path).resolve()
-    for s in sessions.sessions():
+    for s in sessions.everyone():
         v = s.train
         e = v.engine if v is not None and v.mine else None
         if e is not None and not _ended(e) and v.path is not None and v.path.resolve() == target:

@@ -61,6 +61,7 @@ class ForkPlan:
     generator_only: bool
     message: str
     create_run_dir: Callable[[], Path]
+    source: str = ""                       # the forked run's ref
 
 
 def _form_train(cfg: RunConfig, values: Dict[str, Any], step: int) -> None:
@@ -101,7 +102,7 @@ def prepare_fork(sessions, who: Identity, ref: str, values: Dict[str, Any], scra
         f"its state at step {step:,}"
     msg = (f"Forked `{source}` into a run of your own: {start}, training on to {cfg.train.steps:,} steps with "
            f"lr G {cfg.train.lr_g:g}, lr D {cfg.train.lr_d:g}, {cfg.train.loss} loss.")
-    return ForkPlan(cfg, init, generator_only, msg, create)
+    return ForkPlan(cfg, init, generator_only, msg, create, source)
 
 
 def _latest_state(sessions, path: Path, scratch: Path) -> Tuple[RunConfig, Path, int]:

@@ -73,6 +73,8 @@ def status_text(sessions: Sessions, view: TrainView, snap: Optional[Dict] = None
     text = status_markdown(st, _note(sessions, src))
     if not view.mine:                           # someone else's run (or a shipped model): looked at, not trained
         text = f"👁 **READ-ONLY** ({view.label or 'not yours'}; Fork trains a copy) · {text}"
+    if view.notice:
+        text = f"ℹ️ {view.notice}\n\n{text}"
     return sessions.access.scrub(text)
 
 
