@@ -126,10 +126,12 @@ class Access:
             self.watch_roots[name] = root
 
     # ---- runs ----------------------------------------------------------------------------------------
-    def new_run_dir(self, who: Identity, dataset: str, forked_from: str = "") -> Path:
-        """A fresh run folder owned by ``who``: ``ui/<time>-<dataset>-<random>``, nothing of the owner in its name."""
+    def new_run_dir(self, who: Identity, dataset: str, forked_from: str = "", area: str = "") -> Path:
+        """A fresh run folder owned by ``who``: ``ui/<time>-<dataset>-<random>``, nothing of the owner in its name.
+        ``area="playground"``: under ``ui/playground/``, which no run list shows (a lesson's panels are not runs
+        anyone opens later)."""
         slug = re.sub(r"[^A-Za-z0-9]+", "-", self.display_dataset(dataset).split(":")[-1]).strip("-").lower()[:30]
-        base = self.runs_root / "ui"
+        base = self.runs_root / "ui" / area if area else self.runs_root / "ui"
         while True:
             path = base / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug or 'data'}-{secrets.token_hex(3)}"
             if not path.exists():

@@ -173,7 +173,7 @@ class SilentRun(RunDir):
 
 # ---- finding runs ------------------------------------------------------------------
 MAX_DEPTH = 4                     # runs/ui/<run> is 2 deep; leave room for hand-made sub-folders
-SKIP_FOLDERS = {"uploads"}        # the UI's uploaded images live under runs/ui/uploads
+SKIP_FOLDERS = {"uploads", "playground"}   # the UI's uploads and its Playground panels' runs: not listed as runs
 
 
 def is_run(path: Path) -> bool:

@@ -127,3 +127,22 @@ def test_the_teacher_sign_in_survives_a_reload(tmp_path):
         assert not (_page(s, "c") and s.is_teacher("c"))
     finally:
         s.close_all()
+
+
+# ---- 6. Playground panels are not runs in Your runs, Explore or Compare ---------------------------------------
+def test_a_playground_lesson_adds_nothing_to_the_run_lists(tmp_path):
+    from ganlab.ui.compare_tab import CompareHandlers
+    from ganlab.ui.playground import PlaygroundHandlers
+    s, h, _ = _server(tmp_path)
+    try:
+        play = PlaygroundHandlers(s)
+        _page(s, "k")
+        assert "Lesson loaded" in play.load_lesson("fixes", "k")[0]
+        play.play("k")
+        panels = s.get("k").play.panels
+        assert len(panels) == 3 and wait_until(lambda: all(p.engine.status()["step"] > 2 for p in panels), 30)
+        assert s.access.visible_runs(s.who("k")) == []
+        listed = [str(c) for c in CompareHandlers(s).choices("k") + h.run_choices("k")]
+        assert listed and not [c for c in listed if "play-" in c or "playground" in c], listed
+    finally:
+        s.close_all()

@@ -2,6 +2,7 @@
 import asyncio
 import json
 import math
+import time
 from functools import partial
 from operator import attrgetter
 
@@ -311,17 +312,22 @@ def test_play_pause_live_changes_and_noise_settings(handlers):
 
 def test_lessons_fill_panels_side_by_side_within_the_cap(handlers):
     h = handlers
-    msg, text = h.load_lesson("fixes", "k")
-    assert "3 run(s)" in msg and "WGAN-GP" in text
+    msg, text, *controls = h.load_lesson("fixes", "k")
+    assert "3 runs side by side" in msg and "paused" in msg and "WGAN-GP" in text
     panels = h.sessions.get("k").play.panels
     assert [p.name for p in panels] == ["WGAN-GP", "spectral norm + hinge", "minibatch std"]
+    first = panels[0].engine.status()
+    assert controls == [first["loss"], first["optimizer"], first["lr_g"], first["lr_d"], first["n_critic"]]
+    time.sleep(0.5)
+    assert all(p.engine.status()["step"] == 0 for p in panels)      # loaded, not started: Play starts them
+    assert "Playing" in h.play("k")
     assert _wait(lambda: all(p.engine.status()["step"] > 5 for p in panels))
     out = h.tick(LAYERS, "k")
     assert all(o["visible"] for o in out[:3]) and out[3].count("modes") == 3
     assert "busy" in h.load_lesson("collapse", "other")[0]          # 3 of 3 slots are in use
     old = panels
-    msg, _ = h.load_lesson("collapse", "k")                         # replacing frees them first
-    assert "1 run(s)" in msg and all(p.engine.state == "stopped" for p in old)
+    msg = h.load_lesson("collapse", "k")[0]                         # replacing frees them first
+    assert "one run" in msg and all(p.engine.state == "stopped" for p in old)
     out = h.tick(LAYERS, "k")
     assert out[1] == {"visible": False, "__type__": "update"}
 

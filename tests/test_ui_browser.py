@@ -149,6 +149,44 @@ def _picture(page, elem_id):
     }""", elem_id)
 
 
+def test_a_reload_shows_the_same_run_still_training(page, tmp_path):
+    """Issue 28: a reload used to stop the run and leave the Train tab empty."""
+    page.click("#train-start")
+    assert _until(lambda: _status(page)[0] == "RUNNING"), page.inner_text("#train-message")
+    ref = re.search(r"run folder (\S+)", page.inner_text("#train-status")).group(1)
+    before = _status(page)[1]
+    page.reload()
+    page.wait_for_selector("#train-start")
+    assert _until(lambda: _status(page)[0] == "RUNNING" and _status(page)[1] > before, timeout=30), \
+        page.inner_text("#train-status")
+    assert ref in page.inner_text("#train-status")
+    assert _until(lambda: (_trace(page, "train-curves", "D loss") or [[]])[0], timeout=20), "no curves after reload"
+    at = _status(page)[1]
+    assert _until(lambda: _status(page)[1] > at, timeout=20)            # and it goes on training on screen
+
+
+def test_no_wrong_warnings_on_a_prompt_not_typed_or_an_unconditional_model(page, tmp_path):
+    page.get_by_role("tab", name="Text → Image").click()
+    assert _until(lambda: "text-gan on" in page.inner_text("#text-info"), timeout=60), page.inner_text("#text-message")
+    page.get_by_label(PRIORS["none"]).check()                   # "G is given" changed before any prompt
+    time.sleep(2)
+    assert "Type a prompt first" not in page.inner_text("body")
+    page.fill("#text-prompt :is(input, textarea)", "a blue square at the top")    # blue squares are held out
+    page.get_by_label(PRIORS["image"]).check()
+    assert _until(lambda: "Read as the training caption “" in page.inner_text("#text-domain"), timeout=60)
+    read = re.search(r"Read as the training caption “([^”]+)”", page.inner_text("#text-domain")).group(1)
+    assert "square" in read.split(), read                        # the shape word typed is the shape word read
+    assert "Changed: “blue”" in page.inner_text("#text-domain")   # and what changed is said
+    page.get_by_role("tab", name="Explore").click()
+    for model in ("shapes-cgan", "fashion-mnist-dcgan"):
+        page.locator("#explore-model input").click()
+        page.get_by_role("option", name=f"shipped: {model}").click()
+        page.click("#explore-open")
+        assert _until(lambda: f"models/{model}" in page.inner_text("#explore-info"), timeout=60)
+    time.sleep(3)
+    assert "not class-conditioned" not in page.inner_text("body")
+
+
 def test_playground_plays_a_preset_and_steps_d_only(page, tmp_path):
     page.get_by_role("tab", name="2-D Playground").click()
     plane = "play-plane-0"
@@ -157,8 +195,11 @@ def test_playground_plays_a_preset_and_steps_d_only(page, tmp_path):
     page.locator("#play-lesson input").click()                  # lesson 1: a vanilla GAN on the ring
     page.get_by_role("option", name="1. Mode collapse").click()
     page.click("#play-load")
-    assert _until(lambda: "Lesson loaded" in page.inner_text("#play-message"), timeout=30)
+    assert _until(lambda: "Lesson loaded, paused" in page.inner_text("#play-message"), timeout=30)
     assert _until(lambda: "Mode collapse" in page.inner_text("#play-lesson-text"))
+    assert page.input_value("#play-lr-g input") == "0.0001"      # the lesson's own rate, not the controls' old one
+    page.click("#play-play")                                     # loaded paused: Play starts it
+    assert _until(lambda: "Playing" in page.inner_text("#play-message"), timeout=20)
     first = _until(lambda: _points(page, plane))
     assert _until(lambda: _points(page, plane) != first, timeout=10), "the points did not move"
     assert _until(lambda: _heat(page, plane))
@@ -266,8 +307,8 @@ def test_text_tab_draws_a_prompt(page, tmp_path):
     assert _until(lambda: _src(page, "text-near"), timeout=60), page.inner_text("#text-message")
     page.fill("#text-prompt :is(input, textarea)", "a tote")             # misread as a t-shirt: the bag is offered
     page.click("#text-go")
-    assert _until(lambda: "Also close: “a bag”" in page.inner_text("#text-domain"), timeout=60), \
-        page.inner_text("#text-message")
+    assert _until(lambda: "Also close: " in page.inner_text("#text-domain")
+                  and "“a bag”" in page.inner_text("#text-domain"), timeout=60), page.inner_text("#text-message")
     page.get_by_label(PRIORS["image"]).check()
     assert _until(lambda: "Read as" in page.inner_text("#text-domain"), timeout=60)
     page.click("#text-example-4")                      # a green triangle: no training image shows one

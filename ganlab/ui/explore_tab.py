@@ -235,7 +235,10 @@ def _wire(h: ExploreHandlers, c: Dict, class_box, tab: gr.Tab, style_box, mix_bo
 
     @guarded(2)
     def class_grid(classes, request: gr.Request, *values):
-        return "", gr.update(value=h.class_grid(classes, _view(values), h.sessions.bind(request).key), visible=True)
+        key = h.sessions.bind(request).key
+        if not h.explorer(key).conditional:           # opening an unconditional model cleared the classes: no grid
+            return "", gr.update(visible=False)
+        return "", gr.update(value=h.class_grid(classes, _view(values), key), visible=True)
 
     @guarded(2)
     def nearest(request: gr.Request, *values):

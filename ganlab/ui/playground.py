@@ -204,7 +204,7 @@ class PlaygroundHandlers:
                                          cpus=self.sessions.options.train_cpus)
             return Engine.open(reopen, threads=THREADS)
         tag = "drawing" if cfg.data.name.startswith("points:") else cfg.data.name
-        run_dir = self.sessions.access.new_run_dir(who, f"play-{tag}")
+        run_dir = self.sessions.access.new_run_dir(who, f"play-{tag}", area="playground")
         if self.processes:                       # the child makes its own copy of the (small) 2-D set
             return RemoteEngine.new(cfg, run_dir, init=init, threads=THREADS, nice=self.sessions.options.train_nice,
                                     cpus=self.sessions.options.train_cpus)
@@ -229,7 +229,7 @@ class PlaygroundHandlers:
     def load_pushed(self, key: str) -> tuple:
         room, s = self.sessions.classroom, self.sessions.get(key)
         s.lesson_seen = room.lesson_seq
-        msg, text = self.load_lesson(room.lesson, key)
+        msg, text = self.load_lesson(room.lesson, key)[:2]
         return f"📣 Your teacher pushed this lesson. {msg}", text
 
     def _new(self, settings: Dict[str, Any], live: Dict[str, Any], key: str) -> str:
@@ -253,18 +253,25 @@ class PlaygroundHandlers:
     def new(self, settings: Dict[str, Any], live: Dict[str, Any], key: str):
         return self._new(settings, live, key)
 
-    @guarded(2)
+    @guarded(7)
     def load_lesson(self, lesson_key: str, key: str):
-        """Every run of the lesson in its own panel, all started together."""
+        """Every run of the lesson in its own panel, loaded paused (▶ Play starts them together); returns the
+        message, the lesson's text, and the live controls' values as the lesson really sets them (its first
+        panel's: loss, optimizer, lr G, lr D, n_critic)."""
         lesson = LESSONS.get(lesson_key)
         if lesson is None:
             raise GanlabError(f"Unknown lesson {lesson_key!r}.")
         runs = [(name, copy.deepcopy(cfg), None, None) for name, cfg in lesson.runs]
-        play = self._launch(key, runs, lesson.key, start=True)
+        play = self._launch(key, runs, lesson.key, start=False)
         text = f"### {lesson.title}\n{lesson.text}"
+        t = lesson.runs[0][1].train
+        controls = (t.loss, t.optimizer, t.lr_g, t.lr_d, t.n_critic)
         if not play.panels:
-            return self._waiting(play), text
-        return f"Lesson loaded: {len(play.panels)} run(s) training side by side.", text
+            return (self._waiting(play), text) + controls
+        differ = len({(c.train.loss, c.train.lr_g, c.train.lr_d, c.train.n_critic) for _, c in lesson.runs}) > 1
+        side = (f"{len(play.panels)} runs side by side" if len(play.panels) > 1 else "one run") + \
+            (" (the controls show the first panel's settings; a change applies to every panel)" if differ else "")
+        return (f"Lesson loaded, paused: {side}. Press ▶ Play to watch it train.", text) + controls
 
     @guarded(2)
     def draw(self, sketch: Any, settings: Dict[str, Any], live: Dict[str, Any], key: str):

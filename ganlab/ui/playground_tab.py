@@ -135,7 +135,7 @@ def _wire(h: PlaygroundHandlers, c: Dict, plots, tab: gr.Tab) -> None:
     c["new"].click(on_new, settings + live, msg, concurrency_id="play-build", concurrency_limit=4)
     for comp in (c["dataset"], c["z_dim"], c["z_dist"]):
         comp.input(on_new, settings + live, msg, concurrency_id="play-build", concurrency_limit=4)
-    c["load"].click(on_lesson, c["lesson"], [msg, c["lesson_text"]], concurrency_id="play-build")
+    c["load"].click(on_lesson, c["lesson"], [msg, c["lesson_text"]] + live[:5], concurrency_id="play-build")
     control = dict(concurrency_id="play-control", concurrency_limit=4)     # never behind training controls
     for comp in (c["loss"], c["optimizer"]):
         comp.input(on_live, live, msg, **control)

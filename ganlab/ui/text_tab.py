@@ -115,8 +115,14 @@ def _wire(h: TextHandlers, c: Dict, tab: gr.Tab) -> None:
             strip, strip_in, c["strip"], show_progress="hidden", **walks)
     for slider in (c["n"], c["psi"]):
         slider.release(go, controls, shown, **quiet, **prompts).then(strip, strip_in, c["strip"], **quiet, **walks)
+    def redo(prompt, n, psi, seed, prior, request: gr.Request):
+        """A setting changed: draw again if there is a prompt to draw (none typed yet: nothing to say)."""
+        if not (prompt or "").strip():
+            return (gr.skip(),) * 4
+        return go(prompt, n, psi, seed, prior, request)
+
     for changed in (c["seed"].change, c["prior"].input):
-        changed(go, controls, shown, **quiet, **prompts).then(strip, strip_in, c["strip"], **quiet, **walks)
+        changed(redo, controls, shown, **quiet, **prompts).then(strip, strip_in, c["strip"], **quiet, **walks)
     c["rand"].click(lambda: random.randrange(2 ** 31), None, c["seed"], show_progress="hidden")
     c["t"].input(strip, strip_in, c["strip"], **quiet, **walks)
     c["prompt_b"].submit(strip, strip_in, c["strip"], **walks)
