@@ -8,7 +8,8 @@
                 CPU (and CUDA when present), fp32 and bf16; model FLOPs utilisation on a GPU
 2. latency      bench/latency.py: Explore slider and Text prompt, handler / end to end / in the page
 3. ui           bench/ui_overhead.py: images/s with the Train tab attached against headless
-4. quality      bench/time_to_quality.py: FID against minutes of training, ganlab's recipe and the loop's
+4. quality      bench/quality_clock.py: FID and KID against CPU minutes (1, 2, 5), the reference loop, the previous
+                default and the Train tab's recipe, with a table and a plot (quality-clock.png)
 
 Each part is also a script of its own with more options (``python bench/<part>.py --help``).
 """
@@ -42,7 +43,7 @@ def args_for(part: str, quick: bool) -> list:
         return ["--n", "20"] if quick else []
     if part == "ui":
         return ["--rounds", "1", "--seconds", "20", "--warmup", "8"] if quick else []
-    return ["--minutes", "4", "--every", "2", "--n", "500"] if quick else []
+    return (["--marks", "0.5,1", "--n", "500"] if quick else []) + ["--plot", "quality-clock.png"]
 
 
 def run_part(part: str, quick: bool) -> dict:
@@ -54,7 +55,7 @@ def run_part(part: str, quick: bool) -> dict:
         return load("latency").main(a)
     if part == "ui":
         return load("ui_overhead").main(a)
-    return load("time_to_quality").main(a)
+    return load("quality_clock").main(a)
 
 
 def main(argv=None) -> dict:

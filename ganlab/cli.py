@@ -49,6 +49,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--model", help="model name (see `list`); default mlp")
     p.add_argument("--loss", help="loss name (see `list`); default ns")
     p.add_argument("--steps", type=int, help=f"generator steps (default {t.steps})")
+    p.add_argument("--minutes", type=float, help="time budget: stop after this many minutes of training (a "
+                   "checkpoint is saved); with --resume, this many more")
     p.add_argument("--out", type=Path, help="new run folder")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR",
                    help="continue this run from its last checkpoint; --steps, --device, the rates and the "
@@ -140,7 +142,7 @@ FIELDS = {
                                  "seed", "device", "log_every", "sample_every", "checkpoint_every", "eval_every",
                                  "eval_n", "condition", "clip_noise", "contrastive", "diversity",
                                  "style_mixing", "r1_every", "recon", "adversarial", "identity", "mask",
-                                 "precision", "channels_last", "compile")},
+                                 "precision", "channels_last", "compile", "minutes")},
 }
 
 
@@ -150,9 +152,12 @@ def _config_from_args(a, explicit=None) -> RunConfig:
     ``explicit`` names the flags typed on the command line; with a preset only
     those override it, so the preset's own values are not reset to the defaults.
     """
-    if a.preset:
+    from .presets import dataset_recipe
+    recipe = None if a.preset else dataset_recipe(getattr(a, "data", None) or "", getattr(a, "model", None))
+    if a.preset or recipe is not None:
+        # a preset, or the dataset's own recipe (the one the Train tab picks for it): typed flags override it
         from .presets import preset
-        cfg = preset(a.preset)
+        cfg = preset(a.preset) if a.preset else recipe
         chosen = set(explicit or ())
     else:
         cfg = RunConfig(data=DataConfig(name="ring"), model=ModelConfig(name="mlp"),
@@ -190,7 +195,7 @@ def _explicit(parser: argparse.ArgumentParser, argv: Optional[List[str]]) -> set
 # and schedules. The nets, data and loss are the checkpoint's; --ema cannot start mid-run (no G_ema to load).
 RESUMABLE = ("steps", "device", "lr_g", "lr_d", "n_critic", "eval_every", "eval_n", "sample_every",
              "checkpoint_every", "log_every",
-             "precision", "channels_last", "compile")
+             "precision", "channels_last", "compile", "minutes")
 
 
 def _open_resumed(a, silent: bool = False) -> Engine:
@@ -311,6 +316,10 @@ def _report_training(engine: Engine, world: World) -> int:
     st = engine.status()
     if st["error"]:
         raise GanlabError(st["error"])
+    budget = st.get("budget_s")
+    if budget and st["step"] < st["steps"]:
+        print(f"the time budget of {budget / 60:g} min is spent: {st['trained_s'] / 60:.1f} min of training reached "
+              f"step {st['step']:,} of {st['steps']:,}", file=sys.stderr)
     print(f"step {st['step']}: checkpoint {st['checkpoint']}", file=sys.stderr)
     print(f"continue with: python -m ganlab train --resume {st['run_dir']} --steps N", file=sys.stderr)
     return 0

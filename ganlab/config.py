@@ -103,6 +103,8 @@ class TrainConfig:
     n_samples: int = 64                # fixed-noise samples per grid
     eval_every: int = 0                # steps between FID/precision/recall estimates; 0 = off
     eval_n: int = 1000                 # generated and real images per estimate
+    minutes: float = 0.0               # time budget: each start trains at most this many minutes, then checkpoints
+                                       # and stops as finished (0 = no limit; the step count still applies)
 
 
 @dataclass
@@ -162,6 +164,8 @@ class RunConfig:
             raise GanlabError("The weight clip must be > 0 and the gradient-penalty weight >= 0.")
         if t.log_every < 1 or t.sample_every < 1 or t.checkpoint_every < 0 or t.n_samples < 1:
             raise GanlabError("log_every, sample_every and n_samples must be >= 1, checkpoint_every >= 0.")
+        if not 0 <= t.minutes <= 7 * 24 * 60:
+            raise GanlabError(f"The time budget is 0 (none) to 10,080 minutes (a week), not {t.minutes}.")
         if t.eval_every < 0 or t.eval_n < 10:
             raise GanlabError(f"eval_every must be >= 0 (0 = off) and eval_n at least 10 (got {t.eval_every}, "
                               f"{t.eval_n}).")

@@ -146,3 +146,33 @@ def test_a_playground_lesson_adds_nothing_to_the_run_lists(tmp_path):
         assert listed and not [c for c in listed if "play-" in c or "playground" in c], listed
     finally:
         s.close_all()
+
+
+# ---- 11. "Healthy so far" is not said beside a low recall -------------------------------------------------------
+def test_a_low_recall_is_said_instead_of_healthy():
+    from ganlab.metrics.health import HealthMonitor, health_markdown
+    h = HealthMonitor()
+    for step in range(0, 3000, 100):
+        h.observe({"step": step, "loss_d": 1.0, "loss_g": 1.0, "d_real": 0.6, "d_fake": 0.4, "grad_norm_g": 1.0,
+                   "diversity": 0.9})
+    assert "Healthy so far" in health_markdown(h.findings())
+    h.observe({"step": 3000, "fid": 80.0, "precision": 0.6, "recall": 0.15})
+    text = health_markdown(h.findings())
+    assert "Healthy so far" not in text and "covers little" in text and "0.15" in text
+    h.observe({"step": 4000, "fid": 40.0, "precision": 0.6, "recall": 0.5})
+    assert "Healthy so far" in health_markdown(h.findings())
+
+
+# ---- 11. the Train tab's placeholder follows the dataset picked --------------------------------------------------
+def test_the_placeholder_says_what_start_will_train(tmp_path):
+    s, h, _ = _server(tmp_path)
+    try:
+        text, points = h.placeholder("fashion-mnist", "dcgan", "k")
+        assert "dcgan on fashion-mnist" in text and "ring" not in text and points["visible"] is False
+        text, points = h.placeholder("ring", "mlp", "k")
+        assert "mlp on ring" in text and points["visible"] is True
+        h.start(FAST, "k")                                       # with a run on the page, the run's status stays
+        import gradio as gr
+        assert h.placeholder("mnist", "dcgan", "k") == (gr.skip(), gr.skip())
+    finally:
+        s.close_all()

@@ -1,6 +1,7 @@
 """The speed work computes what it did before: ganlab's step equals the reference loop's
 (bench/train_throughput.py), and the speed options (channels_last, bf16, deferred metrics) stay close."""
 import importlib.util
+import json
 import math
 from pathlib import Path
 
@@ -161,23 +162,27 @@ def test_the_harness_prints_both_sides_and_their_ratio(monkeypatch, capsys, tmp_
     assert "ratio" in capsys.readouterr().out and (tmp_path / "t.json").exists()
 
 
-def test_time_to_quality_trains_both_sides_in_turns_and_reports_the_time_to_target(monkeypatch, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("time_to_quality", ROOT / "bench" / "time_to_quality.py")
-    ttq = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ttq)
+def test_the_quality_clock_trains_every_recipe_in_turns_and_tables_and_plots_them(monkeypatch, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("quality_clock", ROOT / "bench" / "quality_clock.py")
+    qc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(qc)
 
-    def score(marks, n):                          # FID is its own test; here a made-up curve that falls with time
-        for m in marks:
+    def score(snaps, n):                          # FID is its own test; here a made-up curve that falls with time
+        for m in snaps:
             m["fid"] = (100.0 if m["side"] == "reference" else 60.0) / m["minutes"] / 100
-    monkeypatch.setattr(ttq, "score", score)
-    out = ttq.main(["--minutes", "0.02", "--every", "0.01", "--data", "mnist", "--n", "10", "--target", "50",
-                    "--out", str(tmp_path)])
-    marks = out["marks"]
-    assert [m["side"] for m in marks] == ["ganlab", "reference", "reference", "ganlab"]     # turns alternate
-    assert all(Path(m["checkpoint"], "config.json").exists() for m in marks)   # what `eval` scores
-    steps = [m["step"] for m in marks if m["side"] == "reference"]
-    assert steps[0] >= 1 and steps[1] > steps[0]
-    assert out["minutes_to_target"]["ganlab"] is not None and "FID@10" in capsys.readouterr().out
+            m["kid_x1000"] = m["fid"] / 10
+    monkeypatch.setattr(qc, "score", score)
+    out = qc.main(["--marks", "0.005,0.01", "--data", "mnist", "--n", "10", "--recipes", "reference,fast",
+                   "--out", str(tmp_path), "--json", str(tmp_path / "c.json"), "--plot", str(tmp_path / "c.png")])
+    snaps = out["snapshots"]
+    assert [m["side"] for m in snaps] == ["reference", "fast", "fast", "reference"]     # turns alternate
+    assert all(Path(m["checkpoint"], "config.json").exists() for m in snaps)   # what `eval` scores
+    for side in ("reference", "fast"):
+        steps = [m["step"] for m in snaps if m["side"] == side]
+        assert steps[0] >= 1 and steps[1] > steps[0]
+    printed = capsys.readouterr().out
+    assert "FID@10" in printed and "fast: 0.60, 0.60 × the reference's FID" in printed
+    assert (tmp_path / "c.png").stat().st_size > 5000 and json.loads((tmp_path / "c.json").read_text())["table"]
 
 
 def test_cli_speed_flags_reach_the_config_and_may_change_on_resume(tmp_path):

@@ -116,9 +116,11 @@ def test_super_resolution_is_4x_beside_bicubic_and_the_download_is_true_size(han
 def test_inpaint_fills_the_painted_hole_and_keeps_the_rest(handlers, tmp_path):
     handlers.select("inpaint", "k")
     value, note = handlers.editor_value("k", pick=2)
-    assert "seeded hole" in note and value["background"].size == value["layers"][0].size == (256, 256)
-    editor = {"background": np.asarray(value["background"]), "layers": [np.asarray(value["layers"][0])],
-              "composite": None}
+    assert "paint over the part to fill" in note and value["background"].size == value["layers"][0].size == (256, 256)
+    assert np.asarray(value["layers"][0])[..., 3].max() == 0             # no hole the user did not paint
+    from ganlab.ui.translate import painted_layer
+    stroke = painted_layer(value["background"].size, handlers.held("k").masks[2:3])    # the user paints that hole
+    editor = {"background": np.asarray(value["background"]), "layers": [np.asarray(stroke)], "composite": None}
     r = handlers.from_editor(editor, "k")
     assert r.size == true_size(r) == (16, 16) and r.target_label == "original"
     out = np.asarray(Image.open(r.file)).astype(int)

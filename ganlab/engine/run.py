@@ -99,6 +99,7 @@ class Engine:
         self._rate = 0.0                              # steps per second, smoothed
         self._delay = 0.0                             # seconds between steps (slow motion)
         self._stamps: Deque[float] = deque()          # recent step end times, for the rate
+        self._trained_s = 0.0                         # seconds spent training since this engine was made
         self._last_ckpt: Optional[Path] = run.latest_checkpoint()
         self._ckpt_time = time.monotonic()
         self._guard = NanGuard()                      # rolls back to the last finite state on a NaN
@@ -293,12 +294,16 @@ class Engine:
             t = self.trainer
             left = max(0, t.cfg.train.steps - t.step_count)
             spec = LOSSES.get(t.cfg.train.loss)
+            budget = t.cfg.train.minutes * 60
+            eta = left / self._rate if self._rate > 0 and self._state == "running" else None
+            if budget > 0 and eta is not None:
+                eta = min(eta, max(0.0, budget - self._trained_s))
             return {
                 "state": self._state, "error": self._error, "step": t.step_count,
                 "steps": t.cfg.train.steps, "device": str(t.device),
                 "steps_per_s": self._rate,
                 "images_per_s": self._rate * t.cfg.train.batch_size * t.n_critic,   # real images seen
-                "eta_s": left / self._rate if self._rate > 0 and self._state == "running" else None,
+                "eta_s": eta, "trained_s": self._trained_s, "budget_s": budget or None,
                 "lr_g": t.lr_g, "lr_d": t.lr_d, "n_critic": t.n_critic,
                 "loss": t.cfg.train.loss, "optimizer": t.cfg.train.optimizer,
                 "probability": bool(spec and spec.probability),   # D outputs in [0, 1]
@@ -377,9 +382,11 @@ class Engine:
                     if done:
                         break
                     continue
+                began = time.monotonic()
                 with self._using:
                     self._train_one()
                 now = time.monotonic()
+                self._trained_s += now - began
                 self._measure_rate(now)
                 # the live grid is drawn for the page at the rate it reads it: nobody looking, no G pass
                 if now - last_sample >= SAMPLE_SECONDS and now - self._looked < WATCHED_SECONDS:
@@ -392,7 +399,7 @@ class Engine:
                 if self.checkpoint_seconds and now - self._ckpt_time >= self._checkpoint_due():
                     with self._using:
                         self._checkpoint()
-                if self.trainer.step_count >= self.trainer.cfg.train.steps:
+                if self.trainer.step_count >= self.trainer.cfg.train.steps or self._over_budget():
                     self._reached_end()
                     self._announce()
         except Exception as e:                          # a bug, a numerical blow-up, no memory: keep the server up
@@ -462,6 +469,11 @@ class Engine:
             except queue.Empty:
                 return
             fut.set_exception(err)
+
+    def _over_budget(self) -> bool:
+        """The run's time budget (``train.minutes``) is spent: training time only, pauses and commands excluded."""
+        budget = self.trainer.cfg.train.minutes * 60
+        return budget > 0 and self._trained_s >= budget
 
     def _measure_rate(self, now: float) -> None:
         """Steps per second over the last few seconds of wall time, pauses excluded."""

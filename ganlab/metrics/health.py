@@ -28,6 +28,7 @@ COLLAPSE_DIVERSITY = 0.35      # fake diversity / real diversity under this: col
 COLLAPSE_WARMUP = 2000         # steps after which low diversity is collapse even if it never rose
 COLLAPSE_ENTROPY = 0.6         # normalised class-histogram entropy under this: classes dropped
 RECALL_DROP = 0.5              # recall below this share of its best: collapse
+LOW_RECALL = 0.3               # a latest recall under this: say G covers little of the data (not "healthy")
 D_WIN_REAL, D_WIN_FAKE = 0.9, 0.1
 GRAD_VANISH = 0.1              # G's gradient norm under this share of its early median
 PLATEAU_EVALS = 5              # FID evaluations without a 2% improvement: no progress
@@ -128,6 +129,18 @@ def check_collapse(rows, window: int = 5) -> Optional[Finding]:
     return None
 
 
+def check_coverage(rows) -> Optional[Finding]:
+    """The latest recall estimate is low: G draws only part of what the data holds (early on, or narrowly)."""
+    recalls = _as_series(rows).get("recall", [])
+    if recalls and recalls[-1][1] < LOW_RECALL:
+        step, r = recalls[-1]
+        return Finding("coverage", "info", "G covers little of the data so far",
+                       f"Recall {r:.2f}: most real images have no generated image near them (a healthy run on "
+                       f"this kind of set reaches {LOW_RECALL:.1f} and more).",
+                       "Train longer; if recall stays low, add minibatch std or lower lr G.", step)
+    return None
+
+
 def check_d_wins(rows, probability: bool, window: int = 10) -> Optional[Finding]:
     """D(x) near 1 and D(G(z)) near 0 while G's gradient fell far below its early median."""
     s = _as_series(rows)
@@ -184,6 +197,10 @@ class HealthMonitor:
         out = list(reversed(self.events[-3:]))
         for check in (check_collapse(self.series), check_d_wins(self.series, self.probability),
                       check_plateau(self.series)):
+            if check is not None:
+                out.append(check)
+        if not any(f.kind == "collapse" for f in out):
+            check = check_coverage(self.series)
             if check is not None:
                 out.append(check)
         return out

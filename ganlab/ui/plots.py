@@ -164,12 +164,17 @@ def status_markdown(st: Dict[str, Any], note: str = "") -> str:
              f"{st['images_per_s']:,.0f} img/s" if state == "running" else None,
              f"device **{device_label(st['device'])}**" if st.get("device") else None,
              f"ETA {_duration(st['eta_s'])}" if st.get("eta_s") is not None else None,
+             f"trained {st.get('trained_s', 0) / 60:.1f} of {st['budget_s'] / 60:g} min" if st.get("budget_s")
+             else None,
              f"lr G {st['lr_g']:.2g} · lr D {st['lr_d']:.2g} · n_critic {st['n_critic']}"]
     lines = [" · ".join(p for p in parts if p)]
     if st.get("family_note"):
         lines.append(f"🌱 {st['family_note']}")
     if st.get("error"):
         lines.append(f"⚠️ {st['error']}")
+    if state == "finished" and st.get("budget_s") and st["step"] < st["steps"]:
+        lines.append(f"⏱ Its {st['budget_s'] / 60:g}-minute budget is spent (a checkpoint is saved); Resume trains "
+                     "another.")
     lines.append(f"run folder `{st['run_dir']}`" + (f" · data: {note}" if note else ""))
     return "  \n".join(lines)
 

@@ -42,21 +42,22 @@ log = logging.getLogger(__name__)
 # The form, in the order the tab passes it; POINT_DEFAULTS give a live demo in seconds.
 FORM_FIELDS = ["dataset", "custom", "label", "factorised", "model", "loss", "steps", "batch_size", "lr_g", "lr_d",
                "n_critic", "spectral_norm", "label_smoothing", "instance_noise", "ema", "seed", "resolution", "device",
-               "eval_every", "eval_n"]
+               "eval_every", "eval_n", "minutes"]
 # Image sets get a background FID estimate: 500 images cost about a minute of one CPU core
 # (Inception at 299 px), nothing much on a GPU.
 POINT_DEFAULTS = dict(model="mlp", lr_g=1e-3, lr_d=1e-3, eval_every=0)
 IMAGE_DEFAULTS = dict(model="dcgan", lr_g=2e-4, lr_d=2e-4, eval_every=2000)
 DEFAULT_FORM = dict(dataset="ring", custom="", label="", factorised=False, model="mlp", loss="ns", steps=5000,
                     batch_size=128, lr_g=1e-3, lr_d=1e-3, n_critic=1, spectral_norm=False, label_smoothing=0.0,
-                    instance_noise=0.0, ema=0.0, seed=0, resolution=None, device="auto", eval_every=0, eval_n=500)
+                    instance_noise=0.0, ema=0.0, seed=0, resolution=None, device="auto", eval_every=0, eval_n=500,
+                    minutes=0)
 # Families whose good settings differ from the form's defaults: picking one in the form fills in its preset's
 # rates, EMA and batch, and a run started from the form takes the preset's settings the form has no field for.
 FAMILY_PRESETS = {"stylegan": "emoji-stylegan", "progan": "emoji-progan", "pix2pix": "edges2emoji-pix2pix",
                   "cyclegan": "sneaker2boot-cyclegan", "srgan": "sr-emoji", "inpaint": "inpaint-emoji"}
 HIDDEN_TRAIN = ("beta1", "beta2", "r1", "r1_every", "augment", "style_mixing", "recon", "adversarial", "identity",
                 "mask")
-HIDDEN_MODEL = ("width", "z_dim", "mapping_depth", "grow_every", "sr_scale")
+HIDDEN_MODEL = ("width", "z_dim", "mapping_depth", "grow_every", "sr_scale", "d_norm")
 POINT_SAMPLES, IMAGE_SAMPLES = 512, 64      # fixed-noise samples: a dense scatter, or an 8x8 grid
 START_WAIT = 30.0                           # a start waits this long for its run (data loaded, nets built)
 POLL_FAST, POLL_SLOW = 1.0, 3.0             # the Train tab's poll: while a run trains, and while none does
@@ -83,15 +84,20 @@ def _need(values: Dict[str, Any], key: str, label: str, kind=float):
     return kind(v)
 
 
-def family_preset(model: str) -> Optional[RunConfig]:
-    from ..presets import preset
+def family_preset(model: str, dataset: str = "") -> Optional[RunConfig]:
+    """The recipe behind the form's hidden settings: the dataset's own (fashion-mnist: the recipe that wins at
+    1 to 5 CPU-minutes) when it is for this model, else the family's preset (stylegan, pix2pix ...)."""
+    from ..presets import dataset_recipe, preset
+    recipe = dataset_recipe(dataset, model) if dataset else None
+    if recipe is not None:
+        return recipe
     return preset(FAMILY_PRESETS[model]) if model in FAMILY_PRESETS else None
 
 
 def config_from_form(values: Dict[str, Any]) -> RunConfig:
     """The form's values as a RunConfig (with a family preset's hidden settings); validated in the engine."""
     cfg = _form_config(values)
-    base = family_preset(cfg.model.name)
+    base = family_preset(cfg.model.name, cfg.data.name)
     if base is not None:
         for k in HIDDEN_TRAIN:
             setattr(cfg.train, k, getattr(base.train, k))
@@ -119,6 +125,7 @@ def _form_config(values: Dict[str, Any]) -> RunConfig:
             instance_noise=float(values.get("instance_noise") or 0.0), ema=float(values.get("ema") or 0.0),
             seed=int(values.get("seed") or 0), device=values.get("device") or "auto",
             eval_every=int(values.get("eval_every") or 0), eval_n=int(values.get("eval_n") or 500),
+            minutes=float(values.get("minutes") or 0),
             n_samples=POINT_SAMPLES if is_point_set(name) else IMAGE_SAMPLES))
 
 
@@ -175,17 +182,31 @@ class TrainHandlers:
         if name in PAIR_FAMILY:                  # an image-to-image set: the family made for it, with its rates
             t = family_preset(PAIR_FAMILY[name]).train
             return "", PAIR_FAMILY[name], t.lr_g, t.lr_d, 0
+        from ..presets import dataset_recipe
+        recipe = dataset_recipe(name)
+        if recipe is not None:                   # a set with a recipe of its own: that recipe's model and rates
+            return "", recipe.model.name, recipe.train.lr_g, recipe.train.lr_d, IMAGE_DEFAULTS["eval_every"]
         d = POINT_DEFAULTS if is_point_set(name) else IMAGE_DEFAULTS
         return "", d["model"], d["lr_g"], d["lr_d"], d["eval_every"]
 
     @staticmethod
-    def model_defaults(model: str) -> tuple:
-        """Picking a family with a preset: its learning rates, EMA, batch size and loss (else nothing changes)."""
-        base = family_preset(model)
+    def model_defaults(model: str, dataset: str = "") -> tuple:
+        """Picking a family with a preset (or the dataset's recipe): its learning rates, EMA, batch size and loss
+        (else nothing changes)."""
+        base = family_preset(model, dataset or "")
         if base is None:
             return (gr.skip(),) * 5
         t = base.train
         return t.lr_g, t.lr_d, t.ema, t.batch_size, t.loss
+
+    def placeholder(self, dataset: str, model: str, key: str) -> tuple:
+        """Before any run: the status line says what Start will train, and the 2-D plot shows only for 2-D sets."""
+        s = self.sessions.peek(key)
+        if s is not None and s.train is not None:
+            return gr.skip(), gr.skip()
+        shown = self.sessions.access.display_dataset(dataset or "")
+        return (f"Press **Start** to train {model or 'the GAN'} on {shown}.",
+                gr.update(visible=is_point_set(dataset or "ring")))
 
     @staticmethod
     def custom_defaults(name: str) -> tuple:
@@ -396,7 +417,11 @@ class TrainHandlers:
             if e.state == "running":
                 return "The run is already training.", self._status(key)
             if e.state == "finished":
-                raise GanlabError(f"This run reached its {e.status()['steps']:,} steps; to train longer, open it "
+                st = e.status()
+                if st["step"] < st["steps"]:          # its time budget was spent: another budget from here
+                    _end_view(self.sessions, v)
+                    return self._reopen(key, v, None, start=True)
+                raise GanlabError(f"This run reached its {st['steps']:,} steps; to train longer, open it "
                                   "from Your runs with a larger 'train until' step.")
             e.resume()
             v.notice = ""

@@ -59,6 +59,8 @@ def _form(d: Dict) -> Dict[str, gr.components.Component]:
         f["loss"] = gr.Dropdown(list(LOSSES), value=d["loss"], label="loss", elem_id="train-loss")
     with gr.Row():
         f["steps"] = gr.Number(d["steps"], label="steps", precision=0, elem_id="train-steps")
+        f["minutes"] = gr.Number(d["minutes"], label="train for (minutes; 0 = until the steps)", minimum=0,
+                                 elem_id="train-minutes")
         f["batch_size"] = gr.Number(d["batch_size"], label="batch size", precision=0, elem_id="train-batch")
     with gr.Row():
         f["lr_g"] = gr.Number(d["lr_g"], label="lr G", elem_id="train-lr-g")
@@ -200,10 +202,13 @@ def _wire(h: TrainHandlers, f: Dict, p: Dict, v: Dict) -> None:
 
     suggest = [f["model"], f["lr_g"], f["lr_d"], f["eval_every"]]
     family = [f["lr_g"], f["lr_d"], f["ema"], f["batch_size"], f["loss"]]
-    # a set made for one family (sneaker<->boot: cyclegan) picks it, then that family's preset settings
+    # a set made for one family (sneaker<->boot: cyclegan) picks it, then that family's preset settings; a set
+    # with a recipe of its own (fashion-mnist) picks the recipe's model, then its settings
     f["dataset"].input(h.dataset_defaults, f["dataset"], [f["custom"]] + suggest, show_progress="hidden").then(
-        h.model_defaults, f["model"], family, show_progress="hidden")
-    f["model"].input(h.model_defaults, f["model"], family, show_progress="hidden")
+        h.model_defaults, [f["model"], f["dataset"]], family, show_progress="hidden").then(
+        keyed(h.placeholder, sessions, 2), [f["dataset"], f["model"]], [v["status"], v["points"]],
+        show_progress="hidden")
+    f["model"].input(h.model_defaults, [f["model"], f["dataset"]], family, show_progress="hidden")
     f["custom"].submit(h.custom_defaults, f["custom"], suggest, show_progress="hidden")
     f["custom"].blur(h.custom_defaults, f["custom"], suggest, show_progress="hidden")
     f["upload"].upload(keyed(h.upload, sessions, 1), f["upload"], [v["message"], f["custom"]] + suggest,

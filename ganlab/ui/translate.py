@@ -150,6 +150,18 @@ class Result:
     target_label: str = ""
 
 
+def painted_layer(size: Tuple[int, int], mask: Optional[torch.Tensor] = None) -> Image.Image:
+    """The painter's one layer: empty, or ``mask`` [1, 1, h, w] painted in the hole colour (so the painter's first
+    stroke is sent together with it)."""
+    layer = Image.new("RGBA", size, HOLE_RGBA)
+    hole = np.zeros(size[::-1], np.uint8)
+    if mask is not None:
+        m = Image.fromarray((mask[0, 0].numpy() * 255).astype(np.uint8)).resize(size, Image.Resampling.NEAREST)
+        hole = np.where(np.asarray(m) > 0, HOLE_RGBA[3], 0).astype(np.uint8)
+    layer.putalpha(Image.fromarray(hole))
+    return layer
+
+
 class TranslateHandlers:
     def __init__(self, sessions: Sessions):
         self.sessions, self.models_root = sessions, sessions.models_root    # one models folder for every rule
@@ -285,16 +297,10 @@ class TranslateHandlers:
             x, note = tr.prepare(read_upload(upload))
             note = " ".join(s for s in (note, "Now paint over the part to fill.") if s)
         else:
-            _, x, mask, i = self._pick(pick, key, "AB")       # the clean image, and its seeded hole
-            note = f"Held-out image #{i}, its seeded hole painted: paint or erase, and the fill follows."
+            _, x, _, i = self._pick(pick, key, "AB")          # the clean image; nothing painted on it for you
+            note = f"Held-out image #{i}: paint over the part to fill, and the fill follows."
         bg = enlarged(x, CANVAS_PX)
-        layer = Image.new("RGBA", bg.size, HOLE_RGBA)              # one layer, empty or the seeded hole: the
-        hole = np.zeros(bg.size[::-1], np.uint8)                    # painter's first stroke is then sent too
-        if mask is not None:
-            m = Image.fromarray((mask[0, 0].numpy() * 255).astype(np.uint8)).resize(bg.size, Image.Resampling.NEAREST)
-            hole = np.where(np.asarray(m) > 0, HOLE_RGBA[3], 0).astype(np.uint8)
-        layer.putalpha(Image.fromarray(hole))
-        return {"background": bg, "layers": [layer], "composite": None}, note
+        return {"background": bg, "layers": [painted_layer(bg.size, mask)], "composite": None}, note
 
     def from_editor(self, editor: Any, key: str) -> Result:
         """Inpaint: fill what is painted on the mask painter's picture."""
