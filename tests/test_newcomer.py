@@ -176,3 +176,53 @@ def test_the_placeholder_says_what_start_will_train(tmp_path):
         assert h.placeholder("mnist", "dcgan", "k") == (gr.skip(), gr.skip())
     finally:
         s.close_all()
+
+
+# ---- 11. a finished 2-D run keeps its plot's title, axes and legend --------------------------------------------
+def test_a_finished_ring_run_is_drawn_as_a_plot_not_a_picture(tmp_path):
+    from ganlab.ui.runview import DiskRun
+    from ganlab.ui.train_view import render
+    from ganlab.ui.sessions import TrainView
+    s, h, _ = _server(tmp_path)
+    try:
+        h.start(dict(FAST, steps=40), "k")
+        v = s.get("k").train
+        assert v.ticket.ready.wait(30)
+        assert wait_until(lambda: (v.path / "checkpoints" / "step_000040" / "state.safetensors").exists(), 90)
+        snap = DiskRun(v.path).snapshot(0, -1)
+        step, x = snap["samples"]
+        assert step == 40 and tuple(x.shape) == (512, 2)          # points, not a saved picture
+        view = TrainView(path=v.path, mine=False, source=DiskRun(v.path))
+        out = render(s, view)
+        fig = out[2]["value"] if isinstance(out[2], dict) and "value" in out[2] else out[2]
+        text = str(fig)
+        assert "G(z)" in text and "real data" in text and "step 40" in text
+    finally:
+        s.close_all()
+
+
+# ---- 13. the Classroom gallery: one labelled tile per student --------------------------------------------------
+def test_the_gallery_shows_one_labelled_tile_per_student(tmp_path):
+    import numpy as np
+    s, h, room = _server(tmp_path)
+    try:
+        token = _page(s, "teacher")
+        room.sign_in(PASSWORD, "teacher", "10.0.0.7")
+        _page(s, "ann1", host="10.0.0.8")
+        h.start(dict(FAST, steps=30), "ann1")
+        v = s.get("ann1").train
+        assert v.ticket.ready.wait(30)
+        assert wait_until(lambda: (v.path / "checkpoints" / "step_000030" / "state.safetensors").exists(), 90)
+        ann = s.get("ann1").who
+        s.get("ann2").who = ann                                  # the same student in a second tab, a newer run
+        h.start(dict(FAST, steps=100_000), "ann2")
+        w = s.get("ann2").train
+        assert w.ticket.ready.wait(30) and wait_until(lambda: w.engine.status()["step"] > 40, 30)
+        tiles = room.gallery("teacher")
+        assert len(tiles) == 1                                   # one tile for her, her furthest run
+        picture, caption = tiles[0]
+        assert ann.label in caption and "step" in caption
+        top = np.asarray(picture)[:12]
+        assert (top < 100).any() and picture.width == 256        # the label is written on the tile itself
+    finally:
+        s.close_all()

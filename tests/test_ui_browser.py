@@ -187,6 +187,27 @@ def test_no_wrong_warnings_on_a_prompt_not_typed_or_an_unconditional_model(page,
     assert "not class-conditioned" not in page.inner_text("body")
 
 
+def test_drawing_a_distribution_needs_no_tool_picked_first(page, tmp_path):
+    """Issue 28: the sketchpad drew nothing until its tiny brush icon was clicked."""
+    page.get_by_role("tab", name="2-D Playground").click()
+    page.locator("#play-draw-box").get_by_text("Draw your own distribution").click()
+    canvas = page.locator("#play-sketch canvas").first
+    canvas.scroll_into_view_if_needed()
+    time.sleep(1.0)
+    box = canvas.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 50, y)
+    page.mouse.down()
+    for i in range(1, 11):                                     # one stroke across the middle, with no tool picked
+        page.mouse.move(x - 50 + 10 * i, y + 3 * (i % 3))
+    page.mouse.up()
+    time.sleep(1.0)
+    page.click("#play-draw")
+    assert _until(lambda: "New drawing run" in page.inner_text("#play-message"), timeout=60), \
+        page.inner_text("#play-message")
+    assert "/" not in page.inner_text("#play-message")           # no server path in what it says
+
+
 def test_playground_plays_a_preset_and_steps_d_only(page, tmp_path):
     page.get_by_role("tab", name="2-D Playground").click()
     plane = "play-plane-0"
@@ -262,10 +283,14 @@ def test_explore_slider_moves_the_image_and_classes_change_the_grid(page, tmp_pa
 
 @pytest.mark.skipif(not (ROOT / "models" / "emoji-stylegan").is_dir(), reason="no shipped style model")
 def test_explore_style_mixing_and_inversion(page, tmp_path):
-    """The shipped StyleGAN opens by default: new mixing layers redraw the grid; an upload is projected for a
-    few steps and its reconstruction appears."""
+    """The shipped StyleGAN, opened: new mixing layers redraw the grid; an upload is projected for a few steps
+    and its reconstruction appears."""
     from PIL import Image, ImageDraw
     page.get_by_role("tab", name="Explore").click()
+    assert _until(lambda: "models/" in page.inner_text("#explore-info"), timeout=60)   # the default, first
+    page.locator("#explore-model input").click()
+    page.get_by_role("option", name="shipped: emoji-stylegan").click()
+    page.click("#explore-open")
     assert _until(lambda: "stylegan on emoji" in page.inner_text("#explore-info"), timeout=60)
     grid = _until(lambda: _src(page, "explore-mix"), timeout=60)
     assert grid, "no mixing grid"

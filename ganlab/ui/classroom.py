@@ -139,15 +139,34 @@ class ClassroomHandlers:
     def gallery(self, key: str) -> List[Tuple[Any, str]]:
         """One tile per browser with a Train-tab run: its latest samples, captioned."""
         self._teacher(key)
-        tiles = []
+        best: Dict[str, Tuple[int, Any, str]] = {}        # one tile per student: their run with the most steps
         for s, kind, e, facts in self._entries():
             if kind != "train":
                 continue
             picture = _latest_picture(e, facts["view"])
             if picture is not None:
                 row = self._row(s, kind, e, facts)
-                tiles.append((picture, f"{row[0]} · {row[1]} · {row[2]} · step {row[3]:,}"))
-        return tiles
+                caption = f"{row[0]} · {row[1]} · {row[2]} · step {row[3]:,}"
+                if s.who.owner not in best or row[3] > best[s.who.owner][0]:
+                    best[s.who.owner] = (row[3], picture, caption)
+        return [(labelled(picture, caption), caption) for _, picture, caption in best.values()]
+
+
+def labelled(picture, caption: str, width: int = 256):
+    """The tile as the gallery shows it: the student's samples, scaled to ``width``, with their name, run and
+    step written above them (a gallery's own captions show only on hover)."""
+    from PIL import Image, ImageDraw
+    pic = picture.convert("RGB")
+    scale = width / max(1, pic.width)
+    pic = pic.resize((width, max(1, round(pic.height * scale))), Image.Resampling.NEAREST)
+    lines = [caption[i:i + 40] for i in range(0, len(caption), 40)][:2]
+    band = 14 * len(lines) + 6
+    tile = Image.new("RGB", (width, pic.height + band), "white")
+    draw = ImageDraw.Draw(tile)
+    for i, line in enumerate(lines):
+        draw.text((4, 3 + 14 * i), line, fill=(20, 20, 20))
+    tile.paste(pic, (0, band))
+    return tile
 
 
 def _latest_picture(e, view):

@@ -67,6 +67,13 @@ def to_picture(x: torch.Tensor, nrow: Optional[int] = None, target: int = 256) -
     return grid_image(x, nrow=nrow or len(x), scale=_scale(x.shape[-1], target))
 
 
+# What Explore opens on, best-looking first (what a newcomer sees first): the class-conditioned Fashion-MNIST
+# model draws clothes a classifier names (87.5% drawn as the class asked for, models/fashion-mnist-cgan), and
+# its class grid is the tab's quickest delight; the shipped emoji models still draw colours without shapes
+# (emoji-stylegan: FID 175.7 against the held-out emoji, recall 0.03), so they wait in the list.
+SHOWCASE = ("fashion-mnist-cgan", "fashion-mnist-dcgan")
+
+
 class ExploreHandlers:
     def __init__(self, sessions: Sessions):
         self.sessions, self.models_root = sessions, sessions.models_root    # one models folder for every rule
@@ -89,11 +96,13 @@ class ExploreHandlers:
         return out
 
     def default_model(self) -> Optional[str]:
-        """The shipped model the tab opens on, as the model list names it (``models/NAME``): a style-based
-        one if there is one (the most to play with), else the first."""
+        """The shipped model the tab opens on, as the model list names it (``models/NAME``): the best-looking
+        one shipped (SHOWCASE), else a style-based one (the most to play with), else the first."""
         shipped = shipped_models(self.models_root)
+        by_name = {p.name: p for p in shipped}
+        best = [by_name[n] for n in SHOWCASE if n in by_name]
         style = [p for p in shipped if family(p) == "stylegan"]
-        return self.sessions.access.ref((style or shipped)[0]) if shipped else None
+        return self.sessions.access.ref((best or style or shipped)[0]) if shipped else None
 
     def explorer(self, key: str) -> Explorer:
         default = self.default_model()

@@ -25,6 +25,11 @@ INTRO = ("Green points are real data, purple ones are G's samples. The backgroun
          "experiment, or change anything below while it trains.")
 
 
+def _white_canvas():
+    import numpy as np
+    return np.full((320, 320, 4), 255, np.uint8)
+
+
 def build_playground_tab(sessions: Sessions, tab: gr.Tab) -> PlaygroundHandlers:
     h = PlaygroundHandlers(sessions)
     c: Dict[str, gr.components.Component] = {}
@@ -61,9 +66,11 @@ def build_playground_tab(sessions: Sessions, tab: gr.Tab) -> PlaygroundHandlers:
                 c["delay"] = gr.Slider(0, 0.5, value=LIVE_DEFAULTS["delay"], step=0.01,
                                        label="slow motion: seconds between steps", elem_id="play-delay")
             with gr.Accordion("Draw your own distribution", open=False, elem_id="play-draw-box"):
-                c["sketch"] = gr.Sketchpad(label="draw strokes or click points (the canvas is the plane)",
-                                           type="numpy", canvas_size=(320, 320), fixed_canvas=True,
-                                           layers=False, elem_id="play-sketch",
+                gr.Markdown("Draw strokes or click points: the canvas is the plane.")
+                # a white background and no crop tool: the brush is the active tool from the first stroke
+                c["sketch"] = gr.Sketchpad(_white_canvas(), label="your distribution", show_label=False,
+                                           type="numpy", image_mode="RGBA", format="png", canvas_size=(320, 320),
+                                           fixed_canvas=True, layers=False, transforms=(), elem_id="play-sketch",
                                            brush=gr.Brush(colors=["#000000"], default_size=6,
                                                           color_mode="fixed"))
                 c["draw"] = gr.Button("Train on my drawing", elem_id="play-draw")
@@ -135,7 +142,8 @@ def _wire(h: PlaygroundHandlers, c: Dict, plots, tab: gr.Tab) -> None:
     c["new"].click(on_new, settings + live, msg, concurrency_id="play-build", concurrency_limit=4)
     for comp in (c["dataset"], c["z_dim"], c["z_dist"]):
         comp.input(on_new, settings + live, msg, concurrency_id="play-build", concurrency_limit=4)
-    c["load"].click(on_lesson, c["lesson"], [msg, c["lesson_text"]] + live[:5], concurrency_id="play-build")
+    c["load"].click(on_lesson, c["lesson"], [msg, c["lesson_text"]] + live[:5], concurrency_id="play-build",
+                    show_progress_on=msg)        # the live controls stay usable while the panels start
     control = dict(concurrency_id="play-control", concurrency_limit=4)     # never behind training controls
     for comp in (c["loss"], c["optimizer"]):
         comp.input(on_live, live, msg, **control)

@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import torch
+
 from ..checkpoint import latest_checkpoint, read_config
 from ..losses import LOSSES
 from ..metrics.health import HealthMonitor
@@ -79,7 +81,13 @@ class DiskRun:
                   "checkpoint": str(ckpt) if ckpt is not None else None, "batch_size": t.batch_size}
         samples = None
         steps = self.run.sample_steps()
-        if steps and steps[-1] != shown_step:
+        if ckpt is not None and _point_set(self.cfg.data.name):
+            # a 2-D run: its fixed-noise points from the checkpoint, drawn as the live run draws them (axes,
+            # title, legend), not the saved picture of them
+            step = int(ckpt.name.split("_")[1])
+            if step != shown_step:
+                samples = (step, self._points(ckpt))
+        elif steps and steps[-1] != shown_step:
             from PIL import Image
             try:
                 with Image.open(self.run.sample_path(steps[-1])) as im:
@@ -101,8 +109,25 @@ class DiskRun:
         return {"name": self.cfg.data.name, "note": self.cfg.data.name, "items": 0, "is_image": is_image,
                 "shape": tuple(shape or ()), "skipped": 0, "classes": [], "sample_nrow": None}
 
+    def _points(self, ckpt: Path):
+        """G's points for the run's fixed noise (the trainer's own draw: seed + 2), [n, 2], from ``ckpt``."""
+        from ..sampling import load_generator
+        from ..trainer import draw_noise
+        G, cfg, _ = load_generator(ckpt)
+        t = cfg.train
+        z = draw_noise(t.n_samples, G.z_dim, cfg.model.z_dist, torch.Generator().manual_seed(t.seed + 2))
+        with torch.no_grad():
+            return G.eval()(z).cpu()
+
     def real_points(self, n: int):
-        return None
+        """A few hundred of the set's points, for the scatter under G's (None for image sets)."""
+        if not _point_set(self.cfg.data.name):
+            return None
+        try:
+            from ..data import load_dataset
+            return load_dataset(self.cfg.data, seed=self.cfg.train.seed).x[:n]
+        except Exception:                               # a drawing's file gone: the scatter shows G's points alone
+            return None
 
 
 def _point_set(name: str) -> bool:

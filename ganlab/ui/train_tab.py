@@ -78,8 +78,8 @@ def _form(d: Dict) -> Dict[str, gr.components.Component]:
         with gr.Row():
             f["ema"] = gr.Number(d["ema"], label="EMA decay (0 = off)", elem_id="train-ema")
             f["seed"] = gr.Number(d["seed"], label="seed", precision=0, elem_id="train-seed")
-        f["resolution"] = gr.Number(d["resolution"], label="resolution for image sets (blank = native)",
-                                    precision=0, elem_id="train-resolution")
+        f["resolution"] = gr.Number(d["resolution"] or 0, label="resolution for image sets (0 = the set's own)",
+                                    precision=0, minimum=0, elem_id="train-resolution")
         with gr.Row():
             f["eval_every"] = gr.Number(d["eval_every"], label="FID estimate every N steps (0 = off)", precision=0,
                                         elem_id="train-eval-every")
@@ -100,7 +100,7 @@ def _files_panel() -> Dict[str, gr.components.Component]:
         p["runs"] = gr.Dropdown([], label="runs you may open", elem_id="train-runs", allow_custom_value=True,
                                 info="yours, runs shared with the class, and the shipped models")
         with gr.Row():
-            p["until"] = gr.Number(None, label="train until step (blank = as saved)", precision=0,
+            p["until"] = gr.Number(0, label="train until step (0 = as saved)", precision=0, minimum=0,
                                    elem_id="train-until")
             p["refresh"] = gr.Button("Refresh list", size="sm", elem_id="train-refresh")
         with gr.Row():
