@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import os
 import shutil
 import time
@@ -34,6 +35,8 @@ from .errors import GanlabError
 from .losses import CLASS_LOSSES, get_loss, gradient_penalty, mode_seeking, r1_penalty
 from .nets import MODELS
 from .registry import Registry
+
+log = logging.getLogger(__name__)
 
 # Families whose training step differs from the plain GAN's register a Trainer subclass here
 # (model name -> class); make_trainer picks it.
@@ -119,8 +122,25 @@ def use_bf16(precision: str, device: torch.device) -> bool:
             raise GanlabError("This GPU has no bfloat16; use --precision fp32.")
         if device.type not in ("cuda", "cpu"):
             raise GanlabError(f"bf16 autocast runs on CUDA or the CPU, not on {device.type}; use --precision fp32.")
+        if device.type == "cpu" and not native_bf16_cpu():
+            log.warning("This CPU has no native bfloat16 (AVX-512 BF16 or AMX), so bf16 is emulated: on an "
+                        "AVX2-only 2-core EPYC it ran 15x slower than fp32 (0.5 against 7.5 steps/s); "
+                        "use --precision fp32.")
         return True
     return precision == "auto" and cuda_bf16
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), read from /proc/cpuinfo (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
 
 
 def check_compiler() -> None:
