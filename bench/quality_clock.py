@@ -159,6 +159,7 @@ def row_fid(marks: List[Dict], side: str, t: float) -> float:
 
 def plot(marks: List[Dict], path: Path, title: str) -> None:
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
@@ -169,6 +170,7 @@ def plot(marks: List[Dict], path: Path, title: str) -> None:
     ticks = sorted({m["minutes"] for m in marks})
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("minutes of CPU training")
     ax.set_ylabel("FID (lower is better)")
     ax.set_title(title, fontsize=10)
