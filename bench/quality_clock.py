@@ -137,7 +137,7 @@ def score(marks: List[Dict], n: int) -> None:
 def table(marks: List[Dict], n: int) -> str:
     sides = list(dict.fromkeys(m["side"] for m in marks))
     minutes = sorted({m["minutes"] for m in marks})
-    head = f"| minutes | " + " | ".join(f"{s} FID@{n} (KID×1000, steps)" for s in sides) + " |"
+    head = "| minutes | " + " | ".join(f"{s} FID@{n} (KID×1000, steps)" for s in sides) + " |"
     lines = [head, "|" + "---|" * (len(sides) + 1)]
     for t in minutes:
         row = {m["side"]: m for m in marks if m["minutes"] == t}

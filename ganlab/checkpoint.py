@@ -158,6 +158,11 @@ def _short(m) -> str:
     return f"z_dim={m.z_dim}, width={m.width}, depth={m.depth}, spectral_norm={m.spectral_norm}"
 
 
+def checkpoint_step(folder) -> int:
+    """The step a checkpoint folder (``.../step_000123``) holds, from its name."""
+    return int(Path(folder).name.rpartition("_")[2])
+
+
 def latest_checkpoint(checkpoints: Path) -> Optional[Path]:
     """The highest-step complete checkpoint folder, or None."""
     found = sorted(p for p in Path(checkpoints).glob("step_*") if (p / STATE_FILE).is_file())

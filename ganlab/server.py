@@ -231,7 +231,7 @@ def parser() -> argparse.ArgumentParser:
     add("--max-steps", type=_arg_type("max_steps"), metavar="N", help="the longest run a browser may ask for "
         f"(default {o.max_steps:,}){env('max_steps')}")
     add("--run-quota", type=_arg_type("run_quota"), metavar="SIZE", help="bytes of run folders each user may "
-        f"keep on a shared server; a run over it stops with a checkpoint (default 2GB){env('run_quota')}")
+        f"keep on a shared server; over it, a new run is refused (default 2GB){env('run_quota')}")
     add("--data-roots", nargs="+", type=Path, metavar="DIR", help="folders whose image sub-folders a browser may "
         f"train on, as folder:NAME (default none){env('data_roots')} (separated by '{os.pathsep}')")
     add("--memory-budget", type=_arg_type("memory_budget"), metavar="SIZE", help="memory for all runs together, "
@@ -252,8 +252,9 @@ def parser() -> argparse.ArgumentParser:
         f"checkpoint this often (default {o.checkpoint_minutes:g}; 0 = only when it stops){env('checkpoint_minutes')}")
     add("--release-minutes", type=_arg_type("release_minutes"), metavar="M", help="a paused run checkpoints and "
         f"gives its slot back after this long (default {o.release_minutes:g}){env('release_minutes')}")
-    add("--idle-minutes", type=_arg_type("idle_minutes"), metavar="M", help="a browser silent this long is closed: "
-        f"its runs stop, their folders stay (default {o.idle_minutes:g}){env('idle_minutes')}")
+    add("--idle-minutes", type=_arg_type("idle_minutes"), metavar="M", help="a closed or silent page's run trains "
+        "on this long for the page to come back, then checkpoints and pauses (a paused run gives its slot back "
+        f"after --release-minutes) (default {o.idle_minutes:g}){env('idle_minutes')}")
     add("--upload-quota", type=_arg_type("upload_quota"), metavar="SIZE",
         help=f"uploads kept per user (default 200MB){env('upload_quota')}")
     add("--upload-total", type=_arg_type("upload_total"), metavar="SIZE",

@@ -6,7 +6,6 @@ route, a 20 MB value, requests without a session).
 import gc
 import logging
 import os
-import time
 
 import pytest
 

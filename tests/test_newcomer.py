@@ -107,8 +107,9 @@ def test_forking_the_broadcast_leaves_it_running_and_its_owner_sees_it_as_their_
             time.sleep(1.0)
             at = v.engine.status()["step"]
             assert v.engine.state == "running" and wait_until(lambda: v.engine.status()["step"] > at, 20), who
-        out = broadcast_outputs(s, s.get("student"))
-        assert "RUNNING" in str(out[1]) or out[1] is not None
+        _page(s, "late", host="10.0.0.9")                       # a page opened now sees the broadcast still live
+        s.classroom.frame = None                                 # (not the frame drawn a moment ago)
+        assert "RUNNING" in str(broadcast_outputs(s, s.get("late"))[1])
         assert any(r[4] == "running" and r[6] == ref for r in room.runs("teacher"))   # still in the table
         assert "Moved" in _msg(h.open_run(ref, None, "teacher"))   # and the teacher can take it back
     finally:
@@ -206,7 +207,7 @@ def test_the_gallery_shows_one_labelled_tile_per_student(tmp_path):
     import numpy as np
     s, h, room = _server(tmp_path)
     try:
-        token = _page(s, "teacher")
+        _page(s, "teacher")
         room.sign_in(PASSWORD, "teacher", "10.0.0.7")
         _page(s, "ann1", host="10.0.0.8")
         h.start(dict(FAST, steps=30), "ann1")

@@ -25,15 +25,20 @@ __all__ = ["Engine", "Evaluator", "RemoteEngine", "Scheduler", "Job", "Ticket", 
 log = logging.getLogger(__name__)
 
 
-def later(seconds: float, fn: Callable[[], object], name: str) -> threading.Timer:
-    """Run ``fn()`` once after ``seconds`` on a daemon timer thread (``.cancel()`` before then calls it off);
-    its errors are logged."""
+def _logged(fn: Callable[[], object], name: str) -> Callable[[], None]:
+    """``fn`` for a background thread: its errors are logged, never raised into the thread."""
     def run():
         try:
             fn()
         except Exception:
             log.exception("%s failed", name)
-    t = threading.Timer(seconds, run)
+    return run
+
+
+def later(seconds: float, fn: Callable[[], object], name: str) -> threading.Timer:
+    """Run ``fn()`` once after ``seconds`` on a daemon timer thread (``.cancel()`` before then calls it off);
+    its errors are logged."""
+    t = threading.Timer(seconds, _logged(fn, name))
     t.name, t.daemon = f"ganlab-{name}", True
     t.start()
     return t
@@ -41,11 +46,6 @@ def later(seconds: float, fn: Callable[[], object], name: str) -> threading.Time
 
 def in_background(fn: Callable[[], object], name: str) -> threading.Thread:
     """Run ``fn()`` on a daemon thread (warming caches, closing a browser's runs); its errors are logged."""
-    def run():
-        try:
-            fn()
-        except Exception:
-            log.exception("%s failed", name)
-    t = threading.Thread(target=run, name=f"ganlab-{name}", daemon=True)
+    t = threading.Thread(target=_logged(fn, name), name=f"ganlab-{name}", daemon=True)
     t.start()
     return t

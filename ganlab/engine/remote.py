@@ -204,13 +204,11 @@ class _Child:
 def _resume_point(run_dir: Path) -> str:
     """What Resume will do after a lost process, read from the folder itself: the step of its last checkpoint,
     or that there is none."""
-    from ..checkpoint import latest_checkpoint
+    from ..checkpoint import checkpoint_step, latest_checkpoint
     last = latest_checkpoint(Path(run_dir) / "checkpoints")
     if last is None:
         return "it had saved no checkpoint yet, so Resume starts it again from step 0."
-    step = int(last.name.rpartition("_")[2]) if last.name.rpartition("_")[2].isdigit() else None
-    return (f"Resume continues from its last checkpoint, at step {step:,}." if step is not None else
-            "Resume continues from its last checkpoint.")
+    return f"Resume continues from its last checkpoint, at step {checkpoint_step(last):,}."
 
 
 class RemoteEngine:

@@ -47,7 +47,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 import torch
 
-from ..checkpoint import load_checkpoint, read_config, save_checkpoint
+from ..checkpoint import checkpoint_step, load_checkpoint, read_config, save_checkpoint
 from ..config import RunConfig
 from ..data import DataSource
 from ..errors import GanlabError
@@ -459,7 +459,7 @@ class Engine:
         except Exception:                               # nothing more can be saved; the older checkpoint stays
             log.exception("could not save the last good state of %s", self.run.path)
             ckpt = self.run.latest_checkpoint()
-            return int(ckpt.name.split("_")[1]) if ckpt is not None else None
+            return checkpoint_step(ckpt) if ckpt is not None else None
 
     def _drain(self, err: Exception) -> None:
         """Answer commands that arrived after the loop ended, so no caller waits forever."""

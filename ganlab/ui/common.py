@@ -11,7 +11,7 @@ import logging
 import re
 import secrets
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import gradio as gr
 

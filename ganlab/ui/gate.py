@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 MAX_BODY = 256 * 2**10          # bytes of a non-upload request: JSON of form values, never files
 LOG_CHARS = 2000                # a log record's message is cut to this many characters

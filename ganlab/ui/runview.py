@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from ..checkpoint import latest_checkpoint, read_config
+from ..checkpoint import checkpoint_step, latest_checkpoint, read_config
 from ..losses import LOSSES
 from ..metrics.health import HealthMonitor
 from ..runs import RunDir
@@ -65,7 +65,7 @@ class DiskRun:
     def step(self) -> int:
         steps = [r["step"] for r in self._rows if "step" in r]
         ckpt = latest_checkpoint(self.run.checkpoints)
-        return max(steps + ([int(ckpt.name.split("_")[1])] if ckpt is not None else []) or [0])
+        return max(steps + ([checkpoint_step(ckpt)] if ckpt is not None else []) or [0])
 
     def snapshot(self, cursor: int, shown_step: int) -> Dict[str, Any]:
         self._read()
@@ -84,7 +84,7 @@ class DiskRun:
         if ckpt is not None and _point_set(self.cfg.data.name):
             # a 2-D run: its fixed-noise points from the checkpoint, drawn as the live run draws them (axes,
             # title, legend), not the saved picture of them
-            step = int(ckpt.name.split("_")[1])
+            step = checkpoint_step(ckpt)
             if step != shown_step:
                 samples = (step, self._points(ckpt))
         elif steps and steps[-1] != shown_step:

@@ -16,13 +16,14 @@ when the scheduler gives them a slot; a page shows its place in line until then.
 from __future__ import annotations
 
 import logging
-import time
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import gradio as gr
 
+from ..checkpoint import checkpoint_step
 from ..config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from ..data import DATASETS
 from ..data.pairs import FAMILY as PAIR_FAMILY
@@ -285,7 +286,7 @@ class TrainHandlers:
         by_address = mine.who.owner.startswith("browser:") and mine.address
         held = [s for s in self.sessions.everyone()
                 if s.key != key and s.train is not None and s.train.mine and s.train.ticket is not None
-                and s.train.ticket.state in ("waiting", "starting", "active")
+                and s.train.ticket.live
                 and (s.who.owner == mine.who.owner or (by_address and s.address == mine.address))]
         if len(held) >= cap:
             raise GanlabError(f"You already have {len(held)} run(s) training or in line, this server's limit per "
@@ -515,7 +516,7 @@ class TrainHandlers:
         ckpt = Path(ckpt)
         base = self.sessions.scratch_dir(key) / f"{ckpt.parent.parent.name}-{ckpt.name}"
         archive = shutil.make_archive(str(base), "zip", root_dir=ckpt.parent, base_dir=ckpt.name)
-        return f"Checkpoint of step {int(ckpt.name.split('_')[1]):,} is ready below.", self._status(key), archive
+        return f"Checkpoint of step {checkpoint_step(ckpt):,} is ready below.", self._status(key), archive
 
     def _may_take_home(self, key: str, path: Path) -> None:
         """A checkpoint holds G, D and the config (with where its data lay): of a run trained on someone's upload,
@@ -653,7 +654,7 @@ class TrainHandlers:
         v = s.train
         if v is None or not v.mine:
             return
-        live = v.ticket is not None and v.ticket.state in ("waiting", "starting", "active")
+        live = v.ticket is not None and v.ticket.live
         grace = self.sessions.options.idle_minutes * 60
         if not live or grace <= 0 or self.sessions.closing or s.key.startswith(("away:", "forked:")):
             _end_view(self.sessions, v)
@@ -688,7 +689,7 @@ class TrainHandlers:
         if e.state == "running":
             e.pause()
         ckpt = e.save_checkpoint()
-        step = int(Path(ckpt).name.rpartition("_")[2]) if ckpt else e.status()["step"]
+        step = checkpoint_step(ckpt) if ckpt else e.status()["step"]
         v.notice = (f"You left the page {left / 60:.0f} min ago. The run trained on until step {step:,}, then "
                     "saved a checkpoint and paused; press Resume to go on.")
 
@@ -710,7 +711,7 @@ class TrainHandlers:
             s.train = v.shown_afresh()
 
     def close(self, key: str) -> None:
-        """demo.unload: the browser tab closed; stop its run and forget it."""
+        """demo.unload: the browser tab closed; forget it (its run waits out the grace period, ``_closed``)."""
         try:
             self.sessions.close(key)
         except Exception:                                   # never let cleanup errors escape

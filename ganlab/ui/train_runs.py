@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..access import Identity
-from ..checkpoint import latest_checkpoint, read_config
+from ..checkpoint import checkpoint_step, latest_checkpoint, read_config
 from ..config import RunConfig
 from ..errors import GanlabError
 from ..sampling import GENERATOR_FILE
@@ -120,7 +120,7 @@ def _latest_state(sessions, path: Path, scratch: Path) -> Tuple[RunConfig, Path,
     ckpt = latest_checkpoint(path / "checkpoints")
     if ckpt is None:
         raise GanlabError("That run has no checkpoint yet; let it train a little, then fork it.")
-    return read_config(ckpt), ckpt, int(ckpt.name.split("_")[1])
+    return read_config(ckpt), ckpt, checkpoint_step(ckpt)
 
 
 def _copy_history(src: Path, dst: Path, step: int) -> None:
